@@ -1,0 +1,48 @@
+// swift-tools-version: 6.1
+// Sluice: a stream-processing cluster. See README.md and docs/DESIGN.md.
+import PackageDescription
+
+let package = Package(
+    name: "Sluice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sluice", targets: ["sluice"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // System libraries (Debian: liblz4-dev, libsqlite3-dev, libpq-dev).
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+
+        // Events, watermarks, windows, aggregates, the window operator, the state codec. No I/O.
+        .target(name: "SluiceCore", dependencies: ["CLZ4"]),
+        // The seeded reference workload (Nexmark bids), replayable by partition and offset.
+        .target(name: "SluiceWorkload"),
+        // The YAML job spec and its validation.
+        .target(name: "SluiceJob", dependencies: ["SluiceCore", .product(name: "Yams", package: "Yams")]),
+        // Checkpoint store with the fenced commit (SQLite).
+        .target(name: "SluiceStorage", dependencies: ["SluiceCore", "CSQLite"]),
+        // Sources (file, gen) and sinks (file, sqlite).
+        .target(name: "SluiceConnectors", dependencies: ["SluiceCore", "SluiceJob", "SluiceWorkload", "SluiceStorage"]),
+        // The independent oracle: recomputes a job the plainest way, sharing no windowing code.
+        .target(name: "SluiceOracle", dependencies: ["SluiceJob", "SluiceWorkload"]),
+        // Partition pipelines, the checkpoint loop, the single-process runner, verification.
+        .target(name: "SluiceRuntime", dependencies: ["SluiceCore", "SluiceJob", "SluiceStorage", "SluiceConnectors", "SluiceOracle"]),
+        .executableTarget(name: "sluice", dependencies: [
+            "SluiceRuntime", "SluiceWorkload", "SluiceOracle", "SluiceConnectors", "SluiceJob", "SluiceCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
+        .testTarget(name: "SluiceJobTests", dependencies: ["SluiceJob"]),
+        .testTarget(name: "SluiceStorageTests", dependencies: ["SluiceStorage", "SluiceCore"]),
+        .testTarget(name: "SluiceOracleTests", dependencies: ["SluiceOracle", "SluiceJob", "SluiceWorkload"]),
+        .testTarget(name: "SluicePropertyTests", dependencies: ["SluiceCore", "SluiceJob", "SluiceOracle", "SluiceWorkload", "SluiceRuntime"]),
+        .testTarget(name: "SluiceEndToEndTests", dependencies: ["SluiceRuntime", "SluiceOracle"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
