@@ -1,0 +1,73 @@
+import Foundation
+import SluiceCore
+import SluiceJob
+import SluiceStorage
+
+/// A transactional sink. The runner, for every checkpoint: `stage` (files written aside), the fenced
+/// commit (which calls `write` inside its transaction), then `publish` (files renamed into place).
+/// After a crash or a move, `recover` finishes the publication of the last commit and removes what
+/// no commit covers, before the partition resumes.
+public protocol Sink: CommitWriter {
+    /// Where the checkpoint store lives when the user gives no `--state`.
+    var defaultStatePath: String { get }
+    /// Writes output aside before the commit; returns the names to list in the checkpoint.
+    func stage(_ output: PartitionOutput, partition: Int, epoch: Int64, seq: Int64) throws -> [String]
+    /// Makes staged output visible; idempotent.
+    func publish(files: [String], partition: Int, epoch: Int64) throws
+    /// Before resuming a partition from `last` (nil: from the beginning).
+    func recover(partition: Int, last: Checkpoint?) throws
+}
+
+public struct SinkError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public enum SinkFactory {
+    /// `file:DIR` or `sqlite:PATH`.
+    public static func open(uri: String, job: JobSpec) throws -> any Sink {
+        if uri.hasPrefix("sqlite:") {
+            let path = String(uri.dropFirst(7))
+            guard !path.isEmpty else { throw SinkError("sink '\(uri)': no database path; write sqlite:PATH") }
+            try ensureParent(of: path)
+            return SQLiteSink(path: path, job: job)
+        }
+        if uri.hasPrefix("file:") {
+            let dir = String(uri.dropFirst(5))
+            guard !dir.isEmpty else { throw SinkError("sink '\(uri)': no directory; write file:DIR") }
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            return FileSink(directory: dir, pipeline: job.pipeline)
+        }
+        throw SinkError("unknown sink '\(uri)'; expected file:DIR or sqlite:PATH")
+    }
+
+    static func ensureParent(of path: String) throws {
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+    }
+}
+
+/// CSV text of late events and dead letters: `partition,offset,reason,"line"`.
+enum RejectedCSV {
+    static let header = "partition,offset,reason,line\n"
+
+    static func append(_ rejected: RejectedLine, partition: Int, to out: inout [UInt8]) {
+        appendDecimal(Int64(partition), to: &out)
+        out.append(44)
+        appendDecimal(rejected.offset, to: &out)
+        out.append(44)
+        quote(rejected.reason, to: &out)
+        out.append(44)
+        quote(rejected.line, to: &out)
+        out.append(10)
+    }
+
+    static func quote(_ text: String, to out: inout [UInt8]) {
+        out.append(34)
+        for byte in text.utf8 {
+            if byte == 34 { out.append(34) }
+            out.append(byte)
+        }
+        out.append(34)
+    }
+}

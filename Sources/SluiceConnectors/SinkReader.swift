@@ -1,0 +1,70 @@
+import Foundation
+import SluiceJob
+import SluiceStorage
+
+/// Reads back what a sink committed, as text rows and (partition, offset) pairs, for `sluice verify`.
+public struct SinkContents: Sendable {
+    public var rows: [String] = []
+    public var late: [(partition: Int, offset: Int)] = []
+    public var deadLetters: [(partition: Int, offset: Int)] = []
+}
+
+public enum SinkReader {
+    public static func read(uri: String, job: JobSpec) throws -> SinkContents {
+        if uri.hasPrefix("sqlite:") { return try readSQLite(path: String(uri.dropFirst(7)), job: job) }
+        if uri.hasPrefix("file:") { return try readFiles(directory: String(uri.dropFirst(5))) }
+        throw SinkError("unknown sink '\(uri)'; expected file:DIR or sqlite:PATH")
+    }
+
+    static func readSQLite(path: String, job: JobSpec) throws -> SinkContents {
+        guard FileManager.default.fileExists(atPath: path) else { throw SinkError("no database at '\(path)'") }
+        let db = try SQLiteDatabase(path: path)
+        var contents = SinkContents()
+        let columns = job.pipeline.outputColumns.map { "\"\($0)\"" }.joined(separator: ", ")
+        let select = try db.prepare("SELECT \(columns) FROM \"\(job.table)\"")
+        let count = Int32(job.pipeline.outputColumns.count)
+        while try select.step() {
+            var text = String(select.int64(0)) + "," + String(UInt64(bitPattern: select.int64(1)))
+            for c in 2..<count {
+                text += ","
+                text += select.isReal(c) ? "\(select.double(c))" : String(select.int64(c))
+            }
+            contents.rows.append(text)
+        }
+        for (suffix, isLate) in [("late", true), ("dead_letters", false)] {
+            let stmt = try db.prepare("SELECT partition, offset FROM \"\(job.table)_\(suffix)\"")
+            while try stmt.step() {
+                let entry = (partition: Int(stmt.int64(0)), offset: Int(stmt.int64(1)))
+                if isLate { contents.late.append(entry) } else { contents.deadLetters.append(entry) }
+            }
+        }
+        return contents
+    }
+
+    static func readFiles(directory: String) throws -> SinkContents {
+        var contents = SinkContents()
+        let fm = FileManager.default
+        guard let parts = try? fm.contentsOfDirectory(atPath: directory) else {
+            throw SinkError("cannot read sink directory '\(directory)'")
+        }
+        for part in parts.sorted() where part.hasPrefix("part-") {
+            let dir = (directory as NSString).appendingPathComponent(part)
+            for name in ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).sorted() where name.hasSuffix(".csv") {
+                guard let data = fm.contents(atPath: (dir as NSString).appendingPathComponent(name)) else { continue }
+                let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").dropFirst()  // header
+                if name.hasPrefix("results-") {
+                    contents.rows.append(contentsOf: lines.map(String.init))
+                } else if name.hasPrefix("late-") || name.hasPrefix("dead-") {
+                    for line in lines {
+                        let fields = line.split(separator: ",", maxSplits: 2)
+                        guard fields.count >= 2, let p = Int(fields[0]), let o = Int(fields[1]) else {
+                            throw SinkError("unreadable line in '\(dir)/\(name)': \(line.prefix(80))")
+                        }
+                        if name.hasPrefix("late-") { contents.late.append((p, o)) } else { contents.deadLetters.append((p, o)) }
+                    }
+                }
+            }
+        }
+        return contents
+    }
+}

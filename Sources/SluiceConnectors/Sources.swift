@@ -1,0 +1,143 @@
+import Foundation
+import SluiceWorkload
+
+/// A replayable partition of the input: yields whole lines from a position, in order.
+public protocol PartitionSource {
+    /// Where the next read starts; stored in the checkpoint.
+    var position: Int64 { get }
+    /// Calls `body` with the next run of whole lines (each ends with `\n`, except perhaps the last
+    /// line of the input). Returns false, without calling `body`, at the end of the input.
+    mutating func read(_ body: (UnsafeRawBufferPointer) -> Void) throws -> Bool
+}
+
+public struct SourceError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Opens the partitions of a `WorkloadInput`.
+public struct SourceFactory: Sendable {
+    public let input: WorkloadInput
+    public let partitions: Int
+    private let files: [String]
+
+    public init(uri: String) throws {
+        input = try WorkloadInput.parse(uri)
+        switch input {
+        case .files(let directory):
+            files = try PartitionFiles.list(directory: directory)
+            partitions = files.count
+        case .generator(let config):
+            files = []
+            partitions = config.partitions
+        }
+    }
+
+    /// The partition's source, positioned at `position` (from a checkpoint, or 0).
+    public func open(partition: Int, position: Int64) throws -> any PartitionSource {
+        switch input {
+        case .files:
+            return try FileSource(path: files[partition], position: position)
+        case .generator(let config):
+            return GeneratorSource(generator: BidGenerator(config), partition: partition, offset: position)
+        }
+    }
+}
+
+/// A partition file read in large blocks; the position is a byte offset.
+public struct FileSource: PartitionSource {
+    public private(set) var position: Int64
+    private let path: String
+    private let fd: FileDescriptor
+    private var buffer: [UInt8]
+    private var buffered = 0   // bytes in `buffer` not yet handed out
+    private var atEnd = false
+
+    public init(path: String, position: Int64, blockSize: Int = 1 << 20) throws {
+        self.path = path
+        self.position = position
+        fd = try FileDescriptor(path: path)
+        buffer = [UInt8](repeating: 0, count: blockSize)
+        guard lseek(fd.raw, off_t(position), SEEK_SET) == off_t(position) else {
+            throw SourceError("cannot seek to byte \(position) of '\(path)': \(String(cString: strerror(errno)))")
+        }
+    }
+
+    public mutating func read(_ body: (UnsafeRawBufferPointer) -> Void) throws -> Bool {
+        while true {
+            if !atEnd {
+                if buffered == buffer.count {  // a line longer than the buffer: grow it
+                    buffer.append(contentsOf: repeatElement(0, count: buffer.count))
+                }
+                let fdRaw = fd.raw
+                let start = buffered
+                let n = buffer.withUnsafeMutableBytes { raw in
+                    Glibc.read(fdRaw, raw.baseAddress! + start, raw.count - start)  // the buffer is never empty
+                }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw SourceError("cannot read '\(path)': \(String(cString: strerror(errno)))")
+                }
+                if n == 0 { atEnd = true } else { buffered += n }
+            }
+            if buffered == 0 { return false }
+            // Hand out everything up to the last line end; at the end of the file, the rest too.
+            let cut: Int
+            if atEnd {
+                cut = buffered
+            } else if let lastNewline = buffer[0..<buffered].lastIndex(of: 10) {
+                cut = lastNewline + 1
+            } else {
+                continue  // no whole line yet: read more
+            }
+            buffer.withUnsafeBytes { raw in body(UnsafeRawBufferPointer(rebasing: raw[0..<cut])) }
+            position += Int64(cut)
+            buffer.withUnsafeMutableBytes { raw in
+                if cut < buffered, let base = raw.baseAddress { memmove(base, base + cut, buffered - cut) }
+            }
+            buffered -= cut
+            return true
+        }
+    }
+}
+
+/// Closes its descriptor when the last copy goes away.
+final class FileDescriptor {
+    let raw: Int32
+    init(path: String) throws {
+        raw = open(path, O_RDONLY | O_CLOEXEC)
+        guard raw >= 0 else { throw SourceError("cannot open '\(path)': \(String(cString: strerror(errno)))") }
+    }
+    deinit { close(raw) }
+}
+
+/// The seeded generator as a source; the position is the event offset.
+public struct GeneratorSource: PartitionSource {
+    public private(set) var position: Int64
+    private let generator: BidGenerator
+    private let partition: Int
+    private let end: Int64
+    private var buffer: [UInt8] = []
+    private let linesPerRead: Int64
+
+    public init(generator: BidGenerator, partition: Int, offset: Int64, linesPerRead: Int64 = 65_536) {
+        self.generator = generator
+        self.partition = partition
+        position = offset
+        end = Int64(generator.eventCount(partition: partition))
+        self.linesPerRead = linesPerRead
+        buffer.reserveCapacity(Int(linesPerRead) * 40)
+    }
+
+    public mutating func read(_ body: (UnsafeRawBufferPointer) -> Void) throws -> Bool {
+        guard position < end else { return false }
+        let stop = min(end, position + linesPerRead)
+        buffer.removeAll(keepingCapacity: true)
+        for offset in position..<stop {
+            generator.appendLine(partition: partition, offset: Int(offset), to: &buffer)
+        }
+        buffer.withUnsafeBytes { body($0) }
+        position = stop
+        return true
+    }
+}

@@ -1,0 +1,103 @@
+// Decodes one CSV line into Int64 field values straight from the bytes: no String per line.
+// The rules (shared/WORKLOAD.md, docs/DESIGN.md): exactly one value per schema field, separated by
+// `,`; an int64 is `-?[0-9]+`, a uint64 `[0-9]+` (kept as its bit pattern), both in range; a field
+// with a minimum must not be below it; the time field must lie within ±2^62 ms so that window
+// arithmetic can never overflow.
+
+public enum DecodeFailure: Equatable, Sendable {
+    case fieldCount(expected: Int, got: Int)
+    case notAnInteger(field: Int)
+    case belowMinimum(field: Int)
+    case timeOutOfRange
+
+    public func reason(schema: Schema) -> String {
+        switch self {
+        case .fieldCount(let expected, let got): return "expected \(expected) fields, got \(got)"
+        case .notAnInteger(let f): return "field '\(schema.fields[f].name)' is not an integer"
+        case .belowMinimum(let f):
+            return "field '\(schema.fields[f].name)' must be >= \(schema.fields[f].minimum ?? 0)"
+        case .timeOutOfRange: return "event time out of range (|t| > 2^62 ms)"
+        }
+    }
+}
+
+public struct LineDecoder: Sendable {
+    public static let timeLimit: Int64 = 1 << 62
+
+    private let isUnsigned: [Bool]
+    private let minimums: [Int64]
+    private let timeIndex: Int
+    public let fieldCount: Int
+
+    public init(schema: Schema, timeIndex: Int) {
+        isUnsigned = schema.fields.map { $0.type == .uint64 }
+        minimums = schema.fields.map { $0.minimum ?? Int64.min }
+        self.timeIndex = timeIndex
+        fieldCount = schema.fields.count
+    }
+
+    /// Decodes `line` (without its `\n`) into `values[0..<fieldCount]`; nil on success.
+    @inline(__always)
+    public func decode(_ line: UnsafeRawBufferPointer, into values: UnsafeMutablePointer<Int64>) -> DecodeFailure? {
+        var i = 0
+        let n = line.count
+        var field = 0
+        while true {
+            if field == fieldCount { return .fieldCount(expected: fieldCount, got: countFields(line)) }
+            // One field: [-]digits, ending at ',' or end of line.
+            var negative = false
+            if i < n, line[i] == 45 /* - */, !isUnsigned[field] {
+                negative = true
+                i += 1
+            }
+            let digitsStart = i
+            var magnitude: UInt64 = 0
+            var overflow = false
+            while i < n {
+                let d = line[i] &- 48
+                if d > 9 { break }
+                let (m1, o1) = magnitude.multipliedReportingOverflow(by: 10)
+                let (m2, o2) = m1.addingReportingOverflow(UInt64(d))
+                overflow = overflow || o1 || o2
+                magnitude = m2
+                i += 1
+            }
+            if i == digitsStart || overflow || (i < n && line[i] != 44 /* , */) {
+                if i < n, line[i] != 44, countFields(line) != fieldCount {
+                    return .fieldCount(expected: fieldCount, got: countFields(line))
+                }
+                return .notAnInteger(field: field)
+            }
+            let value: Int64
+            if isUnsigned[field] {
+                value = Int64(bitPattern: magnitude)
+            } else if negative {
+                guard magnitude <= UInt64(Int64.max) + 1 else { return .notAnInteger(field: field) }
+                value = magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude)
+            } else {
+                guard magnitude <= UInt64(Int64.max) else { return .notAnInteger(field: field) }
+                value = Int64(magnitude)
+            }
+            values[field] = value
+            field += 1
+            if i == n { break }
+            i += 1  // skip ','
+            if i == n {  // a trailing ',' starts an empty last field
+                return field == fieldCount ? .fieldCount(expected: fieldCount, got: field + 1) : .notAnInteger(field: field)
+            }
+        }
+        if field != fieldCount { return .fieldCount(expected: fieldCount, got: field) }
+        for f in 0..<fieldCount where !isUnsigned[f] && values[f] < minimums[f] {
+            return .belowMinimum(field: f)
+        }
+        let t = values[timeIndex]
+        if t > LineDecoder.timeLimit || t < -LineDecoder.timeLimit { return .timeOutOfRange }
+        return nil
+    }
+
+    private func countFields(_ line: UnsafeRawBufferPointer) -> Int {
+        var count = 1
+        for byte in line where byte == 44 { count += 1 }
+        return count
+    }
+}

@@ -1,0 +1,289 @@
+import SluiceCore
+import Yams
+
+/// A job as written by its user: the pipeline plus where it reads, writes and how often it
+/// checkpoints. `JobSpec.parse` refuses a bad spec with the path of the field and what it expects.
+public struct JobSpec: Sendable, Equatable {
+    public var name: String
+    public var pipeline: Pipeline
+    /// Source URI (`file:DIR`, `gen:seed=1,events=1000000,partitions=8`); `--input` overrides it.
+    public var source: String?
+    /// Sink URI (`file:DIR`, `sqlite:PATH`); `--output` overrides it.
+    public var sink: String?
+    /// The sink's table for results (SQLite, PostgreSQL).
+    public var table: String
+    public var checkpointIntervalMs: Int64
+
+    public init(name: String, pipeline: Pipeline, source: String? = nil, sink: String? = nil,
+                table: String = "results", checkpointIntervalMs: Int64 = 1_000) {
+        self.name = name
+        self.pipeline = pipeline
+        self.source = source
+        self.sink = sink
+        self.table = table
+        self.checkpointIntervalMs = checkpointIntervalMs
+    }
+
+    public static let defaultBidsTumbling = JobSpec(name: "bids-tumbling", pipeline: .bidsTumbling)
+}
+
+/// A refused job spec: `path` names the field (`window.size_ms`, `aggregates[1]`), `message` says
+/// what was expected and how to fix it.
+public struct JobSpecError: Error, Equatable, CustomStringConvertible {
+    public var path: String
+    public var message: String
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { path.isEmpty ? "job spec: \(message)" : "job spec: \(path): \(message)" }
+}
+
+extension JobSpec {
+    public static func load(path: String) throws -> JobSpec {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw JobSpecError(path: "", message: "cannot read job file '\(path)': \(error.localizedDescription)")
+        }
+        return try parse(yaml: text)
+    }
+
+    public static func parse(yaml: String) throws -> JobSpec {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch {
+            throw JobSpecError(path: "", message: "not valid YAML: \(error)")
+        }
+        guard let root else { throw JobSpecError(path: "", message: "the job spec is empty") }
+        return try SpecReader(root: root).job()
+    }
+}
+
+/// Walks the YAML tree by hand so that every error carries the path of the offending field.
+private struct SpecReader {
+    let root: Node
+
+    func job() throws -> JobSpec {
+        let top = try mapping(root, path: "", allowed: [
+            "name", "schema", "key", "time", "watermark", "window", "aggregates", "source", "sink", "table",
+            "checkpoint",
+        ])
+        let name = try top["name"].map { try string($0, path: "name") } ?? "job"
+        let schema = try top["schema"].map { try self.schema($0) } ?? .bids
+        let key = try top["key"].map { try string($0, path: "key") } ?? "auction"
+        let time = try top["time"].map { try string($0, path: "time") } ?? "event_time_ms"
+        guard let keyField = schema.fields.first(where: { $0.name == key }) else {
+            throw JobSpecError(path: "key", message: "no field '\(key)' in the schema; expected one of \(names(schema))")
+        }
+        guard keyField.type == .uint64 else {
+            throw JobSpecError(path: "key", message: "the key field '\(key)' must be uint64 (partition = key % P), it is \(keyField.type.rawValue)")
+        }
+        guard let timeField = schema.fields.first(where: { $0.name == time }) else {
+            throw JobSpecError(path: "time", message: "no field '\(time)' in the schema; expected one of \(names(schema))")
+        }
+        guard timeField.type == .int64 else {
+            throw JobSpecError(path: "time", message: "the time field '\(time)' must be int64 (ms since the Unix epoch), it is \(timeField.type.rawValue)")
+        }
+        let watermark = try top["watermark"].map { try self.watermark($0) } ?? WatermarkSpec()
+        guard let windowNode = top["window"] else {
+            throw JobSpecError(path: "window", message: "missing; expected for example `window: {kind: tumbling, size_ms: 10000}`")
+        }
+        let window = try self.window(windowNode)
+        guard let aggregatesNode = top["aggregates"] else {
+            throw JobSpecError(path: "aggregates", message: "missing; expected a list such as `[count, {sum: price}]`")
+        }
+        let aggregates = try self.aggregates(aggregatesNode, schema: schema)
+        let source = try top["source"].map { try string($0, path: "source") }
+        let sink = try top["sink"].map { try string($0, path: "sink") }
+        let table = try top["table"].map { try identifier($0, path: "table") } ?? "results"
+        var interval: Int64 = 1_000
+        if let checkpoint = top["checkpoint"] {
+            let map = try mapping(checkpoint, path: "checkpoint", allowed: ["interval_ms"])
+            if let node = map["interval_ms"] { interval = try positive(node, path: "checkpoint.interval_ms") }
+        }
+        let pipeline = Pipeline(schema: schema, keyField: key, timeField: time, watermark: watermark,
+                                window: window, aggregates: aggregates)
+        return JobSpec(name: name, pipeline: pipeline, source: source, sink: sink, table: table,
+                       checkpointIntervalMs: interval)
+    }
+
+    private func schema(_ node: Node) throws -> Schema {
+        guard case .sequence(let items) = node, !items.isEmpty else {
+            throw JobSpecError(path: "schema", message: "expected a non-empty list of fields such as `- {name: price, type: int64, min: 1}`")
+        }
+        var fields: [Field] = []
+        for (i, item) in items.enumerated() {
+            let path = "schema[\(i)]"
+            let map = try mapping(item, path: path, allowed: ["name", "type", "min"])
+            guard let nameNode = map["name"] else { throw JobSpecError(path: "\(path).name", message: "missing") }
+            let name = try identifier(nameNode, path: "\(path).name")
+            guard !fields.contains(where: { $0.name == name }) else {
+                throw JobSpecError(path: "\(path).name", message: "field '\(name)' is declared twice")
+            }
+            guard let typeNode = map["type"] else {
+                throw JobSpecError(path: "\(path).type", message: "missing; expected one of int64, uint64")
+            }
+            let typeName = try string(typeNode, path: "\(path).type")
+            guard let type = FieldType(rawValue: typeName) else {
+                throw JobSpecError(path: "\(path).type", message: "unknown type '\(typeName)'; expected one of int64, uint64")
+            }
+            let minimum = try map["min"].map { try integer($0, path: "\(path).min") }
+            if minimum != nil, type != .int64 {
+                throw JobSpecError(path: "\(path).min", message: "a minimum is only supported on int64 fields")
+            }
+            fields.append(Field(name: name, type: type, minimum: minimum))
+        }
+        return Schema(fields: fields)
+    }
+
+    private func watermark(_ node: Node) throws -> WatermarkSpec {
+        let map = try mapping(node, path: "watermark", allowed: ["max_out_of_orderness_ms", "idle_timeout_ms"])
+        var spec = WatermarkSpec()
+        if let n = map["max_out_of_orderness_ms"] {
+            spec.maxOutOfOrdernessMs = try nonNegative(n, path: "watermark.max_out_of_orderness_ms")
+        }
+        if let n = map["idle_timeout_ms"] { spec.idleTimeoutMs = try positive(n, path: "watermark.idle_timeout_ms") }
+        return spec
+    }
+
+    private func window(_ node: Node) throws -> WindowSpec {
+        let map = try mapping(node, path: "window", allowed: ["kind", "size_ms", "slide_ms", "gap_ms"])
+        guard let kindNode = map["kind"] else {
+            throw JobSpecError(path: "window.kind", message: "missing; expected one of tumbling, sliding, session")
+        }
+        func require(_ key: String) throws -> Int64 {
+            guard let n = map[key] else { throw JobSpecError(path: "window.\(key)", message: "missing; expected a positive number of milliseconds") }
+            return try positive(n, path: "window.\(key)")
+        }
+        func forbid(_ keys: [String], kind: String) throws {
+            for key in keys where map[key] != nil {
+                throw JobSpecError(path: "window.\(key)", message: "not used by a \(kind) window; remove it")
+            }
+        }
+        switch try string(kindNode, path: "window.kind") {
+        case "tumbling":
+            try forbid(["slide_ms", "gap_ms"], kind: "tumbling")
+            return .tumbling(sizeMs: try require("size_ms"))
+        case "sliding":
+            try forbid(["gap_ms"], kind: "sliding")
+            let size = try require("size_ms"), slide = try require("slide_ms")
+            guard slide <= size, size % slide == 0 else {
+                throw JobSpecError(path: "window.slide_ms", message: "must divide size_ms (\(size)) exactly, got \(slide)")
+            }
+            guard size / slide <= 1_000 else {
+                throw JobSpecError(path: "window.slide_ms", message: "size_ms / slide_ms must be at most 1000 (windows per event), got \(size / slide)")
+            }
+            return .sliding(sizeMs: size, slideMs: slide)
+        case "session":
+            try forbid(["size_ms", "slide_ms"], kind: "session")
+            return .session(gapMs: try require("gap_ms"))
+        case let other:
+            throw JobSpecError(path: "window.kind", message: "unknown window kind '\(other)'; expected one of tumbling, sliding, session")
+        }
+    }
+
+    private func aggregates(_ node: Node, schema: Schema) throws -> [AggregateSpec] {
+        guard case .sequence(let items) = node, !items.isEmpty else {
+            throw JobSpecError(path: "aggregates", message: "expected a non-empty list such as `[count, {sum: price}, {max: price}]`")
+        }
+        var result: [AggregateSpec] = []
+        let functions = AggregateFunction.allCases.map(\.rawValue).joined(separator: ", ")
+        for (i, item) in items.enumerated() {
+            let path = "aggregates[\(i)]"
+            let spec: AggregateSpec
+            switch item {
+            case .scalar(let scalar):
+                guard scalar.string == "count" else {
+                    throw JobSpecError(path: path, message: "'\(scalar.string)' needs a field: write `{\(scalar.string): FIELD}`; only `count` stands alone")
+                }
+                spec = AggregateSpec(.count)
+            case .mapping(let map):
+                guard map.count == 1, let (keyNode, valueNode) = map.first.map({ ($0.key, $0.value) }) else {
+                    throw JobSpecError(path: path, message: "expected one `function: field` pair such as `{sum: price}`")
+                }
+                let fname = try string(keyNode, path: path)
+                guard let function = AggregateFunction(rawValue: fname) else {
+                    throw JobSpecError(path: path, message: "unknown aggregate '\(fname)'; expected one of \(functions)")
+                }
+                guard function != .count else {
+                    throw JobSpecError(path: path, message: "count takes no field; write `count`")
+                }
+                let field = try string(valueNode, path: "\(path).\(fname)")
+                guard let declared = schema.fields.first(where: { $0.name == field }) else {
+                    throw JobSpecError(path: "\(path).\(fname)", message: "no field '\(field)' in the schema; expected one of \(names(schema))")
+                }
+                guard declared.type == .int64 else {
+                    throw JobSpecError(path: "\(path).\(fname)", message: "field '\(field)' is \(declared.type.rawValue); \(fname) needs an int64 field")
+                }
+                spec = AggregateSpec(function, field)
+            default:
+                throw JobSpecError(path: path, message: "expected `count` or `{function: field}` with function one of \(functions)")
+            }
+            guard !result.contains(spec) else {
+                throw JobSpecError(path: path, message: "\(spec.columnName) is listed twice")
+            }
+            result.append(spec)
+        }
+        return result
+    }
+
+    // MARK: scalars
+
+    private func mapping(_ node: Node, path: String, allowed: [String]) throws -> [String: Node] {
+        guard case .mapping(let map) = node else {
+            throw JobSpecError(path: path, message: "expected a mapping of \(allowed.joined(separator: ", "))")
+        }
+        var result: [String: Node] = [:]
+        for (keyNode, value) in map {
+            let key = keyNode.string ?? ""
+            guard allowed.contains(key) else {
+                let prefix = path.isEmpty ? "" : "\(path)."
+                throw JobSpecError(path: "\(prefix)\(key)", message: "unknown field; expected one of \(allowed.joined(separator: ", "))")
+            }
+            result[key] = value
+        }
+        return result
+    }
+
+    private func string(_ node: Node, path: String) throws -> String {
+        guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {
+            throw JobSpecError(path: path, message: "expected a non-empty text value")
+        }
+        return scalar.string
+    }
+
+    private func identifier(_ node: Node, path: String) throws -> String {
+        let text = try string(node, path: path)
+        let ok = text.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
+        guard ok, let first = text.utf8.first, !(first >= 48 && first <= 57) else {
+            throw JobSpecError(path: path, message: "'\(text)' is not a valid name; use letters, digits and _ (not starting with a digit)")
+        }
+        return text
+    }
+
+    private func integer(_ node: Node, path: String) throws -> Int64 {
+        guard case .scalar(let scalar) = node, let value = Int64(scalar.string.replacingOccurrences(of: "_", with: "")) else {
+            throw JobSpecError(path: path, message: "expected an integer, got '\(node.string ?? "a non-scalar")'")
+        }
+        return value
+    }
+
+    private func positive(_ node: Node, path: String) throws -> Int64 {
+        let value = try integer(node, path: path)
+        guard value > 0 else { throw JobSpecError(path: path, message: "expected a positive integer, got \(value)") }
+        return value
+    }
+
+    private func nonNegative(_ node: Node, path: String) throws -> Int64 {
+        let value = try integer(node, path: path)
+        guard value >= 0 else { throw JobSpecError(path: path, message: "expected an integer >= 0, got \(value)") }
+        return value
+    }
+
+    private func names(_ schema: Schema) -> String { schema.fields.map(\.name).joined(separator: ", ") }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import SluiceConnectors
+import SluiceCore
+import SluiceJob
+import SluiceStorage
+
+/// Runs one partition under one epoch: restore from the newest valid checkpoint, replay the source
+/// from there, checkpoint every interval with the fenced commit, and a last commit when the input
+/// ends. A `CommitFenced` error means another owner took the partition: stop at once.
+final class PartitionRunner {
+    let partition: Int
+    let epoch: Int64
+    private let job: JobSpec
+    private let store: CheckpointStore
+    private let sink: any Sink
+    private var processor: PartitionProcessor
+    private var source: (any PartitionSource)?
+    private var lastSeq: Int64 = 0
+    private var lastCommitOffset: Int64 = 0
+    private var lastCommit = ContinuousClock.now
+    private let interval: Duration
+    let stats: RunStats
+
+    private(set) var finished = false
+
+    init(partition: Int, epoch: Int64, job: JobSpec, store: CheckpointStore, sink: any Sink, stats: RunStats) {
+        self.partition = partition
+        self.epoch = epoch
+        self.job = job
+        self.store = store
+        self.sink = sink
+        self.stats = stats
+        processor = PartitionProcessor(partition: partition, pipeline: job.pipeline)
+        interval = .milliseconds(job.checkpointIntervalMs)
+    }
+
+    /// Restores the newest checkpoint that decodes. A corrupt one (caught by its CRC) is rolled back
+    /// with the output it committed, and the one before is used; with none, the partition starts over.
+    func start(sources: SourceFactory, log: (String) -> Void) async throws {
+        let stored = try await store.checkpoints(partition: partition)
+        var restored: Checkpoint?
+        for checkpoint in stored {
+            do {
+                try processor.restore(checkpoint.state)
+                restored = checkpoint
+                break
+            } catch {
+                log("partition \(partition): checkpoint \(checkpoint.seq) is unreadable (\(error)); falling back")
+                stats.corruptCheckpoints.add(1)
+            }
+        }
+        if restored == nil, !stored.isEmpty {
+            // Nothing restorable: a fresh processor, and the start of the input.
+            processor = PartitionProcessor(partition: partition, pipeline: job.pipeline)
+        }
+        if let newest = stored.first, newest.seq != (restored?.seq ?? 0) {
+            try await store.rollBack(partition: partition, epoch: epoch, to: restored?.seq ?? 0, writer: sink)
+            log("partition \(partition): rolled back to checkpoint \(restored?.seq ?? 0) (offset \(restored?.offset ?? 0))")
+        }
+        try sink.recover(partition: partition, last: restored)
+        lastSeq = restored?.seq ?? 0
+        lastCommitOffset = restored?.offset ?? 0
+        if restored?.finished == true {
+            finished = true
+            return
+        }
+        source = try sources.open(partition: partition, position: restored?.position ?? 0)
+        lastCommit = .now
+    }
+
+    /// Processes one block of input; commits when the interval has passed or the input has ended.
+    /// Returns false once the partition is finished.
+    func step() async throws -> Bool {
+        guard !finished, var source else { return false }
+        let before = processor.eventsIn
+        let more = try source.read { processor.process($0) }
+        self.source = source
+        stats.events.add(processor.eventsIn - before)
+        if !more {
+            processor.finish()
+            try await commit(finished: true)
+            finished = true
+            return false
+        }
+        if ContinuousClock.now - lastCommit >= interval { try await commit(finished: false) }
+        return true
+    }
+
+    private func commit(finished: Bool) async throws {
+        let started = ContinuousClock.now
+        let output = processor.takeOutput()
+        let seq = lastSeq + 1
+        let files = try sink.stage(output, partition: partition, epoch: epoch, seq: seq)
+        let checkpoint = Checkpoint(
+            partition: partition, seq: seq, epoch: epoch, offset: processor.offset,
+            position: source?.position ?? 0, watermark: processor.watermark, finished: finished,
+            state: try processor.snapshot(), files: files)
+        try await store.commit(checkpoint, fromOffset: lastCommitOffset, output: output, writer: sink)
+        try sink.publish(files: files, partition: partition, epoch: epoch)
+        lastSeq = seq
+        lastCommitOffset = processor.offset
+        lastCommit = .now
+        stats.rows.add(Int64(output.rows.count))
+        stats.late.add(Int64(output.late.count))
+        stats.deadLetters.add(Int64(output.deadLetters.count))
+        stats.commits.add(1)
+        stats.checkpointBytes.add(Int64(checkpoint.state.count))
+        stats.checkpointNanos.add((ContinuousClock.now - started).nanoseconds)
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+    var seconds: Double { Double(nanoseconds) / 1e9 }
+}

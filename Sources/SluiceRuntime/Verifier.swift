@@ -1,0 +1,97 @@
+import SluiceConnectors
+import SluiceOracle
+
+/// Compares a sink with the oracle: rows as multisets (so a duplicate is an error), late events and
+/// dead letters as sets of (partition, offset).
+public struct Verification: Sendable {
+    public var expectedRows = 0
+    public var actualRows = 0
+    /// In the oracle, not in the sink (and no sink row for that window and key).
+    public var missing: [String] = []
+    /// In the sink, not in the oracle (duplicates included).
+    public var extra: [String] = []
+    /// The same window and key with other values: (expected, actual).
+    public var wrong: [(expected: String, actual: String)] = []
+    public var duplicates = 0
+    public var lateMissing: [String] = []
+    public var lateExtra: [String] = []
+    public var deadMissing: [String] = []
+    public var deadExtra: [String] = []
+
+    public var passed: Bool {
+        missing.isEmpty && extra.isEmpty && wrong.isEmpty && lateMissing.isEmpty && lateExtra.isEmpty
+            && deadMissing.isEmpty && deadExtra.isEmpty
+    }
+
+    public static func compare(oracle: OracleResult, sink: SinkContents) -> Verification {
+        var v = Verification()
+        v.expectedRows = oracle.rows.count
+        v.actualRows = sink.rows.count
+        var counts: [String: Int] = [:]
+        for row in oracle.rows { counts[row, default: 0] += 1 }
+        var extra: [String] = []
+        for row in sink.rows {
+            if let n = counts[row], n > 0 {
+                counts[row] = n - 1
+            } else {
+                if oracle.rows.isEmpty == false, counts[row] != nil { v.duplicates += 1 }
+                extra.append(row)
+            }
+        }
+        let missing = counts.flatMap { row, n in Array(repeating: row, count: n) }.sorted()
+        // Pair leftovers that share window and key: those are wrong values, not lost rows.
+        var missingByWindowKey: [Substring: [String]] = [:]
+        for row in missing { missingByWindowKey[windowKey(row), default: []].append(row) }
+        for row in extra.sorted() {
+            let wk = windowKey(row)
+            if var candidates = missingByWindowKey[wk], let expected = candidates.popLast() {
+                missingByWindowKey[wk] = candidates
+                v.wrong.append((expected, row))
+            } else {
+                v.extra.append(row)
+            }
+        }
+        v.missing = missingByWindowKey.values.flatMap { $0 }.sorted()
+        (v.lateMissing, v.lateExtra) = compareSets(oracle.late.map { ($0.partition, $0.offset) }, sink.late)
+        (v.deadMissing, v.deadExtra) = compareSets(oracle.deadLetters.map { ($0.partition, $0.offset) }, sink.deadLetters)
+        return v
+    }
+
+    private static func windowKey(_ row: String) -> Substring {
+        var commas = 0
+        for i in row.indices where row[i] == "," {
+            commas += 1
+            if commas == 2 { return row[..<i] }
+        }
+        return row[...]
+    }
+
+    /// (missing, extra) as "partition,offset" texts; an entry present twice in `actual` is extra.
+    private static func compareSets(_ expected: [(Int, Int)], _ actual: [(partition: Int, offset: Int)]) -> ([String], [String]) {
+        var want: [String: Int] = [:]
+        for (p, o) in expected { want["\(p),\(o)", default: 0] += 1 }
+        var extra: [String] = []
+        for (p, o) in actual {
+            let key = "\(p),\(o)"
+            if let n = want[key], n > 0 { want[key] = n - 1 } else { extra.append(key) }
+        }
+        let missing = want.filter { $0.value > 0 }.map(\.key)
+        return (missing.sorted(), extra.sorted())
+    }
+
+    /// A human report: the verdict, counts, and the first differences.
+    public func report(limit: Int = 10) -> String {
+        var lines: [String] = []
+        lines.append(passed ? "PASS: the sink equals the oracle" : "FAIL: the sink differs from the oracle")
+        lines.append("rows: expected \(expectedRows), found \(actualRows); missing \(missing.count), extra \(extra.count) (duplicates \(duplicates)), wrong \(wrong.count)")
+        lines.append("late events: missing \(lateMissing.count), extra \(lateExtra.count); dead letters: missing \(deadMissing.count), extra \(deadExtra.count)")
+        for row in missing.prefix(limit) { lines.append("  missing: \(row)") }
+        for row in extra.prefix(limit) { lines.append("  extra:   \(row)") }
+        for (e, a) in wrong.prefix(limit) { lines.append("  wrong:   expected \(e), found \(a)") }
+        for x in lateMissing.prefix(limit) { lines.append("  late missing (partition,offset): \(x)") }
+        for x in lateExtra.prefix(limit) { lines.append("  late extra (partition,offset): \(x)") }
+        for x in deadMissing.prefix(limit) { lines.append("  dead letter missing (partition,offset): \(x)") }
+        for x in deadExtra.prefix(limit) { lines.append("  dead letter extra (partition,offset): \(x)") }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,229 @@
+import SluiceCore
+
+/// One partition's checkpoint: where its source stands, its watermark and window state, and the
+/// files its commit published (file sink). Written in one transaction with the output it covers.
+public struct Checkpoint: Sendable, Equatable {
+    public var partition: Int
+    /// 1, 2, 3, … per partition; 0 means "no checkpoint yet".
+    public var seq: Int64
+    public var epoch: Int64
+    /// Lines consumed: replay starts at this offset.
+    public var offset: Int64
+    /// Where the source resumes (a byte position for files, the offset for the generator).
+    public var position: Int64
+    public var watermark: Int64
+    /// The input ended and every window fired: nothing more to do for this partition.
+    public var finished: Bool
+    /// `PartitionProcessor.snapshot()` bytes (envelope with CRC32C).
+    public var state: [UInt8]
+    public var files: [String]
+
+    public init(partition: Int, seq: Int64, epoch: Int64, offset: Int64, position: Int64, watermark: Int64,
+                finished: Bool, state: [UInt8], files: [String] = []) {
+        self.partition = partition
+        self.seq = seq
+        self.epoch = epoch
+        self.offset = offset
+        self.position = position
+        self.watermark = watermark
+        self.finished = finished
+        self.state = state
+        self.files = files
+    }
+}
+
+/// Writes a sink's output inside the checkpoint's transaction (SQLite sink), or nothing (file sink,
+/// whose files are listed in the checkpoint instead).
+public protocol CommitWriter: Sendable {
+    func createTables(in db: SQLiteDatabase) throws
+    func write(_ output: PartitionOutput, partition: Int, seq: Int64, in db: SQLiteDatabase) throws
+    /// Removes the output of this partition's commits after `seq` (falling back past a corrupt checkpoint).
+    func discard(partition: Int, after seq: Int64, in db: SQLiteDatabase) throws
+}
+
+/// A commit refused because another owner claimed the partition with a newer epoch.
+public struct CommitFenced: Error, CustomStringConvertible, Equatable {
+    public var partition: Int
+    public var epoch: Int64
+    public var currentEpoch: Int64
+    public var description: String {
+        "partition \(partition): commit with epoch \(epoch) fenced off (the partition now has epoch \(currentEpoch))"
+    }
+}
+
+public struct StoreError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The embedded checkpoint store (SQLite): per partition an epoch that only grows, the last two
+/// checkpoints, and a log of every commit. The fenced commit: a transaction that checks the stored
+/// epoch is the committer's, writes the output and the checkpoint, or writes nothing.
+public actor CheckpointStore {
+    public static let schemaVersion: Int64 = 1
+    private let db: SQLiteDatabase
+
+    public init(path: String) throws {
+        db = try SQLiteDatabase(path: path)
+        try db.execute("PRAGMA journal_mode=WAL")
+        try db.execute("PRAGMA synchronous=FULL")
+        try db.execute("""
+            CREATE TABLE IF NOT EXISTS sluice_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS sluice_partitions(
+                partition INTEGER PRIMARY KEY, epoch INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS sluice_checkpoints(
+                partition INTEGER NOT NULL, seq INTEGER NOT NULL, epoch INTEGER NOT NULL,
+                offset INTEGER NOT NULL, position INTEGER NOT NULL, watermark INTEGER NOT NULL,
+                finished INTEGER NOT NULL, state BLOB NOT NULL, files TEXT NOT NULL,
+                PRIMARY KEY(partition, seq));
+            CREATE TABLE IF NOT EXISTS sluice_commits(
+                partition INTEGER NOT NULL, seq INTEGER NOT NULL, epoch INTEGER NOT NULL,
+                from_offset INTEGER NOT NULL, to_offset INTEGER NOT NULL, rows INTEGER NOT NULL,
+                late INTEGER NOT NULL, dead_letters INTEGER NOT NULL, state_bytes INTEGER NOT NULL,
+                PRIMARY KEY(partition, seq));
+            """)
+        let version = try CheckpointStore.meta(db, "schema_version").flatMap { Int64($0) }
+        if let version, version != CheckpointStore.schemaVersion {
+            throw StoreError("store '\(path)' has schema version \(version); this sluice reads version \(CheckpointStore.schemaVersion)")
+        }
+        try CheckpointStore.setMeta(db, "schema_version", String(CheckpointStore.schemaVersion))
+    }
+
+    public var path: String { db.path }
+
+    /// Ties the store to one job and partition count, so that a changed job never resumes from a
+    /// state it did not write.
+    public func bind(job fingerprint: String, partitions: Int, writer: any CommitWriter) throws {
+        let bound = "\(fingerprint); partitions=\(partitions)"
+        if let existing = try CheckpointStore.meta(db, "job"), existing != bound {
+            throw StoreError("store '\(db.path)' holds the state of a different job or partition count:\n  stored: \(existing)\n  this:   \(bound)\nuse a fresh --state (and output), or the original job")
+        }
+        try CheckpointStore.setMeta(db, "job", bound)
+        try writer.createTables(in: db)
+    }
+
+    /// Raises the partition's epoch to `epoch`; false if it already has this epoch or a newer one.
+    public func claim(partition: Int, epoch: Int64) throws -> Bool {
+        try db.transaction {
+            try db.prepare("INSERT OR IGNORE INTO sluice_partitions(partition, epoch) VALUES (?, 0)")
+                .bind(1, Int64(partition)).run()
+            try db.prepare("UPDATE sluice_partitions SET epoch = ? WHERE partition = ? AND epoch < ?")
+                .bind(1, epoch).bind(2, Int64(partition)).bind(3, epoch).run()
+            return db.changes == 1
+        }
+    }
+
+    /// Claims the partition with the next epoch (single-process runs, where no coordinator hands them out).
+    public func claimNext(partition: Int) throws -> Int64 {
+        let next = try epoch(partition: partition) + 1
+        guard try claim(partition: partition, epoch: next) else {
+            throw StoreError("partition \(partition): epoch \(next) was claimed concurrently; is another sluice running on '\(db.path)'?")
+        }
+        return next
+    }
+
+    public func epoch(partition: Int) throws -> Int64 {
+        let stmt = try db.prepare("SELECT epoch FROM sluice_partitions WHERE partition = ?").bind(1, Int64(partition))
+        defer { stmt.reset() }
+        return try stmt.step() ? stmt.int64(0) : 0
+    }
+
+    /// The partition's stored checkpoints, newest first (at most two).
+    public func checkpoints(partition: Int) throws -> [Checkpoint] {
+        let stmt = try db.prepare("""
+            SELECT seq, epoch, offset, position, watermark, finished, state, files
+            FROM sluice_checkpoints WHERE partition = ? ORDER BY seq DESC
+            """).bind(1, Int64(partition))
+        var result: [Checkpoint] = []
+        while try stmt.step() {
+            let files = stmt.string(7)
+            result.append(Checkpoint(
+                partition: partition, seq: stmt.int64(0), epoch: stmt.int64(1), offset: stmt.int64(2),
+                position: stmt.int64(3), watermark: stmt.int64(4), finished: stmt.int64(5) != 0,
+                state: stmt.blob(6), files: files.isEmpty ? [] : files.split(separator: "\n").map(String.init)))
+        }
+        return result
+    }
+
+    /// The fenced commit. Throws `CommitFenced` (and writes nothing) unless the stored epoch is
+    /// `checkpoint.epoch`.
+    public func commit(_ checkpoint: Checkpoint, fromOffset: Int64, output: PartitionOutput,
+                       writer: any CommitWriter) throws {
+        let p = Int64(checkpoint.partition)
+        try db.transaction {
+            let current = try epoch(partition: checkpoint.partition)
+            guard current == checkpoint.epoch else {
+                throw CommitFenced(partition: checkpoint.partition, epoch: checkpoint.epoch, currentEpoch: current)
+            }
+            let last = try db.prepare("SELECT COALESCE(MAX(seq), 0) FROM sluice_checkpoints WHERE partition = ?").bind(1, p)
+            defer { last.reset() }
+            _ = try last.step()
+            let lastSeq = last.int64(0)
+            guard checkpoint.seq == lastSeq + 1 else {
+                throw StoreError("partition \(p): checkpoint \(checkpoint.seq) does not follow the stored \(lastSeq)")
+            }
+            try writer.write(output, partition: checkpoint.partition, seq: checkpoint.seq, in: db)
+            try db.prepare("""
+                INSERT INTO sluice_checkpoints(partition, seq, epoch, offset, position, watermark, finished, state, files)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+                .bind(1, p).bind(2, checkpoint.seq).bind(3, checkpoint.epoch).bind(4, checkpoint.offset)
+                .bind(5, checkpoint.position).bind(6, checkpoint.watermark).bind(7, Int64(checkpoint.finished ? 1 : 0))
+                .bind(8, checkpoint.state).bind(9, checkpoint.files.joined(separator: "\n")).run()
+            try db.prepare("DELETE FROM sluice_checkpoints WHERE partition = ? AND seq < ?")
+                .bind(1, p).bind(2, checkpoint.seq - 1).run()
+            try db.prepare("""
+                INSERT INTO sluice_commits(partition, seq, epoch, from_offset, to_offset, rows, late, dead_letters, state_bytes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+                .bind(1, p).bind(2, checkpoint.seq).bind(3, checkpoint.epoch).bind(4, fromOffset)
+                .bind(5, checkpoint.offset).bind(6, Int64(output.rows.count)).bind(7, Int64(output.late.count))
+                .bind(8, Int64(output.deadLetters.count)).bind(9, Int64(checkpoint.state.count)).run()
+        }
+    }
+
+    /// Forgets the partition's checkpoints after `seq` and the output they committed (0: all of it),
+    /// fenced like a commit. Used when the newest checkpoint is corrupt and an older one is restored.
+    public func rollBack(partition: Int, epoch: Int64, to seq: Int64, writer: any CommitWriter) throws {
+        let p = Int64(partition)
+        try db.transaction {
+            let current = try self.epoch(partition: partition)
+            guard current == epoch else { throw CommitFenced(partition: partition, epoch: epoch, currentEpoch: current) }
+            try writer.discard(partition: partition, after: seq, in: db)
+            try db.prepare("DELETE FROM sluice_checkpoints WHERE partition = ? AND seq > ?").bind(1, p).bind(2, seq).run()
+            try db.prepare("DELETE FROM sluice_commits WHERE partition = ? AND seq > ?").bind(1, p).bind(2, seq).run()
+        }
+    }
+
+    /// Replaces a checkpoint's state bytes (tests and chaos: simulate corruption on disk).
+    public func overwriteState(partition: Int, seq: Int64, state: [UInt8]) throws {
+        try db.prepare("UPDATE sluice_checkpoints SET state = ? WHERE partition = ? AND seq = ?")
+            .bind(1, state).bind(2, Int64(partition)).bind(3, seq).run()
+    }
+
+    public struct CommitRecord: Sendable, Equatable {
+        public var partition: Int, seq: Int64, epoch: Int64, fromOffset: Int64, toOffset: Int64, rows: Int64
+    }
+
+    /// Every commit still on record, by partition and seq.
+    public func commitLog() throws -> [CommitRecord] {
+        let stmt = try db.prepare("SELECT partition, seq, epoch, from_offset, to_offset, rows FROM sluice_commits ORDER BY partition, seq")
+        var result: [CommitRecord] = []
+        while try stmt.step() {
+            result.append(CommitRecord(partition: Int(stmt.int64(0)), seq: stmt.int64(1), epoch: stmt.int64(2),
+                                       fromOffset: stmt.int64(3), toOffset: stmt.int64(4), rows: stmt.int64(5)))
+        }
+        return result
+    }
+
+    private static func meta(_ db: SQLiteDatabase, _ key: String) throws -> String? {
+        let stmt = try db.prepare("SELECT value FROM sluice_meta WHERE key = ?").bind(1, key)
+        defer { stmt.reset() }
+        return try stmt.step() ? stmt.string(0) : nil
+    }
+
+    private static func setMeta(_ db: SQLiteDatabase, _ key: String, _ value: String) throws {
+        try db.prepare("INSERT INTO sluice_meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(1, key).bind(2, value).run()
+    }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import SluiceCore
+import SluiceJob
+import SluiceRuntime
+import SluiceWorkload
+
+/// `sluice bench`: throughput figures as `name: value unit` lines. Use a release build.
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure throughput (prints `name: value unit` lines). Build with -c release first.")
+
+    @Option(help: "Events held in memory for the core benchmark.") var coreEvents: Int = 4_000_000
+    @Option(help: "Events for the end-to-end run benchmark.") var runEvents: Int = 10_000_000
+    @Option(help: "Repetitions; the best is reported.") var repeats: Int = 3
+    @Option(help: "Scratch directory (default: a new temporary one, removed afterwards).") var dir: String?
+
+    func run() async throws {
+        #if DEBUG
+        note("warning: this is a debug build; figures are meaningless. Use `swift build -c release`.")
+        #endif
+        try core()
+        try runBenchmarks()
+    }
+
+    // MARK: core: decode and window from CSV bytes in memory, one core
+
+    private func core() throws {
+        let config = WorkloadConfig(seed: 7, events: coreEvents, partitions: 8)
+        let generator = BidGenerator(config)
+        let texts: [[UInt8]] = (0..<config.partitions).map { p in
+            var bytes: [UInt8] = []
+            for offset in 0..<generator.eventCount(partition: p) { generator.appendLine(partition: p, offset: offset, to: &bytes) }
+            return bytes
+        }
+        let jobs: [(String, Pipeline)] = [
+            ("tumbling", .bidsTumbling),
+            ("sliding", Pipeline(schema: .bids, keyField: "auction", timeField: "event_time_ms", watermark: WatermarkSpec(),
+                                 window: .sliding(sizeMs: 10_000, slideMs: 2_000), aggregates: [AggregateSpec(.count)])),
+            ("session", Pipeline(schema: .bids, keyField: "auction", timeField: "event_time_ms", watermark: WatermarkSpec(),
+                                 window: .session(gapMs: 5_000), aggregates: [AggregateSpec(.count), AggregateSpec(.sum, "price")])),
+        ]
+        for (name, pipeline) in jobs {
+            var best = Double.infinity
+            for _ in 0..<repeats {
+                let start = ContinuousClock.now
+                var rows = 0
+                for (p, text) in texts.enumerated() {
+                    let processor = PartitionProcessor(partition: p, pipeline: pipeline)
+                    _ = text.withUnsafeBytes { processor.process($0) }
+                    processor.finish()
+                    rows += processor.takeOutput().rows.count
+                }
+                best = min(best, seconds(ContinuousClock.now - start))
+                precondition(rows > 0, "the benchmark produced no rows")
+            }
+            print("core.\(name).events_per_s: \(Int(Double(coreEvents) / best)) events/s")
+        }
+    }
+
+    // MARK: run: `sluice run` end to end, files to SQLite, one core
+
+    private func runBenchmarks() throws {
+        let fm = FileManager.default
+        let root = dir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("sluice-bench-\(getpid())")
+        defer { if dir == nil { try? fm.removeItem(atPath: root) } }
+        let input = (root as NSString).appendingPathComponent("input")
+        note("bench: writing \(grouped(Int64(runEvents))) events to \(input)")
+        try? fm.removeItem(atPath: input)
+        try PartitionFiles.write(WorkloadConfig(seed: 11, events: runEvents, partitions: 8), to: input)
+
+        var withCheckpoints = Double.infinity, without = Double.infinity
+        for i in 0..<repeats {
+            // Alternate the two so that drift in the machine's load hits both alike.
+            withCheckpoints = min(withCheckpoints, try timedRun(root: root, input: input, name: "ckpt\(i)", intervalMs: 1_000))
+            without = min(without, try timedRun(root: root, input: input, name: "none\(i)", intervalMs: 1_000_000_000))
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+        print("run.tumbling.events_per_s: \(Int(Double(runEvents) / withCheckpoints)) events/s")
+        print("run.tumbling.no_checkpoints.events_per_s: \(Int(Double(runEvents) / without)) events/s")
+        print("checkpoint.overhead_pct: \(String(format: "%.1f", (withCheckpoints - without) / without * 100)) %")
+        print("run.tumbling.peak_rss_mb: \(usage.ru_maxrss / 1024) MB")
+    }
+
+    /// Seconds for one `sluice run` child process (wall time, start-up included).
+    private func timedRun(root: String, input: String, name: String, intervalMs: Int) throws -> Double {
+        let output = (root as NSString).appendingPathComponent("\(name).db")
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: output + suffix) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["run", "--input", "file:\(input)", "--output", "sqlite:\(output)", "--parallelism", "1",
+                             "--checkpoint-interval-ms", String(intervalMs), "--quiet"]
+        process.standardOutput = FileHandle.nullDevice
+        let start = ContinuousClock.now
+        try process.run()
+        process.waitUntilExit()
+        let elapsed = seconds(ContinuousClock.now - start)
+        guard process.terminationStatus == 0 else { throw ValidationError("bench run \(name) failed with status \(process.terminationStatus)") }
+        note("bench: run \(name) (checkpoint every \(intervalMs) ms): \(String(format: "%.2f", elapsed)) s")
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: output + suffix) }
+        return elapsed
+    }
+
+    private func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+}
