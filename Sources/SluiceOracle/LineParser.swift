@@ -7,13 +7,17 @@ import SluiceCore
 /// only if it is not empty.
 struct Lines {
     /// Calls `body(lineNumber, range)` for each line, in order; `range` excludes the `\n`.
-    static func forEach(in text: [UInt8], _ body: (Int, Range<Int>) -> Void) {
+    static func forEach(in text: UnsafeBufferPointer<UInt8>, _ body: (Int, Range<Int>) -> Void) {
         var lineNumber = 0
         var lineStart = 0
-        for i in 0..<text.count where text[i] == UInt8(ascii: "\n") {
-            body(lineNumber, lineStart..<i)
-            lineNumber += 1
-            lineStart = i + 1
+        var i = 0
+        while i < text.count {
+            if text[i] == UInt8(ascii: "\n") {
+                body(lineNumber, lineStart..<i)
+                lineNumber += 1
+                lineStart = i + 1
+            }
+            i += 1
         }
         if lineStart < text.count {
             body(lineNumber, lineStart..<text.count)
@@ -24,44 +28,56 @@ struct Lines {
 /// Parses lines of a schema into one Int64 per field (a uint64 kept as its bit pattern).
 struct LineParser {
     let schema: Schema
+    /// Per field: unsigned or not, and its minimum (copied out of the schema once).
+    private let unsigned: [Bool]
+    private let minimums: [Int64?]
+
+    init(schema: Schema) {
+        self.schema = schema
+        unsigned = schema.fields.map { $0.type == .uint64 }
+        minimums = schema.fields.map(\.minimum)
+    }
 
     enum Outcome {
         case event([Int64])
         case malformed(String)
     }
 
-    func parse(_ text: [UInt8], _ line: Range<Int>) -> Outcome {
-        // Cut the line at every comma: n commas make n + 1 fields (an empty line is one empty field).
-        var fieldRanges: [Range<Int>] = []
-        var fieldStart = line.lowerBound
-        for i in line where text[i] == UInt8(ascii: ",") {
-            fieldRanges.append(fieldStart..<i)
-            fieldStart = i + 1
+    func parse(_ text: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) -> Outcome {
+        // n commas make n + 1 fields (an empty line is one empty field).
+        var fieldCount = 1
+        var i = line.lowerBound
+        while i < line.upperBound {
+            if text[i] == UInt8(ascii: ",") { fieldCount += 1 }
+            i += 1
         }
-        fieldRanges.append(fieldStart..<line.upperBound)
-
-        guard fieldRanges.count == schema.fields.count else {
-            return .malformed("expected \(schema.fields.count) fields, got \(fieldRanges.count)")
+        guard fieldCount == schema.fields.count else {
+            return .malformed("expected \(schema.fields.count) fields, got \(fieldCount)")
         }
 
         var values: [Int64] = []
-        values.reserveCapacity(fieldRanges.count)
-        for (field, range) in zip(schema.fields, fieldRanges) {
+        values.reserveCapacity(fieldCount)
+        var fieldStart = line.lowerBound
+        for index in 0..<fieldCount {
+            var fieldEnd = fieldStart
+            while fieldEnd < line.upperBound && text[fieldEnd] != UInt8(ascii: ",") { fieldEnd += 1 }
+            let range = fieldStart..<fieldEnd
+            fieldStart = fieldEnd + 1
+
             let value: Int64
-            switch field.type {
-            case .int64:
-                guard let v = Self.parseInt64(text, range) else {
-                    return .malformed("field '\(field.name)' is not an integer")
-                }
-                value = v
-            case .uint64:
+            if unsigned[index] {
                 guard let v = Self.parseUInt64(text, range) else {
-                    return .malformed("field '\(field.name)' is not an integer")
+                    return .malformed("field '\(schema.fields[index].name)' is not an integer")
                 }
                 value = Int64(bitPattern: v)
+            } else {
+                guard let v = Self.parseInt64(text, range) else {
+                    return .malformed("field '\(schema.fields[index].name)' is not an integer")
+                }
+                value = v
             }
-            if let minimum = field.minimum, Self.isBelow(value, type: field.type, minimum: minimum) {
-                return .malformed("field '\(field.name)' must be >= \(minimum)")
+            if let minimum = minimums[index], Self.isBelow(value, unsigned: unsigned[index], minimum: minimum) {
+                return .malformed("field '\(schema.fields[index].name)' must be >= \(minimum)")
             }
             values.append(value)
         }
@@ -69,19 +85,18 @@ struct LineParser {
     }
 
     /// Compares the field's real value (not its bit pattern) with the minimum.
-    static func isBelow(_ value: Int64, type: FieldType, minimum: Int64) -> Bool {
-        switch type {
-        case .int64: return value < minimum
-        case .uint64: return minimum > 0 && UInt64(bitPattern: value) < UInt64(minimum)
-        }
+    static func isBelow(_ value: Int64, unsigned: Bool, minimum: Int64) -> Bool {
+        unsigned ? minimum > 0 && UInt64(bitPattern: value) < UInt64(minimum) : value < minimum
     }
 
     /// One or more ASCII digits, nothing else, at most UInt64.max.
-    static func parseUInt64(_ text: [UInt8], _ range: Range<Int>) -> UInt64? {
+    static func parseUInt64(_ text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> UInt64? {
         guard !range.isEmpty else { return nil }
         var value: UInt64 = 0
-        for i in range {
+        var i = range.lowerBound
+        while i < range.upperBound {
             let byte = text[i]
+            i += 1
             guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
             let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
             let (plusDigit, overflow2) = times10.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
@@ -92,7 +107,7 @@ struct LineParser {
     }
 
     /// An optional `-` then one or more ASCII digits, within Int64.min ... Int64.max.
-    static func parseInt64(_ text: [UInt8], _ range: Range<Int>) -> Int64? {
+    static func parseInt64(_ text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Int64? {
         guard !range.isEmpty else { return nil }
         let negative = text[range.lowerBound] == UInt8(ascii: "-")
         let digits = negative ? (range.lowerBound + 1)..<range.upperBound : range

@@ -9,26 +9,42 @@
 import Foundation
 import SluiceCore
 import SluiceWorkload
+import Synchronization
 
 public enum Oracle {
     /// The result of one partition's text.
     public static func run(pipeline: Pipeline, partition: Int, text: [UInt8]) -> OracleResult {
-        var run = PartitionRun(pipeline: pipeline, partition: partition)
-        Lines.forEach(in: text) { offset, line in
-            run.process(text: text, line: line, offset: offset)
-        }
-        run.finish()
-        var result = run.result
+        var result = unsortedResult(pipeline: pipeline, partition: partition, text: text)
         result.sort()
         return result
     }
 
-    /// The result of every partition of `input`, merged.
+    static func unsortedResult(pipeline: Pipeline, partition: Int, text: [UInt8]) -> OracleResult {
+        var run = PartitionRun(pipeline: pipeline, partition: partition)
+        text.withUnsafeBufferPointer { text in
+            Lines.forEach(in: text) { offset, line in
+                run.process(text: text, line: line, offset: offset)
+            }
+        }
+        run.finish()
+        return run.result
+    }
+
+    /// The result of every partition of `input`, merged. Partitions are independent, so they are
+    /// computed side by side on the machine's cores; the merged lists are sorted, so the result
+    /// does not depend on which finishes first.
     public static func run(pipeline: Pipeline, input: WorkloadInput) throws -> OracleResult {
+        let partitionCount = try input.partitionCount()
+        let outcomes = Mutex<[Result<OracleResult, any Error>?]>(Array(repeating: nil, count: partitionCount))
+        DispatchQueue.concurrentPerform(iterations: partitionCount) { partition in
+            let outcome = Result {
+                unsortedResult(pipeline: pipeline, partition: partition, text: try input.readPartition(partition))
+            }
+            outcomes.withLock { $0[partition] = outcome }
+        }
         var merged = OracleResult()
-        for partition in 0..<(try input.partitionCount()) {
-            let text = try input.readPartition(partition)
-            let one = run(pipeline: pipeline, partition: partition, text: text)
+        for outcome in outcomes.withLock({ $0 }) {
+            let one = try outcome!.get()
             merged.rows += one.rows
             merged.late += one.late
             merged.deadLetters += one.deadLetters
@@ -40,41 +56,50 @@ public enum Oracle {
 
 // MARK: - Aggregates
 
-/// The running aggregates of one window: the event count, and per aggregate spec one value
-/// (the count, the wrapping sum, the min or the max of its field; for avg, the wrapping sum).
+/// One aggregate of the job: its function and the index of its field in the schema (its own
+/// index is unused for count).
+struct AggregatePlan {
+    var function: AggregateFunction
+    var fieldIndex: Int
+}
+
+/// The running aggregates of one window: the event count, and per aggregate one value (the
+/// count, the wrapping sum, the min or the max of its field; for avg, the wrapping sum).
 struct Accumulator {
     var count: Int64 = 0
     var values: [Int64]
 
-    init(aggregates: [AggregateSpec]) {
-        values = aggregates.map { spec in
-            switch spec.function {
-            case .count, .sum, .avg: return 0
-            case .min: return Int64.max
-            case .max: return Int64.min
+    init(_ plans: [AggregatePlan]) {
+        values = Array(repeating: 0, count: plans.count)
+        for i in 0..<plans.count {
+            switch plans[i].function {
+            case .count, .sum, .avg: values[i] = 0
+            case .min: values[i] = Int64.max
+            case .max: values[i] = Int64.min
             }
         }
     }
 
-    /// Adds one event; `fieldValues[i]` is the value of aggregate i's field (0 for count).
-    mutating func add(_ fieldValues: [Int64], aggregates: [AggregateSpec]) {
+    /// Adds one event, given as the values of all its schema fields.
+    mutating func add(_ fields: [Int64], _ plans: [AggregatePlan]) {
         count += 1
-        for i in aggregates.indices {
-            switch aggregates[i].function {
+        for i in 0..<plans.count {
+            let value = fields[plans[i].fieldIndex]
+            switch plans[i].function {
             case .count: values[i] += 1
-            case .sum, .avg: values[i] = values[i] &+ fieldValues[i]
-            case .min: values[i] = Swift.min(values[i], fieldValues[i])
-            case .max: values[i] = Swift.max(values[i], fieldValues[i])
+            case .sum, .avg: values[i] = values[i] &+ value
+            case .min: values[i] = Swift.min(values[i], value)
+            case .max: values[i] = Swift.max(values[i], value)
             }
         }
     }
 
     /// The aggregates of the union of two windows' events.
-    func merged(with other: Accumulator, aggregates: [AggregateSpec]) -> Accumulator {
+    func merged(with other: Accumulator, _ plans: [AggregatePlan]) -> Accumulator {
         var result = self
         result.count += other.count
-        for i in aggregates.indices {
-            switch aggregates[i].function {
+        for i in 0..<plans.count {
+            switch plans[i].function {
             case .count: result.values[i] += other.values[i]
             case .sum, .avg: result.values[i] = values[i] &+ other.values[i]
             case .min: result.values[i] = Swift.min(values[i], other.values[i])
@@ -85,15 +110,15 @@ struct Accumulator {
     }
 
     /// `start,key,agg1,agg2,…`
-    func row(start: Int128, key: UInt64, aggregates: [AggregateSpec]) -> String {
-        var columns = ["\(start)", "\(key)"]
-        for i in aggregates.indices {
-            switch aggregates[i].function {
-            case .count, .sum, .min, .max: columns.append("\(values[i])")
-            case .avg: columns.append("\(Double(values[i]) / Double(count))")
+    func row(start: Int128, key: UInt64, _ plans: [AggregatePlan]) -> String {
+        var row = "\(start),\(key)"
+        for i in 0..<plans.count {
+            switch plans[i].function {
+            case .count, .sum, .min, .max: row += ",\(values[i])"
+            case .avg: row += ",\(Double(values[i]) / Double(count))"
             }
         }
-        return columns.joined(separator: ",")
+        return row
     }
 }
 
@@ -101,27 +126,39 @@ struct Accumulator {
 
 /// The state of one partition while its lines are read in order.
 struct PartitionRun {
-    let pipeline: Pipeline
+    enum Windowing {
+        /// Tumbling is sliding with slide == size.
+        case windows(size: Int128, slide: Int128)
+        case sessions(gap: Int128)
+    }
+
     let partition: Int
     let parser: LineParser
     let keyIndex: Int
     let timeIndex: Int
-    /// For each aggregate, the index of its field in the schema (nil for count).
-    let aggregateFieldIndices: [Int?]
+    let plans: [AggregatePlan]
+    let windowing: Windowing
+    let maxOutOfOrderness: Int128
 
     /// The watermark: Int128.min before the first event, Int128.max after the end of input.
     var watermark: Int128 = .min
     var result = OracleResult()
 
-    // Tumbling and sliding windows: open windows by start, then by key. All windows have the same
-    // size, so the earliest start has the earliest end.
+    // Tumbling and sliding windows: open windows by start, then by key, and the least end of an
+    // open window (Int128.max if none), so that nothing is looked at until something is due.
     var openWindows: [Int128: [UInt64: Accumulator]] = [:]
+    var earliestOpenEnd: Int128 = .max
 
-    // Session windows: each key's open sessions (disjoint, not touching), and a queue of
-    // (end, key) entries to find cheaply the sessions that are due. An entry whose session has
-    // since been merged away is stale and is skipped when it comes out of the queue.
+    // Session windows: each key's open sessions (disjoint, not touching), and a queue to find
+    // cheaply the keys that have a session due. Invariant: every key with open sessions has its
+    // entry (queuedEnd[key], key) in the queue, and queuedEnd[key] <= the least end of its
+    // sessions; so when W reaches a session's end, its key's entry has come out of the queue.
+    // (Merging only raises ends, so the entry stays a lower bound; only a new separate session
+    // can lower the key's least end, and then the key is queued again with the lower end.)
+    // Queue entries whose end is no longer the key's queuedEnd are stale and skipped.
     var sessions: [UInt64: [Session]] = [:]
-    var sessionEnds = MinQueue()
+    var sessionQueue = MinQueue()
+    var queuedEnd: [UInt64: Int128] = [:]
 
     struct Session {
         var start: Int128
@@ -130,61 +167,61 @@ struct PartitionRun {
     }
 
     init(pipeline: Pipeline, partition: Int) {
-        self.pipeline = pipeline
         self.partition = partition
-        parser = LineParser(schema: pipeline.schema)
-        guard let key = pipeline.schema.index(of: pipeline.keyField) else {
+        let schema = pipeline.schema
+        parser = LineParser(schema: schema)
+        guard let key = schema.index(of: pipeline.keyField) else {
             preconditionFailure("oracle: key field '\(pipeline.keyField)' is not in the schema")
         }
-        guard let time = pipeline.schema.index(of: pipeline.timeField) else {
+        guard let time = schema.index(of: pipeline.timeField) else {
             preconditionFailure("oracle: time field '\(pipeline.timeField)' is not in the schema")
         }
         keyIndex = key
         timeIndex = time
-        aggregateFieldIndices = pipeline.aggregates.map { spec in
-            guard let field = spec.field else { return nil }
-            guard let index = pipeline.schema.index(of: field) else {
+        plans = pipeline.aggregates.map { spec in
+            guard let field = spec.field else { return AggregatePlan(function: spec.function, fieldIndex: 0) }
+            guard let index = schema.index(of: field) else {
                 preconditionFailure("oracle: aggregate field '\(field)' is not in the schema")
             }
-            return index
+            return AggregatePlan(function: spec.function, fieldIndex: index)
         }
         switch pipeline.window {
         case .tumbling(let size):
             precondition(size > 0, "oracle: window size must be positive")
+            windowing = .windows(size: Int128(size), slide: Int128(size))
         case .sliding(let size, let slide):
             precondition(size > 0 && slide > 0, "oracle: window size and slide must be positive")
+            windowing = .windows(size: Int128(size), slide: Int128(slide))
         case .session(let gap):
             precondition(gap >= 0, "oracle: session gap must not be negative")
+            windowing = .sessions(gap: Int128(gap))
         }
+        maxOutOfOrderness = Int128(pipeline.watermark.maxOutOfOrdernessMs)
     }
 
-    mutating func process(text: [UInt8], line: Range<Int>, offset: Int) {
+    mutating func process(text: UnsafeBufferPointer<UInt8>, line: Range<Int>, offset: Int) {
         switch parser.parse(text, line) {
         case .malformed(let reason):
             result.deadLetters.append(DeadLetter(partition: partition, offset: offset, reason: reason))
         case .event(let fields):
             let key = UInt64(bitPattern: fields[keyIndex])
             let time = Int128(fields[timeIndex])
-            let aggregateValues = aggregateFieldIndices.map { index in index.map { fields[$0] } ?? 0 }
             let watermarkBefore = watermark
 
             let accepted: Bool
-            switch pipeline.window {
-            case .tumbling(let size):
-                accepted = addToWindows(key: key, time: time, values: aggregateValues,
-                                        size: Int128(size), slide: Int128(size), watermarkBefore: watermarkBefore)
-            case .sliding(let size, let slide):
-                accepted = addToWindows(key: key, time: time, values: aggregateValues,
-                                        size: Int128(size), slide: Int128(slide), watermarkBefore: watermarkBefore)
-            case .session(let gap):
-                accepted = addToSessions(key: key, time: time, values: aggregateValues,
-                                         gap: Int128(gap), watermarkBefore: watermarkBefore)
+            switch windowing {
+            case .windows(let size, let slide):
+                accepted = addToWindows(key: key, time: time, fields: fields, size: size, slide: slide,
+                                        watermarkBefore: watermarkBefore)
+            case .sessions(let gap):
+                accepted = addToSessions(key: key, time: time, fields: fields, gap: gap,
+                                         watermarkBefore: watermarkBefore)
             }
             if !accepted {
                 result.late.append(PartitionOffset(partition: partition, offset: offset))
             }
 
-            watermark = max(watermark, time - Int128(pipeline.watermark.maxOutOfOrdernessMs))
+            watermark = max(watermark, time - maxOutOfOrderness)
             fireDue()
         }
     }
@@ -199,16 +236,15 @@ struct PartitionRun {
 
     /// Adds the event to each of its windows (starts that are multiples of `slide`, with
     /// start <= t < start + size) whose end is after the watermark. False if it is in none: late.
-    /// A tumbling window is a sliding window whose slide is its size.
-    mutating func addToWindows(key: UInt64, time: Int128, values: [Int64], size: Int128, slide: Int128,
+    mutating func addToWindows(key: UInt64, time: Int128, fields: [Int64], size: Int128, slide: Int128,
                                watermarkBefore: Int128) -> Bool {
         var added = false
         var start = floorDivide(time, by: slide) * slide  // the latest start <= t
         while start + size > time {
-            if start + size > watermarkBefore {
-                var window = openWindows[start, default: [:]][key] ?? Accumulator(aggregates: pipeline.aggregates)
-                window.add(values, aggregates: pipeline.aggregates)
-                openWindows[start, default: [:]][key] = window
+            let end = start + size
+            if end > watermarkBefore {
+                openWindows[start, default: [:]][key, default: Accumulator(plans)].add(fields, plans)
+                earliestOpenEnd = min(earliestOpenEnd, end)
                 added = true
             }
             start -= slide
@@ -220,23 +256,26 @@ struct PartitionRun {
 
     /// Merges [t, t + gap) with every open session of the key that it overlaps or touches. False
     /// (late, nothing changed) if the merged session's end is not after the watermark.
-    mutating func addToSessions(key: UInt64, time: Int128, values: [Int64], gap: Int128,
+    mutating func addToSessions(key: UInt64, time: Int128, fields: [Int64], gap: Int128,
                                 watermarkBefore: Int128) -> Bool {
-        var merged = Session(start: time, end: time + gap, accumulator: Accumulator(aggregates: pipeline.aggregates))
-        merged.accumulator.add(values, aggregates: pipeline.aggregates)
+        var merged = Session(start: time, end: time + gap, accumulator: Accumulator(plans))
+        merged.accumulator.add(fields, plans)
         var untouched: [Session] = []
         for other in sessions[key] ?? [] {
             if time <= other.end && time + gap >= other.start {
                 merged.start = min(merged.start, other.start)
                 merged.end = max(merged.end, other.end)
-                merged.accumulator = merged.accumulator.merged(with: other.accumulator, aggregates: pipeline.aggregates)
+                merged.accumulator = merged.accumulator.merged(with: other.accumulator, plans)
             } else {
                 untouched.append(other)
             }
         }
         if merged.end <= watermarkBefore { return false }
-        sessions[key] = untouched + [merged]
-        sessionEnds.push(end: merged.end, key: key)
+        untouched.append(merged)
+        sessions[key] = untouched
+        if queuedEnd[key].map({ merged.end < $0 }) ?? true {
+            queue(key: key, end: merged.end)
+        }
         return true
     }
 
@@ -244,39 +283,48 @@ struct PartitionRun {
 
     /// Emits and removes every open window or session whose end is <= the watermark.
     mutating func fireDue() {
-        switch pipeline.window {
-        case .tumbling(let size):
-            fireWindows(size: Int128(size))
-        case .sliding(let size, _):
-            fireWindows(size: Int128(size))
-        case .session:
-            fireSessions()
+        switch windowing {
+        case .windows(let size, _): fireWindows(size: size)
+        case .sessions: fireSessions()
         }
     }
 
     mutating func fireWindows(size: Int128) {
-        // The set of distinct open starts is small (a few windows per key are open at once), so
-        // looking at all of them costs little; skip even that while the earliest is not due.
-        guard let earliest = openWindows.keys.min(), earliest + size <= watermark else { return }
-        let dueStarts = openWindows.keys.filter { $0 + size <= watermark }
-        for start in dueStarts {
+        guard earliestOpenEnd <= watermark else { return }
+        // Few distinct starts are open at once (a few windows per key), so look at all of them.
+        for start in Array(openWindows.keys) where start + size <= watermark {
             for (key, window) in openWindows[start]! {
-                result.rows.append(window.row(start: start, key: key, aggregates: pipeline.aggregates))
+                result.rows.append(window.row(start: start, key: key, plans))
             }
             openWindows[start] = nil
         }
+        earliestOpenEnd = openWindows.keys.min().map { $0 + size } ?? .max
     }
 
     mutating func fireSessions() {
-        while let (end, key) = sessionEnds.peek(), end <= watermark {
-            sessionEnds.pop()
-            guard var open = sessions[key], let i = open.firstIndex(where: { $0.end == end }) else {
-                continue  // stale: that session was merged into a later one
+        while let entry = sessionQueue.peek(), entry.end <= watermark {
+            sessionQueue.pop()
+            let key = entry.key
+            guard queuedEnd[key] == entry.end else { continue }  // stale: the key was queued again
+            queuedEnd[key] = nil
+            var stillOpen: [Session] = []
+            for session in sessions[key] ?? [] {
+                if session.end <= watermark {
+                    result.rows.append(session.accumulator.row(start: session.start, key: key, plans))
+                } else {
+                    stillOpen.append(session)
+                }
             }
-            let session = open.remove(at: i)
-            result.rows.append(session.accumulator.row(start: session.start, key: key, aggregates: pipeline.aggregates))
-            sessions[key] = open.isEmpty ? nil : open
+            sessions[key] = stillOpen.isEmpty ? nil : stillOpen
+            if let leastEnd = stillOpen.map(\.end).min() {
+                queue(key: key, end: leastEnd)
+            }
         }
+    }
+
+    mutating func queue(key: UInt64, end: Int128) {
+        queuedEnd[key] = end
+        sessionQueue.push(end: end, key: key)
     }
 }
 
@@ -287,38 +335,47 @@ func floorDivide(_ a: Int128, by b: Int128) -> Int128 {
     return (a % b != 0 && (a < 0) != (b < 0)) ? quotient - 1 : quotient
 }
 
-/// A binary min-heap of (end, key), ordered by end.
+/// A binary min-heap of (end, key) entries, ordered by end.
 struct MinQueue {
-    private var items: [(end: Int128, key: UInt64)] = []
+    struct Entry {
+        var end: Int128
+        var key: UInt64
+    }
 
-    var count: Int { items.count }
+    private var entries: [Entry] = []
 
-    func peek() -> (end: Int128, key: UInt64)? { items.first }
+    func peek() -> Entry? { entries.first }
 
     mutating func push(end: Int128, key: UInt64) {
-        items.append((end, key))
-        var child = items.count - 1
+        entries.append(Entry(end: end, key: key))
+        var child = entries.count - 1
         while child > 0 {
             let parent = (child - 1) / 2
-            if items[parent].end <= items[child].end { break }
-            items.swapAt(parent, child)
+            if entries[parent].end <= entries[child].end { break }
+            swap(parent, child)
             child = parent
         }
     }
 
     mutating func pop() {
-        guard !items.isEmpty else { return }
-        items.swapAt(0, items.count - 1)
-        items.removeLast()
+        guard !entries.isEmpty else { return }
+        entries[0] = entries[entries.count - 1]
+        entries.removeLast()
         var parent = 0
         while true {
             let left = 2 * parent + 1, right = left + 1
             var smallest = parent
-            if left < items.count && items[left].end < items[smallest].end { smallest = left }
-            if right < items.count && items[right].end < items[smallest].end { smallest = right }
+            if left < entries.count && entries[left].end < entries[smallest].end { smallest = left }
+            if right < entries.count && entries[right].end < entries[smallest].end { smallest = right }
             if smallest == parent { break }
-            items.swapAt(parent, smallest)
+            swap(parent, smallest)
             parent = smallest
         }
+    }
+
+    private mutating func swap(_ i: Int, _ j: Int) {
+        let entry = entries[i]
+        entries[i] = entries[j]
+        entries[j] = entry
     }
 }

@@ -14,13 +14,14 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Events for the end-to-end run benchmark.") var runEvents: Int = 10_000_000
     @Option(help: "Repetitions; the best is reported.") var repeats: Int = 3
     @Option(help: "Scratch directory (default: a new temporary one, removed afterwards).") var dir: String?
+    @Option(help: "Only the benchmarks whose name contains this (e.g. core.tumbling).") var only: String?
 
     func run() async throws {
         #if DEBUG
         note("warning: this is a debug build; figures are meaningless. Use `swift build -c release`.")
         #endif
         try core()
-        try runBenchmarks()
+        if only.map({ "run.tumbling checkpoint.overhead_pct".contains($0) }) ?? true { try runBenchmarks() }
     }
 
     // MARK: core: decode and window from CSV bytes in memory, one core
@@ -40,7 +41,7 @@ struct Bench: AsyncParsableCommand {
             ("session", Pipeline(schema: .bids, keyField: "auction", timeField: "event_time_ms", watermark: WatermarkSpec(),
                                  window: .session(gapMs: 5_000), aggregates: [AggregateSpec(.count), AggregateSpec(.sum, "price")])),
         ]
-        for (name, pipeline) in jobs {
+        for (name, pipeline) in jobs where only.map({ "core.\(name)".contains($0) }) ?? true {
             var best = Double.infinity
             for _ in 0..<repeats {
                 let start = ContinuousClock.now

@@ -77,17 +77,18 @@ struct AccumulatorPool {
 
     mutating func release(_ index: Int32) { free.append(index) }
 
+    /// Adds event `row` of `batch` to window `index`.
     @inline(__always)
-    mutating func add(_ index: Int32, values: UnsafePointer<Int64>) {
+    mutating func add(_ index: Int32, _ batch: UnsafePointer<Int64>) {
         let base = Int(index) * layout.width
         slots.withUnsafeMutableBufferPointer { s in
             s[base] &+= 1
-            for u in layout.updates {
-                let v = values[u.field]
-                switch u.kind {
-                case .sum: s[base + u.slot] &+= v
-                case .min: if v < s[base + u.slot] { s[base + u.slot] = v }
-                case .max: if v > s[base + u.slot] { s[base + u.slot] = v }
+            for (u, update) in layout.updates.enumerated() {
+                let v = batch[u]
+                switch update.kind {
+                case .sum: s[base + update.slot] &+= v
+                case .min: if v < s[base + update.slot] { s[base + update.slot] = v }
+                case .max: if v > s[base + update.slot] { s[base + update.slot] = v }
                 }
             }
         }

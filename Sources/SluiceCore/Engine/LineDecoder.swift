@@ -52,16 +52,14 @@ public struct LineDecoder: Sendable {
             }
             let digitsStart = i
             var magnitude: UInt64 = 0
-            var overflow = false
             while i < n {
                 let d = line[i] &- 48
                 if d > 9 { break }
-                let (m1, o1) = magnitude.multipliedReportingOverflow(by: 10)
-                let (m2, o2) = m1.addingReportingOverflow(UInt64(d))
-                overflow = overflow || o1 || o2
-                magnitude = m2
+                magnitude = magnitude &* 10 &+ UInt64(d)
                 i += 1
             }
+            // Up to 19 digits cannot overflow a UInt64; only longer runs need the careful count.
+            let overflow = i - digitsStart > 19 && LineDecoder.overflows(line, from: digitsStart, to: i)
             if i == digitsStart || overflow || (i < n && line[i] != 44 /* , */) {
                 if i < n, line[i] != 44, countFields(line) != fieldCount {
                     return .fieldCount(expected: fieldCount, got: countFields(line))
@@ -93,6 +91,18 @@ public struct LineDecoder: Sendable {
         let t = values[timeIndex]
         if t > LineDecoder.timeLimit || t < -LineDecoder.timeLimit { return .timeOutOfRange }
         return nil
+    }
+
+    /// Whether the digits in `line[from..<to]` exceed UInt64.
+    private static func overflows(_ line: UnsafeRawBufferPointer, from: Int, to: Int) -> Bool {
+        var value: UInt64 = 0
+        for i in from..<to {
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(line[i] &- 48))
+            if o1 || o2 { return true }
+            value = a
+        }
+        return false
     }
 
     private func countFields(_ line: UnsafeRawBufferPointer) -> Int {

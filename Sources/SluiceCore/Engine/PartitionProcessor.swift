@@ -33,9 +33,15 @@ public final class PartitionProcessor {
     private let decoder: LineDecoder
     private let keyIndex: Int
     private let timeIndex: Int
+    /// The schema field feeding each aggregate update (`EventBatch` column order).
+    private let updateFields: [Int]
     private let delay: Int64
     private let windows: any WindowOperator
-    private var values: [Int64]
+    private var fields: [Int64]
+    private var batch: EventBatch
+    /// Where each batched event's line is, for the late output: (offset, start, length) in the text.
+    private var batchLines: [(offset: Int64, start: Int, count: Int)] = []
+    private static let batchCapacity = 4_096
 
     /// The largest event time seen, Int64.min before the first event.
     public private(set) var maxEventTime: Int64 = Int64.min
@@ -52,9 +58,11 @@ public final class PartitionProcessor {
         layout = AggregateLayout(pipeline: pipeline)
         keyIndex = pipeline.schema.index(of: pipeline.keyField) ?? 0
         timeIndex = pipeline.schema.index(of: pipeline.timeField) ?? 0
+        updateFields = layout.updates.map(\.field)
         decoder = LineDecoder(schema: pipeline.schema, timeIndex: timeIndex)
         delay = pipeline.watermark.maxOutOfOrdernessMs
-        values = Array(repeating: 0, count: pipeline.schema.fields.count)
+        fields = Array(repeating: 0, count: pipeline.schema.fields.count)
+        batch = EventBatch(stride: max(1, layout.updates.count), capacity: PartitionProcessor.batchCapacity)
         output = PartitionOutput(width: layout.width)
         switch pipeline.window {
         case .tumbling(let size): windows = AlignedWindowOperator(size: size, slide: size, layout: layout)
@@ -71,48 +79,62 @@ public final class PartitionProcessor {
     @discardableResult
     public func process(_ text: UnsafeRawBufferPointer) -> Int {
         guard let base = text.baseAddress else { return 0 }
-        var lines = 0
-        var start = 0
         let n = text.count
-        values.withUnsafeMutableBufferPointer { valueBuffer in
-            let fields = valueBuffer.baseAddress!  // the buffer has one slot per schema field, never empty
+        var start = 0
+        var lines = 0
+        var fields = self.fields
+        fields.withUnsafeMutableBufferPointer { fieldBuffer in
+            let values = fieldBuffer.baseAddress!  // one slot per schema field; a schema is never empty
             while start < n {
-                var end = start
-                // memchr is the fastest way to the next line end.
+                let end: Int
                 if let hit = memchr(base + start, 10, n - start) {
                     end = base.distance(to: UnsafeRawPointer(hit))
                 } else {
                     end = n
                 }
                 let line = UnsafeRawBufferPointer(start: base + start, count: end - start)
-                handle(line: line, fields: fields)
+                if let failure = decoder.decode(line, into: values) {
+                    output.deadLetters.append(RejectedLine(offset: offset, reason: failure.reason(schema: pipeline.schema),
+                                                           line: String(decoding: line, as: UTF8.self)))
+                } else {
+                    let time = values[timeIndex]
+                    batch.keys.append(UInt64(bitPattern: values[keyIndex]))
+                    batch.times.append(time)
+                    batch.watermarks.append(watermark)
+                    if updateFields.isEmpty {
+                        batch.values.append(0)
+                    } else {
+                        for f in updateFields { batch.values.append(values[f]) }
+                    }
+                    batchLines.append((offset, start, end - start))
+                    if time > maxEventTime {
+                        maxEventTime = time
+                        watermark = time - delay
+                    }
+                    if batch.count == PartitionProcessor.batchCapacity { flush(text) }
+                }
                 offset += 1
                 lines += 1
                 start = end + 1
             }
         }
+        flush(text)
         return lines
     }
 
-    @inline(__always)
-    private func handle(line: UnsafeRawBufferPointer, fields: UnsafeMutablePointer<Int64>) {
-        if let failure = decoder.decode(line, into: fields) {
-            output.deadLetters.append(RejectedLine(offset: offset, reason: failure.reason(schema: pipeline.schema),
-                                                   line: String(decoding: line, as: UTF8.self)))
-            return
+    /// Hands the batch to the window operator, records its late events, fires what the watermark closed.
+    private func flush(_ text: UnsafeRawBufferPointer) {
+        guard batch.count > 0 else { return }
+        windows.add(&batch)
+        eventsIn += Int64(batch.count)
+        for r in batch.late {
+            let where_ = batchLines[r]
+            let line = UnsafeRawBufferPointer(rebasing: text[where_.start..<(where_.start + where_.count)])
+            output.late.append(RejectedLine(offset: where_.offset, reason: "late", line: String(decoding: line, as: UTF8.self)))
         }
-        eventsIn += 1
-        let time = fields[timeIndex]
-        let key = UInt64(bitPattern: fields[keyIndex])
-        if !windows.add(key: key, time: time, values: fields, watermark: watermark) {
-            output.late.append(RejectedLine(offset: offset, reason: "late",
-                                            line: String(decoding: line, as: UTF8.self)))
-        }
-        if time > maxEventTime {
-            maxEventTime = time
-            watermark = time - delay
-            if watermark >= windows.nextFireTime { windows.fire(watermark: watermark, into: &output.rows) }
-        }
+        batch.removeAll()
+        batchLines.removeAll(keepingCapacity: true)
+        if watermark >= windows.nextFireTime { windows.fire(watermark: watermark, into: &output.rows) }
     }
 
     /// The input has ended: W becomes +infinity and every open window fires.

@@ -1,8 +1,9 @@
 /// Keyed event-time windows of one partition. Lateness is decided per event against the watermark
 /// before that event (`watermark`); windows fire when the watermark reaches their end.
 protocol WindowOperator: AnyObject {
-    /// Adds an event; false if it is late (changes nothing).
-    func add(key: UInt64, time: Int64, values: UnsafePointer<Int64>, watermark: Int64) -> Bool
+    /// Adds the batch's events, each judged against its own watermark; appends the indices of the
+    /// late ones (which change nothing) to `batch.late`.
+    func add(_ batch: inout EventBatch)
     /// The least end of an open window, or Int64.max: nothing fires before the watermark reaches it.
     var nextFireTime: Int64 { get }
     /// Emits and forgets every window whose end is <= watermark.
@@ -25,7 +26,7 @@ func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
 final class AlignedWindowOperator: WindowOperator {
     private struct Bucket {
         var start: Int64
-        var slots: [UInt64: Int32]
+        var slots: KeySlotTable
     }
 
     private let size: Int64
@@ -42,25 +43,37 @@ final class AlignedWindowOperator: WindowOperator {
     var nextFireTime: Int64 { buckets.first.map { $0.start + size } ?? Int64.max }
     var openWindows: Int { buckets.reduce(0) { $0 + $1.slots.count } }
 
-    @inline(__always)
-    func add(key: UInt64, time: Int64, values: UnsafePointer<Int64>, watermark: Int64) -> Bool {
-        // Windows containing `time` start in (time - size, lastStart]; walking back, ends only fall,
-        // so stop at the first one that is already closed.
-        var start = floorDiv(time, slide) * slide
-        var added = false
-        while start > time - size, start + size > watermark {
-            let b = bucketIndex(start: start)
-            if let slot = buckets[b].slots[key] {
-                pool.add(slot, values: values)
-            } else {
-                let slot = pool.allocate()
-                buckets[b].slots[key] = slot
-                pool.add(slot, values: values)
+    func add(_ batch: inout EventBatch) {
+        let stride = batch.stride
+        var late: [Int] = []
+        var cachedStart = Int64.min, cachedIndex = -1
+        batch.values.withUnsafeBufferPointer { values in
+            for r in 0..<batch.count {
+                let time = batch.times[r], watermark = batch.watermarks[r], key = batch.keys[r]
+                let row = values.baseAddress! + r * stride  // stride >= 1, so the column is never empty
+                // Windows containing `time` start in (time - size, lastStart]; walking back, ends
+                // only fall, so stop at the first one that is already closed.
+                var start = floorDiv(time, slide) * slide
+                var added = false
+                while start > time - size, start + size > watermark {
+                    if start != cachedStart {
+                        cachedIndex = bucketIndex(start: start)
+                        cachedStart = start
+                    }
+                    if let slot = buckets[cachedIndex].slots.slot(for: key) {
+                        pool.add(slot, row)
+                    } else {
+                        let slot = pool.allocate()
+                        buckets[cachedIndex].slots.insert(key, slot: slot)
+                        pool.add(slot, row)
+                    }
+                    added = true
+                    start -= slide
+                }
+                if !added { late.append(r) }
             }
-            added = true
-            start -= slide
         }
-        return added
+        batch.late = late
     }
 
     @inline(__always)
@@ -71,13 +84,13 @@ final class AlignedWindowOperator: WindowOperator {
             if buckets[i].start < start { break }
             i -= 1
         }
-        buckets.insert(Bucket(start: start, slots: [:]), at: i + 1)
+        buckets.insert(Bucket(start: start, slots: KeySlotTable(capacity: buckets.last?.slots.count ?? 16)), at: i + 1)
         return i + 1
     }
 
     func fire(watermark: Int64, into rows: inout RowBuffer) {
         while let first = buckets.first, first.start + size <= watermark {
-            for (key, slot) in first.slots {
+            first.slots.forEach { key, slot in
                 rows.append(start: first.start, key: key, values: pool.values(slot))
                 pool.release(slot)
             }
@@ -90,7 +103,7 @@ final class AlignedWindowOperator: WindowOperator {
         for bucket in buckets {
             writer.writeVarInt(bucket.start)
             writer.writeVarUInt(UInt64(bucket.slots.count))
-            for (key, slot) in bucket.slots {
+            bucket.slots.forEach { key, slot in
                 writer.writeVarUInt(key)
                 pool.store(slot, to: &writer)
             }
@@ -108,13 +121,13 @@ final class AlignedWindowOperator: WindowOperator {
             previous = start
             let keys = try reader.readVarUInt()
             guard keys <= UInt64(reader.remaining) else { throw CodecError.corrupt("window key count too large") }
-            var slots: [UInt64: Int32] = [:]
-            slots.reserveCapacity(Int(keys))
+            var slots = KeySlotTable(capacity: Int(keys))
             for _ in 0..<keys {
                 let key = try reader.readVarUInt()
+                guard slots.slot(for: key) == nil else { throw CodecError.corrupt("key \(key) twice in one window") }
                 let slot = pool.allocate()
                 try pool.load(slot, from: &reader)
-                slots[key] = slot
+                slots.insert(key, slot: slot)
             }
             buckets.append(Bucket(start: start, slots: slots))
         }
@@ -143,7 +156,20 @@ final class SessionWindowOperator: WindowOperator {
     var nextFireTime: Int64 { ends.top?.end ?? Int64.max }
     var openWindows: Int { sessions.reduce(0) { $0 + $1.value.count } }
 
-    func add(key: UInt64, time: Int64, values: UnsafePointer<Int64>, watermark: Int64) -> Bool {
+    func add(_ batch: inout EventBatch) {
+        var late: [Int] = []
+        let stride = batch.stride
+        batch.values.withUnsafeBufferPointer { values in
+            for r in 0..<batch.count where !add(key: batch.keys[r], time: batch.times[r],
+                                                values: values.baseAddress! + r * stride,  // stride >= 1
+                                                watermark: batch.watermarks[r]) {
+                late.append(r)
+            }
+        }
+        batch.late = late
+    }
+
+    private func add(key: UInt64, time: Int64, values: UnsafePointer<Int64>, watermark: Int64) -> Bool {
         var start = time, end = time + gap
         let existing = sessions[key] ?? []
         var merged: [Int] = []
@@ -169,7 +195,7 @@ final class SessionWindowOperator: WindowOperator {
             list.append(Session(start: start, end: end, slot: slot))
             ends.push(end: end, key: key)
         }
-        pool.add(slot, values: values)
+        pool.add(slot, values)
         sessions[key] = list
         return true
     }
