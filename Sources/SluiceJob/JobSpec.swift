@@ -273,15 +273,22 @@ private struct SpecReader {
         return value
     }
 
+    /// Durations are bounded (about 31 years) so that window arithmetic can never overflow.
+    static let maxDurationMs: Int64 = 1_000_000_000_000
+
     private func positive(_ node: Node, path: String) throws -> Int64 {
         let value = try integer(node, path: path)
-        guard value > 0 else { throw JobSpecError(path: path, message: "expected a positive integer, got \(value)") }
+        guard value > 0, value <= SpecReader.maxDurationMs else {
+            throw JobSpecError(path: path, message: "expected a positive integer up to \(SpecReader.maxDurationMs), got \(value)")
+        }
         return value
     }
 
     private func nonNegative(_ node: Node, path: String) throws -> Int64 {
         let value = try integer(node, path: path)
-        guard value >= 0 else { throw JobSpecError(path: path, message: "expected an integer >= 0, got \(value)") }
+        guard value >= 0, value <= SpecReader.maxDurationMs else {
+            throw JobSpecError(path: path, message: "expected an integer from 0 to \(SpecReader.maxDurationMs), got \(value)")
+        }
         return value
     }
 

@@ -147,9 +147,10 @@ import SluiceCore
             "1,1,2,1000",    // [1000, 6000) merges: [0, 6000)
             "2,1,1,8000",    // W = 6000: [0, 6000) fires
             "1,1,4,500",     // [500, 5500): no open session of key 1; end <= Wb 6000: late
+            "1,1,16,1000",   // [1000, 6000): end == Wb 6000: late
             "1,1,8,3000",    // [3000, 8000): a new session (the fired one is gone)
         ]))
         #expect(result.rows == ["0,1,2,3", "3000,1,1,8", "6999,2,2,2"])
-        #expect(result.late == late(4))
+        #expect(result.late == late(4, 5))
     }
 }

@@ -1,32 +1,40 @@
-/// Decoded events waiting for the window operator, in columns. The processor decodes a run of
-/// lines into a batch, then the operator consumes it in one tight loop: one dynamic call per batch
-/// instead of one per event.
-struct EventBatch {
-    /// Values per event for the aggregates: column `u` feeds `AggregateLayout.updates[u]`.
+/// Decoded events waiting for the window operator, in columns of fixed capacity. The processor
+/// decodes a run of lines into a batch, then the operator consumes it in one tight loop: one dynamic
+/// call per batch instead of one per event, and plain stores instead of array appends.
+final class EventBatch {
+    let capacity: Int
+    /// Values per event for the aggregates: column `u` feeds `AggregateLayout.updates[u]` (at least 1).
     let stride: Int
-    var keys: [UInt64] = []
-    var times: [Int64] = []
+    let keys: UnsafeMutablePointer<UInt64>
+    let times: UnsafeMutablePointer<Int64>
     /// The watermark before each event: lateness is decided against it.
-    var watermarks: [Int64] = []
-    var values: [Int64] = []
+    let watermarks: UnsafeMutablePointer<Int64>
+    let values: UnsafeMutablePointer<Int64>
+    var count = 0
     /// Indices of the events the operator found late.
     var late: [Int] = []
 
     init(stride: Int, capacity: Int) {
-        self.stride = stride
-        keys.reserveCapacity(capacity)
-        times.reserveCapacity(capacity)
-        watermarks.reserveCapacity(capacity)
-        values.reserveCapacity(capacity * stride)
+        self.capacity = capacity
+        self.stride = max(1, stride)
+        keys = .allocate(capacity: capacity)
+        times = .allocate(capacity: capacity)
+        watermarks = .allocate(capacity: capacity)
+        values = .allocate(capacity: capacity * self.stride)
+        values.initialize(repeating: 0, count: capacity * self.stride)
     }
 
-    var count: Int { keys.count }
+    deinit {
+        keys.deallocate()
+        times.deallocate()
+        watermarks.deallocate()
+        values.deallocate()
+    }
 
-    mutating func removeAll() {
-        keys.removeAll(keepingCapacity: true)
-        times.removeAll(keepingCapacity: true)
-        watermarks.removeAll(keepingCapacity: true)
-        values.removeAll(keepingCapacity: true)
+    var isFull: Bool { count == capacity }
+
+    func removeAll() {
+        count = 0
         late.removeAll(keepingCapacity: true)
     }
 }

@@ -52,6 +52,13 @@ public struct LineDecoder: Sendable {
             }
             let digitsStart = i
             var magnitude: UInt64 = 0
+            // Eight digits at a time while they last (event times have 13), then byte by byte.
+            while i + 8 <= n {
+                let chunk = UInt64(littleEndian: line.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                guard LineDecoder.isEightDigits(chunk) else { break }
+                magnitude = magnitude &* 100_000_000 &+ LineDecoder.eightDigitsValue(chunk)
+                i += 8
+            }
             while i < n {
                 let d = line[i] &- 48
                 if d > 9 { break }
@@ -91,6 +98,22 @@ public struct LineDecoder: Sendable {
         let t = values[timeIndex]
         if t > LineDecoder.timeLimit || t < -LineDecoder.timeLimit { return .timeOutOfRange }
         return nil
+    }
+
+    /// SWAR digit tests (as in simdjson): every byte of `chunk` is '0'...'9'.
+    @inline(__always)
+    static func isEightDigits(_ chunk: UInt64) -> Bool {
+        ((chunk & 0xF0F0_F0F0_F0F0_F0F0) | (((chunk &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4))
+            == 0x3333_3333_3333_3333
+    }
+
+    /// The value of eight ASCII digits, the first in the lowest byte.
+    @inline(__always)
+    static func eightDigitsValue(_ chunk: UInt64) -> UInt64 {
+        var v = chunk & 0x0F0F_0F0F_0F0F_0F0F
+        v = (v &* 2561) >> 8
+        v = ((v & 0x00FF_00FF_00FF_00FF) &* 6_553_601) >> 16
+        return ((v & 0x0000_FFFF_0000_FFFF) &* 42_949_672_960_001) >> 32
     }
 
     /// Whether the digits in `line[from..<to]` exceed UInt64.

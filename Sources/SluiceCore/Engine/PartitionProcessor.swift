@@ -38,9 +38,9 @@ public final class PartitionProcessor {
     private let delay: Int64
     private let windows: any WindowOperator
     private var fields: [Int64]
-    private var batch: EventBatch
+    private let batch: EventBatch
     /// Where each batched event's line is, for the late output: (offset, start, length) in the text.
-    private var batchLines: [(offset: Int64, start: Int, count: Int)] = []
+    private var batchStarts: [(offset: Int64, start: Int, count: Int)]
     private static let batchCapacity = 4_096
 
     /// The largest event time seen, Int64.min before the first event.
@@ -62,7 +62,8 @@ public final class PartitionProcessor {
         decoder = LineDecoder(schema: pipeline.schema, timeIndex: timeIndex)
         delay = pipeline.watermark.maxOutOfOrdernessMs
         fields = Array(repeating: 0, count: pipeline.schema.fields.count)
-        batch = EventBatch(stride: max(1, layout.updates.count), capacity: PartitionProcessor.batchCapacity)
+        batch = EventBatch(stride: layout.updates.count, capacity: PartitionProcessor.batchCapacity)
+        batchStarts = Array(repeating: (0, 0, 0), count: PartitionProcessor.batchCapacity)
         output = PartitionOutput(width: layout.width)
         switch pipeline.window {
         case .tumbling(let size): windows = AlignedWindowOperator(size: size, slide: size, layout: layout)
@@ -98,20 +99,19 @@ public final class PartitionProcessor {
                                                            line: String(decoding: line, as: UTF8.self)))
                 } else {
                     let time = values[timeIndex]
-                    batch.keys.append(UInt64(bitPattern: values[keyIndex]))
-                    batch.times.append(time)
-                    batch.watermarks.append(watermark)
-                    if updateFields.isEmpty {
-                        batch.values.append(0)
-                    } else {
-                        for f in updateFields { batch.values.append(values[f]) }
-                    }
-                    batchLines.append((offset, start, end - start))
+                    let c = batch.count
+                    batch.keys[c] = UInt64(bitPattern: values[keyIndex])
+                    batch.times[c] = time
+                    batch.watermarks[c] = watermark
+                    let row = batch.values + c * batch.stride
+                    for (u, f) in updateFields.enumerated() { row[u] = values[f] }
+                    batch.count = c + 1
+                    batchStarts[c] = (offset, start, end - start)
                     if time > maxEventTime {
                         maxEventTime = time
                         watermark = time - delay
                     }
-                    if batch.count == PartitionProcessor.batchCapacity { flush(text) }
+                    if batch.isFull { flush(text) }
                 }
                 offset += 1
                 lines += 1
@@ -125,15 +125,14 @@ public final class PartitionProcessor {
     /// Hands the batch to the window operator, records its late events, fires what the watermark closed.
     private func flush(_ text: UnsafeRawBufferPointer) {
         guard batch.count > 0 else { return }
-        windows.add(&batch)
+        windows.add(batch)
         eventsIn += Int64(batch.count)
         for r in batch.late {
-            let where_ = batchLines[r]
-            let line = UnsafeRawBufferPointer(rebasing: text[where_.start..<(where_.start + where_.count)])
-            output.late.append(RejectedLine(offset: where_.offset, reason: "late", line: String(decoding: line, as: UTF8.self)))
+            let at = batchStarts[r]
+            let line = UnsafeRawBufferPointer(rebasing: text[at.start..<(at.start + at.count)])
+            output.late.append(RejectedLine(offset: at.offset, reason: "late", line: String(decoding: line, as: UTF8.self)))
         }
         batch.removeAll()
-        batchLines.removeAll(keepingCapacity: true)
         if watermark >= windows.nextFireTime { windows.fire(watermark: watermark, into: &output.rows) }
     }
 

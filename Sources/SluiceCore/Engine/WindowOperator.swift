@@ -3,7 +3,7 @@
 protocol WindowOperator: AnyObject {
     /// Adds the batch's events, each judged against its own watermark; appends the indices of the
     /// late ones (which change nothing) to `batch.late`.
-    func add(_ batch: inout EventBatch)
+    func add(_ batch: EventBatch)
     /// The least end of an open window, or Int64.max: nothing fires before the watermark reaches it.
     var nextFireTime: Int64 { get }
     /// Emits and forgets every window whose end is <= watermark.
@@ -43,14 +43,14 @@ final class AlignedWindowOperator: WindowOperator {
     var nextFireTime: Int64 { buckets.first.map { $0.start + size } ?? Int64.max }
     var openWindows: Int { buckets.reduce(0) { $0 + $1.slots.count } }
 
-    func add(_ batch: inout EventBatch) {
+    func add(_ batch: EventBatch) {
         let stride = batch.stride
         var late: [Int] = []
         var cachedStart = Int64.min, cachedIndex = -1
-        batch.values.withUnsafeBufferPointer { values in
+        do {
             for r in 0..<batch.count {
                 let time = batch.times[r], watermark = batch.watermarks[r], key = batch.keys[r]
-                let row = values.baseAddress! + r * stride  // stride >= 1, so the column is never empty
+                let row = UnsafePointer(batch.values + r * stride)
                 // Windows containing `time` start in (time - size, lastStart]; walking back, ends
                 // only fall, so stop at the first one that is already closed.
                 var start = floorDiv(time, slide) * slide
@@ -156,15 +156,12 @@ final class SessionWindowOperator: WindowOperator {
     var nextFireTime: Int64 { ends.top?.end ?? Int64.max }
     var openWindows: Int { sessions.reduce(0) { $0 + $1.value.count } }
 
-    func add(_ batch: inout EventBatch) {
+    func add(_ batch: EventBatch) {
         var late: [Int] = []
-        let stride = batch.stride
-        batch.values.withUnsafeBufferPointer { values in
-            for r in 0..<batch.count where !add(key: batch.keys[r], time: batch.times[r],
-                                                values: values.baseAddress! + r * stride,  // stride >= 1
-                                                watermark: batch.watermarks[r]) {
-                late.append(r)
-            }
+        for r in 0..<batch.count where !add(key: batch.keys[r], time: batch.times[r],
+                                            values: UnsafePointer(batch.values + r * batch.stride),
+                                            watermark: batch.watermarks[r]) {
+            late.append(r)
         }
         batch.late = late
     }

@@ -1,0 +1,73 @@
+@testable import SluiceCore
+import Testing
+
+@Suite struct LineDecoderTests {
+    let decoder = LineDecoder(schema: .bids, timeIndex: 3)
+
+    func decode(_ text: String) -> (values: [Int64], failure: DecodeFailure?) {
+        var values = [Int64](repeating: 0, count: 4)
+        let bytes = Array(text.utf8)
+        let failure = values.withUnsafeMutableBufferPointer { v in
+            bytes.withUnsafeBytes { decoder.decode($0, into: v.baseAddress!) }
+        }
+        return (values, failure)
+    }
+
+    @Test func decodesValidLines() {
+        #expect(decode("7,12,300,1767225600000").failure == nil)
+        #expect(decode("7,12,300,1767225600000").values == [7, 12, 300, 1_767_225_600_000])
+        #expect(decode("18446744073709551615,0,1,-5").values == [-1, 0, 1, -5])  // uint64 max as its bit pattern
+        #expect(decode("0,0,1,-4611686018427387904").failure == nil)  // -2^62: the least time allowed
+    }
+
+    @Test func refusesMalformedLines() {
+        let cases: [(String, DecodeFailure)] = [
+            ("", .notAnInteger(field: 0)),
+            ("1,2,3", .fieldCount(expected: 4, got: 3)),
+            ("1,2,3,4,5", .fieldCount(expected: 4, got: 5)),
+            ("1,2,3,4,", .fieldCount(expected: 4, got: 5)),
+            ("1,,3,4", .notAnInteger(field: 1)),
+            ("1,x,3,4", .notAnInteger(field: 1)),
+            ("1,2,+3,4", .notAnInteger(field: 2)),
+            ("1,2,3,4\r", .notAnInteger(field: 3)),
+            (" 1,2,3,4", .notAnInteger(field: 0)),
+            ("-1,2,3,4", .notAnInteger(field: 0)),  // uint64: no sign
+            ("1,2,0,4", .belowMinimum(field: 2)),
+            ("1,2,-7,4", .belowMinimum(field: 2)),
+            ("18446744073709551616,2,3,4", .notAnInteger(field: 0)),  // 2^64
+            ("1,2,9223372036854775808,4", .notAnInteger(field: 2)),  // Int64.max + 1
+            ("1,2,3,123456789012345678901234567890", .notAnInteger(field: 3)),
+            ("1,2,3,4611686018427387905", .timeOutOfRange),
+            ("1,2,3,-", .notAnInteger(field: 3)),
+        ]
+        for (line, expected) in cases {
+            #expect(decode(line).failure == expected, "line \(line.debugDescription)")
+        }
+    }
+
+    @Test func eightDigitShortcutAgreesWithByteByByte() {
+        var rng = SplitMix64Test(seed: 3)
+        for _ in 0..<2_000 {
+            let value = rng.next() >> (rng.next() % 64)
+            let text = "\(value),1,1,\(Int64(bitPattern: rng.next()) >> 2)"
+            let result = decode(text)
+            #expect(result.failure == nil)
+            #expect(UInt64(bitPattern: result.values[0]) == value)
+        }
+        #expect(LineDecoder.isEightDigits(UInt64(littleEndian: 0x3837_3635_3433_3231)))
+        #expect(LineDecoder.eightDigitsValue(0x3837_3635_3433_3231) == 12_345_678)
+        #expect(!LineDecoder.isEightDigits(0x3837_3635_2C33_3231))  // a comma inside
+    }
+}
+
+struct SplitMix64Test {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
