@@ -4,12 +4,23 @@ import Testing
 @Suite struct LineDecoderTests {
     let decoder = LineDecoder(schema: .bids, timeIndex: 3)
 
+    /// Decodes `text` alone, and again followed by `\n` and another line (which the decoder may
+    /// read ahead into but must not take); both must agree.
     func decode(_ text: String) -> (values: [Int64], failure: DecodeFailure?) {
         var values = [Int64](repeating: 0, count: 4)
         let bytes = Array(text.utf8)
         let failure = values.withUnsafeMutableBufferPointer { v in
             bytes.withUnsafeBytes { decoder.decode($0, into: v.baseAddress!) }
         }
+        var followedValues = [Int64](repeating: 0, count: 4)
+        let followed = bytes + Array("\n12345678,987654321,5,1767225600000\n".utf8)
+        let followedFailure = followedValues.withUnsafeMutableBufferPointer { v in
+            followed.withUnsafeBytes { raw in
+                decoder.decode(UnsafeRawBufferPointer(rebasing: raw[0..<bytes.count]), readable: raw.count, into: v.baseAddress!)
+            }
+        }
+        #expect(followedFailure == failure, "\(text.debugDescription) decoded differently with bytes after it")
+        if failure == nil { #expect(followedValues == values) }
         return (values, failure)
     }
 

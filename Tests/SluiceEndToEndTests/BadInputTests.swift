@@ -178,26 +178,40 @@ extension SluiceEndToEndTests {
                           mentioning: ["different job"], "state of another job")
     }
 
-    @Test("Event times beyond ±2^62 ms: engine and oracle agree")
+    @Test("Event times beyond ±2^62 ms are dead letters, in the engine and in the oracle")
     func extremeEventTimes() async throws {
         let scratch = try ScratchDir("extreme-times")
         defer { scratch.remove() }
         let input = scratch.at("in")
         try FileManager.default.createDirectory(atPath: input, withIntermediateDirectories: true)
-        // WORKLOAD.md: a line is malformed for a wrong field count, a non-number, or price <= 0. The
-        // engine's decoder also dead-letters |event_time_ms| > 2^62; the oracle does not.
         try """
             2,1,10,1767225600000
             2,1,10,4611686018427387905
             2,1,10,9223372036854775807
+            2,1,10,-4611686018427387905
+            2,1,10,4611686018427387904
+            2,1,10,-4611686018427387904
+
             """.write(toFile: (input as NSString).appendingPathComponent("part-00000.csv"), atomically: true, encoding: .utf8)
         let output = "sqlite:" + scratch.at("out.db")
         let run = try await sluice(["run", "--input", "file:\(input)", "--output", output, "--quiet"], scratch: scratch, label: "run")
         try #require(run.exitedWith0, "\(run)")
         let verify = try await sluice(["verify", "--input", "file:\(input)", "--output", output], scratch: scratch, label: "verify")
-        withKnownIssue("engine (LineDecoder.timeOutOfRange) and oracle (SluiceOracle.LineParser) disagree on event times beyond ±2^62 ms") {
-            #expect(verify.exitedWith0, "\(verify)")
+        #expect(verify.exitedWith0, "\(verify)")
+
+        let db = try SQLiteDatabase(path: scratch.at("out.db"))
+        func offsets(_ table: String) throws -> [Int64] {
+            let stmt = try db.prepare("SELECT offset FROM \(table) ORDER BY offset")
+            var result: [Int64] = []
+            while try stmt.step() { result.append(stmt.int64(0)) }
+            return result
         }
+        #expect(try offsets("results_dead_letters") == [1, 2, 3], "times beyond ±2^62 ms are malformed")
+        #expect(try offsets("results_late") == [5], "-2^62 ms is a valid time, late here")
+        let rows = try db.prepare("SELECT window_start_ms FROM results ORDER BY window_start_ms")
+        var starts: [Int64] = []
+        while try rows.step() { starts.append(rows.int64(0)) }
+        #expect(starts == [1_767_225_600_000, 4_611_686_018_427_380_000], "+2^62 ms is a valid time")
     }
 }
 

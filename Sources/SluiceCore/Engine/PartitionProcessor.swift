@@ -94,7 +94,7 @@ public final class PartitionProcessor {
                     end = n
                 }
                 let line = UnsafeRawBufferPointer(start: base + start, count: end - start)
-                if let failure = decoder.decode(line, into: values) {
+                if let failure = decoder.decode(line, readable: n - start, into: values) {
                     output.deadLetters.append(RejectedLine(offset: offset, reason: failure.reason(schema: pipeline.schema),
                                                            line: String(decoding: line, as: UTF8.self)))
                 } else {
