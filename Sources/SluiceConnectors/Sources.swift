@@ -2,12 +2,12 @@ import Foundation
 import SluiceWorkload
 
 /// A replayable partition of the input: yields whole lines from a position, in order.
-public protocol PartitionSource {
+public protocol PartitionSource: AnyObject {
     /// Where the next read starts; stored in the checkpoint.
     var position: Int64 { get }
     /// Calls `body` with the next run of whole lines (each ends with `\n`, except perhaps the last
     /// line of the input). Returns false, without calling `body`, at the end of the input.
-    mutating func read(_ body: (UnsafeRawBufferPointer) -> Void) throws -> Bool
+    func read(_ body: (UnsafeRawBufferPointer) -> Void) throws -> Bool
 }
 
 public struct SourceError: Error, CustomStringConvertible {
@@ -45,7 +45,7 @@ public struct SourceFactory: Sendable {
 }
 
 /// A partition file read in large blocks; the position is a byte offset.
-public struct FileSource: PartitionSource {
+public final class FileSource: PartitionSource {
     public private(set) var position: Int64
     private let path: String
     private let fd: FileDescriptor
@@ -63,7 +63,7 @@ public struct FileSource: PartitionSource {
         }
     }
 
-    public mutating func read(_ body: (UnsafeRawBufferPointer) -> Void) throws -> Bool {
+    public func read(_ body: (UnsafeRawBufferPointer) -> Void) throws -> Bool {
         while true {
             if !atEnd {
                 if buffered == buffer.count {  // a line longer than the buffer: grow it
@@ -112,7 +112,7 @@ final class FileDescriptor {
 }
 
 /// The seeded generator as a source; the position is the event offset.
-public struct GeneratorSource: PartitionSource {
+public final class GeneratorSource: PartitionSource {
     public private(set) var position: Int64
     private let generator: BidGenerator
     private let partition: Int
@@ -129,7 +129,7 @@ public struct GeneratorSource: PartitionSource {
         buffer.reserveCapacity(Int(linesPerRead) * 40)
     }
 
-    public mutating func read(_ body: (UnsafeRawBufferPointer) -> Void) throws -> Bool {
+    public func read(_ body: (UnsafeRawBufferPointer) -> Void) throws -> Bool {
         guard position < end else { return false }
         let stop = min(end, position + linesPerRead)
         buffer.removeAll(keepingCapacity: true)

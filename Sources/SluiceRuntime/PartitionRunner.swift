@@ -71,10 +71,9 @@ final class PartitionRunner {
     /// Processes one block of input; commits when the interval has passed or the input has ended.
     /// Returns false once the partition is finished.
     func step() async throws -> Bool {
-        guard !finished, var source else { return false }
+        guard !finished, let source else { return false }
         let before = processor.eventsIn
         let more = try source.read { processor.process($0) }
-        self.source = source
         stats.events.add(processor.eventsIn - before)
         if !more {
             processor.finish()
