@@ -36,6 +36,8 @@ let package = Package(
         .target(name: "SluiceOracle", dependencies: ["SluiceJob", "SluiceWorkload"]),
         // Partition pipelines, the checkpoint loop, the single-process runner, verification.
         .target(name: "SluiceRuntime", dependencies: ["SluiceCore", "SluiceJob", "SluiceStorage", "SluiceConnectors", "SluiceOracle"]),
+        // Membership, leases with epochs, balanced sticky assignment (no network).
+        .target(name: "SluiceCoordinator", dependencies: ["SluiceStorage"]),
         .executableTarget(name: "sluice", dependencies: [
             "SluiceRuntime", "SluiceWorkload", "SluiceOracle", "SluiceConnectors", "SluiceJob", "SluiceCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -46,6 +48,7 @@ let package = Package(
         .testTarget(name: "SluiceStorageTests", dependencies: ["SluiceStorage", "SluiceCore"]),
         .testTarget(name: "SluiceOracleTests", dependencies: ["SluiceOracle", "SluiceJob", "SluiceWorkload"]),
         .testTarget(name: "SluicePropertyTests", dependencies: ["SluiceCore", "SluiceJob", "SluiceOracle", "SluiceWorkload", "SluiceRuntime"]),
+        .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceCoordinator", "SluiceStorage"]),
         .testTarget(name: "SluiceEndToEndTests", dependencies: [
             "SluiceRuntime", "SluiceOracle", "SluiceStorage", "SluiceConnectors", "SluiceJob", "SluiceWorkload", "SluiceCore",
         ]),

@@ -50,7 +50,7 @@ public struct LocalRunner: Sendable {
         let sink = try SinkFactory.open(uri: options.output, job: options.job)
         let statePath = options.statePath ?? sink.defaultStatePath
         let store = try CheckpointStore(path: statePath)
-        try await store.bind(job: "\(options.job.name) \(options.job.pipeline)", partitions: sources.partitions, writer: sink)
+        try await store.bind(job: options.job.pipeline.fingerprint, partitions: sources.partitions, writer: sink)
 
         let started = ContinuousClock.now
         let lanes = max(1, min(options.parallelism, sources.partitions))

@@ -102,6 +102,21 @@ public struct Pipeline: Sendable, Equatable {
         window: .tumbling(sizeMs: 10_000),
         aggregates: [AggregateSpec(.count), AggregateSpec(.sum, "price"), AggregateSpec(.max, "price")])
 
+    /// A short text naming everything that shapes the results, e.g.
+    /// `auction:uint64,price:int64>=1,… key=auction time=event_time_ms delay=2000 tumbling(10000) count,sum_price`.
+    /// A checkpoint store is bound to it, so that a changed job never resumes another job's state.
+    public var fingerprint: String {
+        let fields = schema.fields.map { f in "\(f.name):\(f.type.rawValue)" + (f.minimum.map { ">=\($0)" } ?? "") }
+        let windowText: String
+        switch window {
+        case .tumbling(let size): windowText = "tumbling(\(size))"
+        case .sliding(let size, let slide): windowText = "sliding(\(size),\(slide))"
+        case .session(let gap): windowText = "session(\(gap))"
+        }
+        return "\(fields.joined(separator: ",")) key=\(keyField) time=\(timeField) "
+            + "delay=\(watermark.maxOutOfOrdernessMs) \(windowText) \(aggregates.map(\.columnName).joined(separator: ","))"
+    }
+
     /// The output columns: `window_start_ms`, the key field, then one per aggregate.
     public var outputColumns: [String] { ["window_start_ms", keyField] + aggregates.map(\.columnName) }
 }

@@ -1,0 +1,192 @@
+/// The coordinator's decisions, without network or clocks: membership, leases with epochs, and
+/// cooperative rebalancing. Every input carries `now` (monotonic milliseconds); every output is a
+/// list of actions for the transport to deliver. Epochs are written to the durable `LeaseLedger`
+/// before a grant leaves, so a restarted coordinator never hands out an epoch twice.
+public struct CoordinatorCore {
+    public enum Action: Equatable, Sendable {
+        case grant(worker: String, partition: Int, epoch: Int64)
+        case revoke(worker: String, partition: Int, epoch: Int64)
+    }
+
+    public enum LeaseState: String, Sendable { case unassigned, granted, revoking }
+
+    public struct PartitionState: Sendable, Equatable {
+        public var owner: String?
+        public var epoch: Int64 = 0
+        public var state: LeaseState = .unassigned
+        /// The lease ends here unless renewed (revoking leases are not renewed).
+        public var deadline: Int64 = 0
+        public var committedOffset: Int64 = 0
+        public var offset: Int64 = 0
+        public var watermark: Int64 = Int64.min
+        public var lag: Int64 = 0
+        public var finished = false
+        /// When the partition last lost its owner (for recovery times), or nil.
+        public var orphanedAt: Int64?
+    }
+
+    public struct Member: Sendable, Equatable {
+        public var lastHeartbeat: Int64
+        public var eventsPerSecond: Double = 0
+    }
+
+    public struct Progress: Sendable, Equatable {
+        public var partition: Int
+        public var epoch: Int64
+        public var offset: Int64
+        public var committedOffset: Int64
+        public var watermark: Int64
+        public var lag: Int64
+        public var finished: Bool
+
+        public init(partition: Int, epoch: Int64, offset: Int64, committedOffset: Int64, watermark: Int64, lag: Int64, finished: Bool) {
+            self.partition = partition
+            self.epoch = epoch
+            self.offset = offset
+            self.committedOffset = committedOffset
+            self.watermark = watermark
+            self.lag = lag
+            self.finished = finished
+        }
+    }
+
+    public let partitionCount: Int
+    public let leaseTTL: Int64
+    private let ledger: any LeaseLedger
+    public private(set) var partitions: [PartitionState]
+    public private(set) var members: [String: Member] = [:]
+    /// Times without an owner, in ms, from the release (or the last renewal of a lapsed lease) to
+    /// the next grant (for metrics and the demo).
+    public private(set) var recoveries: [(partition: Int, ms: Int64)] = []
+
+    /// Restores the durable epochs and owners. Restored owners get one lease time to reconnect and
+    /// renew before their partitions move.
+    public init(partitions: Int, leaseTTL: Int64, ledger: any LeaseLedger, now: Int64) throws {
+        partitionCount = partitions
+        self.leaseTTL = leaseTTL
+        self.ledger = ledger
+        self.partitions = Array(repeating: PartitionState(), count: partitions)
+        for record in try ledger.load() where record.partition < partitions {
+            self.partitions[record.partition].epoch = record.epoch
+            if let owner = record.owner {
+                self.partitions[record.partition].owner = owner
+                self.partitions[record.partition].state = .granted
+                self.partitions[record.partition].deadline = now + leaseTTL
+                members[owner] = Member(lastHeartbeat: now)
+            }
+        }
+    }
+
+    // MARK: inputs
+
+    public mutating func join(_ worker: String, now: Int64) throws -> [Action] {
+        members[worker] = Member(lastHeartbeat: now)
+        return try rebalance(now: now)
+    }
+
+    /// Renews the leases of the partitions the worker reports under their current epoch; returns
+    /// the partitions renewed (with their epochs). A reported partition that is not renewed is no
+    /// longer the worker's.
+    public mutating func heartbeat(_ worker: String, progress: [Progress], eventsPerSecond: Double,
+                                   now: Int64) throws -> (renewed: [(partition: Int, epoch: Int64)], actions: [Action]) {
+        var actions: [Action] = []
+        if members[worker] == nil {
+            // A worker we had forgotten (expired, or we restarted without it): it joins again.
+            members[worker] = Member(lastHeartbeat: now)
+            actions += try rebalance(now: now)
+        }
+        members[worker]?.lastHeartbeat = now
+        members[worker]?.eventsPerSecond = eventsPerSecond
+        var renewed: [(Int, Int64)] = []
+        for p in progress where p.partition >= 0 && p.partition < partitionCount {
+            var state = partitions[p.partition]
+            guard state.owner == worker, state.epoch == p.epoch else { continue }
+            state.offset = p.offset
+            state.committedOffset = max(state.committedOffset, p.committedOffset)
+            state.watermark = p.watermark
+            state.lag = p.lag
+            state.finished = p.finished
+            if state.state == .granted {
+                state.deadline = now + leaseTTL
+                renewed.append((p.partition, p.epoch))
+            } else if state.state == .revoking {
+                renewed.append((p.partition, p.epoch))  // still its own until released or expired
+            }
+            partitions[p.partition] = state
+        }
+        return (renewed, actions)
+    }
+
+    /// The owner checkpointed and stopped the partition.
+    public mutating func released(_ worker: String, partition: Int, epoch: Int64, committedOffset: Int64, now: Int64) throws -> [Action] {
+        guard partition >= 0, partition < partitionCount, partitions[partition].owner == worker,
+              partitions[partition].epoch == epoch else { return [] }
+        partitions[partition].committedOffset = max(partitions[partition].committedOffset, committedOffset)
+        try orphan(partition, now: now)
+        return try rebalance(now: now)
+    }
+
+    /// A graceful leave: the worker released what it could and goes.
+    public mutating func leave(_ worker: String, now: Int64) throws -> [Action] {
+        members[worker] = nil
+        for p in 0..<partitionCount where partitions[p].owner == worker { try orphan(p, now: now) }
+        return try rebalance(now: now)
+    }
+
+    /// Expires silent workers and lapsed leases, then reassigns.
+    public mutating func tick(now: Int64) throws -> [Action] {
+        var changed = false
+        for (worker, member) in members where now - member.lastHeartbeat > leaseTTL {
+            members[worker] = nil
+            changed = true
+        }
+        for p in 0..<partitionCount where partitions[p].owner != nil && partitions[p].deadline < now {
+            // The partition has had no live owner since its last renewal.
+            try orphan(p, now: partitions[p].deadline - leaseTTL)
+            changed = true
+        }
+        return changed ? try rebalance(now: now) : []
+    }
+
+    // MARK: decisions
+
+    private mutating func orphan(_ partition: Int, now: Int64) throws {
+        partitions[partition].owner = nil
+        partitions[partition].state = .unassigned
+        partitions[partition].orphanedAt = partitions[partition].orphanedAt ?? now
+        try ledger.save(partition: partition, epoch: partitions[partition].epoch, owner: nil)
+    }
+
+    /// Moves the assignment toward the balanced target: grants unowned partitions, revokes the
+    /// ones that should move (their grant follows the release).
+    private mutating func rebalance(now: Int64) throws -> [Action] {
+        let current = Dictionary(uniqueKeysWithValues: partitions.enumerated().compactMap { p, s in s.owner.map { (p, $0) } })
+        let target = Assignment.balance(partitions: partitionCount, workers: Array(members.keys), current: current)
+        var actions: [Action] = []
+        for p in 0..<partitionCount {
+            guard let want = target[p] else { continue }
+            let state = partitions[p]
+            if state.owner == nil {
+                let epoch = state.epoch + 1
+                try ledger.save(partition: p, epoch: epoch, owner: want)
+                partitions[p].epoch = epoch
+                partitions[p].owner = want
+                partitions[p].state = .granted
+                partitions[p].deadline = now + leaseTTL
+                if let since = state.orphanedAt { recoveries.append((p, now - since)) }
+                partitions[p].orphanedAt = nil
+                actions.append(.grant(worker: want, partition: p, epoch: epoch))
+            } else if let owner = state.owner, owner != want, state.state == .granted {
+                partitions[p].state = .revoking
+                actions.append(.revoke(worker: owner, partition: p, epoch: state.epoch))
+            }
+        }
+        return actions
+    }
+}
+
+/// Where the coordinator keeps each partition's epoch and owner durably.
+public protocol LeaseLedger {
+    func load() throws -> [(partition: Int, epoch: Int64, owner: String?)]
+    func save(partition: Int, epoch: Int64, owner: String?) throws
+}

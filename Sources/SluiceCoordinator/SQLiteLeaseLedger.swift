@@ -1,0 +1,34 @@
+import SluiceStorage
+
+/// The coordinator's durable epochs and owners in SQLite (the embedded default).
+public final class SQLiteLeaseLedger: LeaseLedger {
+    private let db: SQLiteDatabase
+
+    public init(path: String) throws {
+        db = try SQLiteDatabase(path: path)
+        try db.execute("PRAGMA journal_mode=WAL")
+        try db.execute("PRAGMA synchronous=FULL")
+        try db.execute("""
+            CREATE TABLE IF NOT EXISTS coordinator_leases(
+                partition INTEGER PRIMARY KEY, epoch INTEGER NOT NULL, owner TEXT)
+            """)
+    }
+
+    public func load() throws -> [(partition: Int, epoch: Int64, owner: String?)] {
+        let stmt = try db.prepare("SELECT partition, epoch, owner FROM coordinator_leases ORDER BY partition")
+        var result: [(Int, Int64, String?)] = []
+        while try stmt.step() {
+            result.append((Int(stmt.int64(0)), stmt.int64(1), stmt.isNull(2) ? nil : stmt.string(2)))
+        }
+        return result
+    }
+
+    public func save(partition: Int, epoch: Int64, owner: String?) throws {
+        let stmt = try db.prepare("""
+            INSERT INTO coordinator_leases(partition, epoch, owner) VALUES (?, ?, ?)
+            ON CONFLICT(partition) DO UPDATE SET epoch = excluded.epoch, owner = excluded.owner
+            """).bind(1, Int64(partition)).bind(2, epoch)
+        if let owner { stmt.bind(3, owner) }
+        try stmt.run()
+    }
+}
