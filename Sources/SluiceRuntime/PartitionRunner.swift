@@ -7,9 +7,9 @@ import SluiceStorage
 /// Runs one partition under one epoch: restore from the newest valid checkpoint, replay the source
 /// from there, checkpoint every interval with the fenced commit, and a last commit when the input
 /// ends. A `CommitFenced` error means another owner took the partition: stop at once.
-final class PartitionRunner {
-    let partition: Int
-    let epoch: Int64
+public final class PartitionRunner {
+    public let partition: Int
+    public let epoch: Int64
     private let job: JobSpec
     private let store: CheckpointStore
     private let sink: any Sink
@@ -21,9 +21,14 @@ final class PartitionRunner {
     private let interval: Duration
     let stats: RunStats
 
-    private(set) var finished = false
+    public private(set) var finished = false
+    /// Lines processed in memory, and covered by the last commit.
+    public var offset: Int64 { processor.offset }
+    public var committedOffset: Int64 { lastCommitOffset }
+    public var watermark: Int64 { processor.watermark }
+    public var eventsIn: Int64 { processor.eventsIn }
 
-    init(partition: Int, epoch: Int64, job: JobSpec, store: CheckpointStore, sink: any Sink, stats: RunStats) {
+    public init(partition: Int, epoch: Int64, job: JobSpec, store: CheckpointStore, sink: any Sink, stats: RunStats) {
         self.partition = partition
         self.epoch = epoch
         self.job = job
@@ -36,7 +41,7 @@ final class PartitionRunner {
 
     /// Restores the newest checkpoint that decodes. A corrupt one (caught by its CRC) is rolled back
     /// with the output it committed, and the one before is used; with none, the partition starts over.
-    func start(sources: SourceFactory, log: (String) -> Void) async throws {
+    public func start(sources: SourceFactory, log: (String) -> Void) async throws {
         let stored = try await store.checkpoints(partition: partition)
         var restored: Checkpoint?
         for checkpoint in stored {
@@ -70,7 +75,7 @@ final class PartitionRunner {
 
     /// Processes one block of input; commits when the interval has passed or the input has ended.
     /// Returns false once the partition is finished.
-    func step() async throws -> Bool {
+    public func step() async throws -> Bool {
         guard !finished, let source else { return false }
         let before = processor.eventsIn
         let more = try source.read { processor.process($0) }
@@ -83,6 +88,12 @@ final class PartitionRunner {
         }
         if ContinuousClock.now - lastCommit >= interval { try await commit(finished: false) }
         return true
+    }
+
+    /// Commits what was processed so far (a revocation's last checkpoint); nothing if finished.
+    public func checkpoint() async throws {
+        guard !finished else { return }
+        try await commit(finished: false)
     }
 
     private func commit(finished: Bool) async throws {

@@ -17,6 +17,7 @@ public final class RunStats: Sendable {
     public let checkpointNanos = Counter()
     public let corruptCheckpoints = Counter()
     public let partitionsDone = Counter()
+    public let fencedCommits = Counter()
 
     public init() {}
 }

@@ -1,0 +1,87 @@
+import Logging
+import Metrics
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Prometheus
+
+/// Metrics in Prometheus text on `/metrics`, liveness on `/healthz`, readiness on `/readyz`, for
+/// the coordinator and the workers.
+public enum Observability {
+    /// The process-wide registry; `bootstrap()` routes swift-metrics into it once.
+    public static let registry = PrometheusCollectorRegistry()
+
+    private static let bootstrapped: Void = {
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    }()
+
+    public static func bootstrap() { _ = bootstrapped }
+}
+
+public final class OpsServer: Sendable {
+    private let channel: any Channel
+    public let port: Int
+
+    /// Starts serving on `host:port` (port 0: any free port). `ready` is asked on every `/readyz`.
+    public static func start(host: String, port: Int, ready: @escaping @Sendable () -> Bool) async throws -> OpsServer {
+        Observability.bootstrap()
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(OpsHandler(ready: ready))
+                }
+            }
+        let channel = try await bootstrap.bind(host: host, port: port).get()
+        return OpsServer(channel: channel, port: channel.localAddress?.port ?? port)
+    }
+
+    private init(channel: any Channel, port: Int) {
+        self.channel = channel
+        self.port = port
+    }
+
+    public func stop() async {
+        try? await channel.close()
+    }
+}
+
+private final class OpsHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let ready: @Sendable () -> Bool
+    private var path = "/"
+
+    init(ready: @escaping @Sendable () -> Bool) { self.ready = ready }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            path = String(head.uri.split(separator: "?").first ?? "/")
+        case .body:
+            break
+        case .end:
+            let (status, body, type): (HTTPResponseStatus, [UInt8], String)
+            switch path {
+            case "/metrics":
+                (status, body, type) = (.ok, Observability.registry.emitToBuffer(), "text/plain; version=0.0.4")
+            case "/healthz":
+                (status, body, type) = (.ok, Array("ok\n".utf8), "text/plain")
+            case "/readyz":
+                let isReady = ready()
+                (status, body, type) = (isReady ? .ok : .serviceUnavailable, Array((isReady ? "ready\n" : "not ready\n").utf8), "text/plain")
+            default:
+                (status, body, type) = (.notFound, Array("not found: try /metrics, /healthz, /readyz\n".utf8), "text/plain")
+            }
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: type)
+            headers.add(name: "Content-Length", value: String(body.count))
+            headers.add(name: "Connection", value: "close")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { [context] _ in context.close(promise: nil) }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+import SluiceConnectors
+import SluiceCore
+import SluiceJob
+import SluiceStorage
+import Synchronization
+
+/// The partitions one worker runs, each in a task of its own, started and stopped by the
+/// coordinator's grants and revocations. Transport-agnostic: the worker daemon feeds it grants and
+/// forwards its events.
+public actor PartitionHost {
+    public enum Event: Sendable, Equatable {
+        /// Checkpointed and stopped after a revocation (or on shutdown).
+        case released(partition: Int, epoch: Int64, committedOffset: Int64)
+        /// A commit or the claim was refused: another owner has a newer epoch. Dropped.
+        case fenced(partition: Int, epoch: Int64)
+        /// The input ended and the last checkpoint is committed; still held until revoked.
+        case finished(partition: Int, epoch: Int64)
+        /// Stopped on an error other than fencing (logged); the coordinator may grant it again.
+        case failed(partition: Int, epoch: Int64, reason: String)
+    }
+
+    public struct Progress: Sendable, Equatable {
+        public var partition: Int
+        public var epoch: Int64
+        public var offset: Int64
+        public var committedOffset: Int64
+        public var watermark: Int64
+        public var finished: Bool
+    }
+
+    /// Shared between the host and one partition's task.
+    final class Control: Sendable {
+        enum Stop: Int { case none = 0, release = 1, drop = 2 }
+        let stop = Atomic<Int>(0)
+        let offset = Atomic<Int64>(0)
+        let committedOffset = Atomic<Int64>(0)
+        let watermark = Atomic<Int64>(Int64.min)
+        let finished = Atomic<Bool>(false)
+        let done = Atomic<Bool>(false)
+    }
+
+    private struct Running {
+        var epoch: Int64
+        var control: Control
+        var task: Task<Void, Never>
+    }
+
+    private let job: JobSpec
+    private let sources: SourceFactory
+    private let store: CheckpointStore
+    private let sink: any Sink
+    public let stats: RunStats
+    /// Events per second per partition, or nil for as fast as possible (the demo throttles).
+    private let rate: Double?
+    private let log: @Sendable (String) -> Void
+    private var running: [Int: Running] = [:]
+    public nonisolated let events: AsyncStream<Event>
+    private let emit: AsyncStream<Event>.Continuation
+
+    public init(job: JobSpec, sources: SourceFactory, store: CheckpointStore, sink: any Sink, stats: RunStats,
+                rate: Double? = nil, log: @escaping @Sendable (String) -> Void) {
+        self.job = job
+        self.sources = sources
+        self.store = store
+        self.sink = sink
+        self.stats = stats
+        self.rate = rate
+        self.log = log
+        (events, emit) = AsyncStream.makeStream(of: Event.self)
+    }
+
+    public var held: [(partition: Int, epoch: Int64)] {
+        running.filter { !$0.value.control.done.load(ordering: .relaxed) }.map { ($0.key, $0.value.epoch) }.sorted { $0.0 < $1.0 }
+    }
+
+    public func progress() -> [Progress] {
+        running.compactMap { p, r in
+            r.control.done.load(ordering: .relaxed) ? nil : Progress(
+                partition: p, epoch: r.epoch, offset: r.control.offset.load(ordering: .relaxed),
+                committedOffset: r.control.committedOffset.load(ordering: .relaxed),
+                watermark: r.control.watermark.load(ordering: .relaxed), finished: r.control.finished.load(ordering: .relaxed))
+        }.sorted { $0.partition < $1.partition }
+    }
+
+    /// Starts the partition under `epoch` (a newer grant replaces an older task of it).
+    public func grant(partition: Int, epoch: Int64) {
+        if let existing = running[partition], !existing.control.done.load(ordering: .relaxed) {
+            if existing.epoch >= epoch { return }
+            existing.control.stop.store(Control.Stop.drop.rawValue, ordering: .relaxed)
+        }
+        let control = Control()
+        let context = TaskContext(job: job, sources: sources, store: store, sink: sink, stats: stats, rate: rate,
+                                  log: log, emit: emit)
+        let task = Task.detached { await context.run(partition: partition, epoch: epoch, control: control) }
+        running[partition] = Running(epoch: epoch, control: control, task: task)
+        log("partition \(partition): granted with epoch \(epoch)")
+    }
+
+    /// Checkpoints and stops the partition; `.released` follows.
+    public func revoke(partition: Int, epoch: Int64) {
+        guard let r = running[partition], r.epoch == epoch else { return }
+        r.control.stop.store(Control.Stop.release.rawValue, ordering: .relaxed)
+    }
+
+    /// Stops at once without a commit (the coordinator no longer renews it: someone else may own it).
+    public func drop(partition: Int, epoch: Int64) {
+        guard let r = running[partition], r.epoch == epoch else { return }
+        r.control.stop.store(Control.Stop.drop.rawValue, ordering: .relaxed)
+        log("partition \(partition): lease not renewed for epoch \(epoch); stopped")
+    }
+
+    /// Releases every partition (checkpoint, stop) and waits for the tasks: graceful shutdown.
+    public func releaseAll() async {
+        let all = running
+        for (_, r) in all { r.control.stop.store(Control.Stop.release.rawValue, ordering: .relaxed) }
+        for (_, r) in all { await r.task.value }
+    }
+}
+
+/// What a partition task needs, copied out of the actor so the task runs off it.
+private struct TaskContext: Sendable {
+    let job: JobSpec
+    let sources: SourceFactory
+    let store: CheckpointStore
+    let sink: any Sink
+    let stats: RunStats
+    let rate: Double?
+    let log: @Sendable (String) -> Void
+    let emit: AsyncStream<PartitionHost.Event>.Continuation
+
+    func run(partition: Int, epoch: Int64, control: PartitionHost.Control) async {
+        defer { control.done.store(true, ordering: .relaxed) }
+        do {
+            guard try await store.claim(partition: partition, epoch: epoch) else {
+                log("partition \(partition): epoch \(epoch) is stale in the store; not started")
+                emit.yield(.fenced(partition: partition, epoch: epoch))
+                return
+            }
+            let runner = PartitionRunner(partition: partition, epoch: epoch, job: job, store: store, sink: sink, stats: stats)
+            try await runner.start(sources: sources, log: log)
+            let started = ContinuousClock.now
+            let startEvents = runner.eventsIn
+            var announcedFinish = false
+            while true {
+                switch PartitionHost.Control.Stop(rawValue: control.stop.load(ordering: .relaxed)) ?? .none {
+                case .drop:
+                    return
+                case .release:
+                    try await runner.checkpoint()
+                    emit.yield(.released(partition: partition, epoch: epoch, committedOffset: runner.committedOffset))
+                    log("partition \(partition): released at offset \(runner.committedOffset) (epoch \(epoch))")
+                    return
+                case .none:
+                    break
+                }
+                if runner.finished {
+                    if !announcedFinish {
+                        announcedFinish = true
+                        control.finished.store(true, ordering: .relaxed)
+                        emit.yield(.finished(partition: partition, epoch: epoch))
+                    }
+                    try await Task.sleep(for: .milliseconds(50))
+                    continue
+                }
+                _ = try await runner.step()
+                control.offset.store(runner.offset, ordering: .relaxed)
+                control.committedOffset.store(runner.committedOffset, ordering: .relaxed)
+                control.watermark.store(runner.watermark, ordering: .relaxed)
+                if let rate, rate > 0 {
+                    // Pace the partition: sleep while ahead of `rate` events per second.
+                    let due = Double(runner.eventsIn - startEvents) / rate
+                    let elapsed = (ContinuousClock.now - started).seconds
+                    if due > elapsed { try await Task.sleep(for: .milliseconds(Int((due - elapsed) * 1_000))) }
+                } else {
+                    await Task.yield()
+                }
+            }
+        } catch let fenced as CommitFenced {
+            log("partition \(partition): \(fenced); dropped")
+            stats.fencedCommits.add(1)
+            emit.yield(.fenced(partition: partition, epoch: epoch))
+        } catch {
+            log("partition \(partition): stopped on error: \(error)")
+            emit.yield(.failed(partition: partition, epoch: epoch, reason: "\(error)"))
+        }
+    }
+}
