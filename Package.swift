@@ -54,6 +54,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),
         // Metrics (Prometheus text) and the /metrics, /healthz, /readyz endpoint.
         .target(name: "SluiceOps", dependencies: [
@@ -64,10 +65,28 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The control-plane protocol: .proto and its generated Swift (scripts/generate-protos).
+        .target(name: "SluiceProtocol", dependencies: [
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ], exclude: ["Protos", "README.md", "README-example.swift.txt"]),
         // Membership, leases with epochs, balanced sticky assignment (no network).
-        .target(name: "SluiceCoordinator", dependencies: ["SluiceStorage"]),
+        .target(name: "SluiceCoordinator", dependencies: [
+            "SluiceStorage", "SluiceProtocol", "SluiceTLS",
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        ]),
+        // The worker daemon: joins the coordinator, runs the partitions it is granted.
+        .target(name: "SluiceWorker", dependencies: [
+            "SluiceRuntime", "SluiceProtocol", "SluiceTLS", "SluiceConnectors", "SluiceJob", "SluiceStorage",
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        ]),
         .executableTarget(name: "sluice", dependencies: [
-            "SluiceRuntime", "SluiceWorkload", "SluiceOracle", "SluiceConnectors", "SluiceJob", "SluiceCore",
+            "SluiceRuntime", "SluiceCoordinator", "SluiceWorker", "SluiceTLS", "SluiceOps", "SluiceProtocol", "SluiceWorkload", "SluiceOracle", "SluiceConnectors", "SluiceJob", "SluiceCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -1,7 +1,8 @@
 import SluiceStorage
 
 /// The coordinator's durable epochs and owners in SQLite (the embedded default).
-public final class SQLiteLeaseLedger: LeaseLedger {
+/// Used only from inside the coordinator's actor, one call at a time.
+public final class SQLiteLeaseLedger: LeaseLedger, @unchecked Sendable {
     private let db: SQLiteDatabase
 
     public init(path: String) throws {

@@ -1,0 +1,182 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import SluiceProtocol
+import SluiceTLS
+
+/// What the coordinator tells every worker when it joins.
+public struct ClusterJob: Sendable {
+    public var jobYAML: String
+    public var input: String
+    public var output: String
+    public var partitions: Int
+    public var leaseTTLMs: Int64
+    public var heartbeatIntervalMs: Int64
+
+    public init(jobYAML: String, input: String, output: String, partitions: Int, leaseTTLMs: Int64, heartbeatIntervalMs: Int64) {
+        self.jobYAML = jobYAML
+        self.input = input
+        self.output = output
+        self.partitions = partitions
+        self.leaseTTLMs = leaseTTLMs
+        self.heartbeatIntervalMs = heartbeatIntervalMs
+    }
+}
+
+/// The gRPC face of `CoordinatorService`. Every call is bound to the identity in the caller's
+/// certificate: a worker can only join, renew, release or report as itself.
+struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
+    let service: CoordinatorService
+    let job: ClusterJob
+    /// Plain TCP (`--insecure`): there is no certificate, so the claimed id is trusted.
+    let insecure: Bool
+
+    /// The caller's identity, which must be the id it claims.
+    private func identity(claimed: String, context: ServerContext) throws -> String {
+        if insecure { return claimed }
+        guard let posix = context.transportSpecific as? HTTP2ServerTransport.Posix.Context,
+              let certificate = posix.peerCertificate,
+              let identity = DevelopmentCertificates.identity(of: certificate) else {
+            throw RPCError(code: .unauthenticated, message: "no client certificate")
+        }
+        guard identity == claimed else {
+            throw RPCError(code: .permissionDenied, message: "certificate of '\(identity)' cannot speak for '\(claimed)'")
+        }
+        return identity
+    }
+
+    func join(request: Sluice_V1_JoinRequest, context: ServerContext) async throws -> Sluice_V1_JoinResponse {
+        let id = try identity(claimed: request.workerID, context: context)
+        try await service.join(id)
+        var response = Sluice_V1_JoinResponse()
+        response.workerID = id
+        response.partitions = UInt32(job.partitions)
+        response.leaseTtlMs = job.leaseTTLMs
+        response.heartbeatIntervalMs = job.heartbeatIntervalMs
+        response.jobYaml = job.jobYAML
+        response.input = job.input
+        response.output = job.output
+        return response
+    }
+
+    func session(request: RPCAsyncSequence<Sluice_V1_WorkerMessage, any Error>,
+                 response: RPCWriter<Sluice_V1_CoordinatorMessage>, context: ServerContext) async throws {
+        var worker: (id: String, session: UUID)?
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                for try await message in request {
+                    guard let current = worker else {
+                        guard case .hello(let hello)? = message.kind else {
+                            throw RPCError(code: .invalidArgument, message: "the first message of a session must be hello")
+                        }
+                        let id = try identity(claimed: hello.workerID, context: context)
+                        let (session, outbound) = await service.openSession(id)
+                        worker = (id, session)
+                        group.addTask {
+                            for await message in outbound { try await response.write(message.proto) }
+                        }
+                        continue
+                    }
+                    switch message.kind {
+                    case .heartbeat(let heartbeat):
+                        let progress = heartbeat.partitions.map {
+                            CoordinatorCore.Progress(partition: Int($0.partition), epoch: $0.epoch, offset: $0.offset,
+                                                     committedOffset: $0.committedOffset, watermark: $0.watermark,
+                                                     lag: $0.lag, finished: $0.finished)
+                        }
+                        try await service.handle(current.id, .heartbeat(progress: progress, eventsPerSecond: heartbeat.eventsPerSecond))
+                    case .released(let released):
+                        try await service.handle(current.id, .released(partition: Int(released.partition), epoch: released.epoch,
+                                                                       committedOffset: released.committedOffset))
+                    case .fenced(let fenced):
+                        try await service.handle(current.id, .fenced(partition: Int(fenced.partition), epoch: fenced.epoch))
+                    case .hello, nil:
+                        throw RPCError(code: .invalidArgument, message: "unexpected message in a session")
+                    }
+                }
+                // The worker closed its side: a graceful leave.
+                if let current = worker {
+                    await service.closeSession(current.id, id: current.session)
+                    await service.leave(current.id)
+                }
+            }
+        } catch {
+            if let current = worker { await service.closeSession(current.id, id: current.session) }
+            throw error
+        }
+    }
+
+    func status(request: Sluice_V1_StatusRequest, context: ServerContext) async throws -> Sluice_V1_StatusResponse {
+        let snapshot = await service.snapshot()
+        var response = Sluice_V1_StatusResponse()
+        response.partitions = snapshot.partitions.enumerated().map { p, s in
+            var status = Sluice_V1_PartitionStatus()
+            status.partition = UInt32(p)
+            status.owner = s.owner ?? ""
+            status.epoch = s.epoch
+            status.committedOffset = s.committedOffset
+            status.watermark = s.watermark
+            status.lag = s.lag
+            status.finished = s.finished
+            status.state = s.finished && s.owner != nil ? "finished" : s.state.rawValue
+            return status
+        }
+        response.workers = snapshot.workers.map { w in
+            var status = Sluice_V1_WorkerStatus()
+            status.workerID = w.id
+            status.partitions = w.partitions.map(UInt32.init)
+            status.eventsPerSecond = w.eventsPerSecond
+            status.lastHeartbeatMsAgo = w.lastHeartbeatMsAgo
+            return status
+        }
+        return response
+    }
+}
+
+extension CoordinatorService.Outbound {
+    var proto: Sluice_V1_CoordinatorMessage {
+        var message = Sluice_V1_CoordinatorMessage()
+        switch self {
+        case let .grant(partition, epoch, ttl):
+            var grant = Sluice_V1_Grant()
+            grant.partition = UInt32(partition)
+            grant.epoch = epoch
+            grant.leaseTtlMs = ttl
+            message.kind = .grant(grant)
+        case let .revoke(partition, epoch):
+            var revoke = Sluice_V1_Revoke()
+            revoke.partition = UInt32(partition)
+            revoke.epoch = epoch
+            message.kind = .revoke(revoke)
+        case let .renewal(leases):
+            var renewal = Sluice_V1_Renewal()
+            renewal.leases = leases.map { l in
+                var lease = Sluice_V1_Lease()
+                lease.partition = UInt32(l.partition)
+                lease.epoch = l.epoch
+                return lease
+            }
+            message.kind = .renewal(renewal)
+        }
+        return message
+    }
+}
+
+/// Runs the coordinator's gRPC server until cancelled.
+public enum CoordinatorServer {
+    /// Serves on `host:port` (0: any free port); `onListening` receives the bound port.
+    public static func serve(service: CoordinatorService, job: ClusterJob, host: String, port: Int, tls: TLSFiles?,
+                             onListening: @Sendable (Int) async -> Void) async throws {
+        let security: HTTP2ServerTransport.Posix.TransportSecurity = try tls?.server() ?? .plaintext
+        let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: host, port: port), transportSecurity: security)
+        let rpc = CoordinatorRPC(service: service, job: job, insecure: tls == nil)
+        try await withGRPCServer(transport: transport, services: [rpc]) { server in
+            let address = try await transport.listeningAddress
+            await onListening(address.ipv4?.port ?? port)
+            await service.startTicker()
+            // Serve until the surrounding task is cancelled.
+            while !Task.isCancelled { try? await Task.sleep(for: .seconds(3_600)) }
+            await service.stop()
+        }
+    }
+}

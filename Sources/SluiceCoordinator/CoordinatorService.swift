@@ -1,0 +1,154 @@
+import Foundation
+
+/// The coordinator daemon's state: `CoordinatorCore` behind an actor, one outbound queue per
+/// connected worker, and a ticker that expires leases. Speaks plain Swift values; the gRPC layer
+/// translates them to and from the wire.
+public actor CoordinatorService {
+    public enum Outbound: Sendable, Equatable {
+        case grant(partition: Int, epoch: Int64, ttlMs: Int64)
+        case revoke(partition: Int, epoch: Int64)
+        case renewal([(partition: Int, epoch: Int64)])
+
+        public static func == (a: Outbound, b: Outbound) -> Bool {
+            switch (a, b) {
+            case let (.grant(p1, e1, t1), .grant(p2, e2, t2)): return p1 == p2 && e1 == e2 && t1 == t2
+            case let (.revoke(p1, e1), .revoke(p2, e2)): return p1 == p2 && e1 == e2
+            case let (.renewal(l1), .renewal(l2)): return l1.elementsEqual(l2) { $0 == $1 }
+            default: return false
+            }
+        }
+    }
+
+    public enum Inbound: Sendable {
+        case heartbeat(progress: [CoordinatorCore.Progress], eventsPerSecond: Double)
+        case released(partition: Int, epoch: Int64, committedOffset: Int64)
+        case fenced(partition: Int, epoch: Int64)
+    }
+
+    public struct Snapshot: Sendable {
+        public var partitions: [CoordinatorCore.PartitionState]
+        public var workers: [(id: String, partitions: [Int], eventsPerSecond: Double, lastHeartbeatMsAgo: Int64)]
+        public var recoveries: [(partition: Int, ms: Int64)]
+    }
+
+    private var core: CoordinatorCore
+    private var sessions: [String: (id: UUID, continuation: AsyncStream<Outbound>.Continuation)] = [:]
+    private let started = ContinuousClock.now
+    private let log: @Sendable (String) -> Void
+    public let leaseTTLMs: Int64
+    private var ticker: Task<Void, Never>?
+    public let metrics = CoordinatorMetrics()
+
+    public init(partitions: Int, leaseTTLMs: Int64, ledger: any LeaseLedger & Sendable,
+                log: @escaping @Sendable (String) -> Void) throws {
+        self.leaseTTLMs = leaseTTLMs
+        self.log = log
+        core = try CoordinatorCore(partitions: partitions, leaseTTL: leaseTTLMs, ledger: ledger, now: 0)
+    }
+
+    private var now: Int64 {
+        let d = ContinuousClock.now - started
+        return d.components.seconds * 1_000 + d.components.attoseconds / 1_000_000_000_000_000
+    }
+
+    /// Expires leases every `intervalMs` until `stop()`.
+    public func startTicker(intervalMs: Int = 200) {
+        ticker = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(intervalMs))
+                await self?.tick()
+            }
+        }
+    }
+
+    public func stop() {
+        ticker?.cancel()
+        for (_, s) in sessions { s.continuation.finish() }
+        sessions = [:]
+    }
+
+    private func tick() {
+        do {
+            deliver(try core.tick(now: now))
+        } catch {
+            log("coordinator: tick failed: \(error)")
+        }
+    }
+
+    /// A worker joins (or re-joins after a reconnect).
+    public func join(_ worker: String) throws {
+        log("coordinator: \(worker) joined")
+        deliver(try core.join(worker, now: now))
+    }
+
+    /// The worker's session: the messages to send it. A new session replaces an older one.
+    public func openSession(_ worker: String) -> (id: UUID, stream: AsyncStream<Outbound>) {
+        let (stream, continuation) = AsyncStream.makeStream(of: Outbound.self)
+        sessions[worker]?.continuation.finish()
+        let id = UUID()
+        sessions[worker] = (id, continuation)
+        // Whatever the worker owns now (e.g. granted while it was away) is granted again: a grant is
+        // idempotent for the same epoch.
+        for (p, state) in core.partitions.enumerated() where state.owner == worker && state.state == .granted {
+            continuation.yield(.grant(partition: p, epoch: state.epoch, ttlMs: leaseTTLMs))
+        }
+        return (id, stream)
+    }
+
+    public func closeSession(_ worker: String, id: UUID) {
+        guard sessions[worker]?.id == id else { return }
+        sessions[worker]?.continuation.finish()
+        sessions[worker] = nil
+    }
+
+    /// A graceful leave after the worker released its partitions.
+    public func leave(_ worker: String) {
+        log("coordinator: \(worker) left")
+        do { deliver(try core.leave(worker, now: now)) } catch { log("coordinator: leave failed: \(error)") }
+    }
+
+    public func handle(_ worker: String, _ message: Inbound) throws {
+        switch message {
+        case .heartbeat(let progress, let rate):
+            metrics.heartbeats.increment()
+            let (renewed, actions) = try core.heartbeat(worker, progress: progress, eventsPerSecond: rate, now: now)
+            sessions[worker]?.continuation.yield(.renewal(renewed))
+            deliver(actions)
+        case .released(let partition, let epoch, let committedOffset):
+            log("coordinator: \(worker) released partition \(partition) (epoch \(epoch)) at offset \(committedOffset)")
+            deliver(try core.released(worker, partition: partition, epoch: epoch, committedOffset: committedOffset, now: now))
+        case .fenced(let partition, let epoch):
+            log("coordinator: \(worker) was fenced off partition \(partition) (epoch \(epoch))")
+            metrics.fenced.increment()
+            deliver(try core.released(worker, partition: partition, epoch: epoch, committedOffset: 0, now: now))
+        }
+    }
+
+    public func snapshot() -> Snapshot {
+        let t = now
+        var held: [String: [Int]] = [:]
+        for (p, s) in core.partitions.enumerated() { if let o = s.owner { held[o, default: []].append(p) } }
+        let workers = core.members.map { id, m in (id, held[id] ?? [], m.eventsPerSecond, t - m.lastHeartbeat) }
+            .sorted { $0.0 < $1.0 }
+        return Snapshot(partitions: core.partitions, workers: workers, recoveries: core.recoveries)
+    }
+
+    private func deliver(_ actions: [CoordinatorCore.Action]) {
+        for action in actions {
+            switch action {
+            case let .grant(worker, partition, epoch):
+                metrics.grants.increment()
+                log("coordinator: grant partition \(partition) to \(worker) (epoch \(epoch))")
+                sessions[worker]?.continuation.yield(.grant(partition: partition, epoch: epoch, ttlMs: leaseTTLMs))
+            case let .revoke(worker, partition, epoch):
+                metrics.revocations.increment()
+                log("coordinator: revoke partition \(partition) from \(worker) (epoch \(epoch))")
+                sessions[worker]?.continuation.yield(.revoke(partition: partition, epoch: epoch))
+            }
+        }
+        if let last = core.recoveries.last, core.recoveries.count > metrics.recoveriesSeen {
+            metrics.recoveriesSeen = core.recoveries.count
+            metrics.recoveryMs.record(last.ms)
+        }
+    }
+}

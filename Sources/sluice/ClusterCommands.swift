@@ -1,0 +1,185 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Metrics
+import SluiceConnectors
+import SluiceCoordinator
+import SluiceJob
+import SluiceOps
+import SluiceProtocol
+import SluiceRuntime
+import SluiceTLS
+import SluiceWorker
+import SluiceWorkload
+
+/// Where TLS files come from: `--certs DIR` (as written by `sluice certs init`) or explicit files;
+/// `--insecure` for plain TCP, loudly.
+struct TLSOptions: ParsableArguments {
+    @Option(help: "Directory written by `sluice certs init`.") var certs: String?
+    @Option(help: "Certificate (PEM); overrides --certs.") var cert: String?
+    @Option(help: "Private key (PEM); overrides --certs.") var key: String?
+    @Option(help: "CA certificate to trust (PEM); overrides --certs.") var ca: String?
+    @Flag(help: "Plain TCP without TLS, for local debugging only.") var insecure = false
+
+    func files(identity: String) throws -> TLSFiles? {
+        if insecure {
+            note("WARNING: --insecure: plain TCP, no authentication; anyone who can connect can act as any worker. Never use this outside local debugging.")
+            return nil
+        }
+        if let cert, let key, let ca { return TLSFiles(certificate: cert, key: key, ca: ca) }
+        guard let certs else {
+            throw ValidationError("no TLS identity: pass --certs DIR (from `sluice certs init`), or --cert, --key and --ca; or --insecure for plain TCP")
+        }
+        var files = TLSFiles(directory: certs, identity: identity)
+        if let cert { files.certificate = cert }
+        if let key { files.key = key }
+        if let ca { files.ca = ca }
+        return files
+    }
+}
+
+func parseAddress(_ text: String, option: String) throws -> (host: String, port: Int) {
+    let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+    guard parts.count == 2, let port = Int(parts[1]), (0...65_535).contains(port), !parts[0].isEmpty else {
+        throw ValidationError("\(option) must be HOST:PORT (for example 127.0.0.1:7400), got '\(text)'")
+    }
+    return (String(parts[0]), port)
+}
+
+/// Runs `body` until SIGTERM or SIGINT, then calls `stop`.
+func onTermination(_ stop: @escaping @Sendable () async -> Void) -> [any DispatchSourceSignal] {
+    [SIGTERM, SIGINT].map { sig in
+        signal(sig, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+        source.setEventHandler { Task { await stop() } }
+        source.resume()
+        return source
+    }
+}
+
+struct Certs: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Development certificates.", subcommands: [Init.self])
+
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a development CA, a coordinator certificate, worker certificates and an operator certificate (for `sluice status`).")
+        @Option(help: "Output directory.") var dir: String
+        @Option(help: "Number of worker certificates (worker-1 …).") var workers: Int = 8
+
+        func run() throws {
+            guard workers >= 0 else { throw userError(ValidationError("--workers must be >= 0")) }
+            do {
+                let ids = try DevelopmentCertificates.initialize(directory: dir, workers: workers, extraIdentities: ["operator"])
+                print("wrote ca.pem and \(ids.count) certificates (\(ids.joined(separator: ", "))) to \(dir)")
+            } catch {
+                throw userError(error)
+            }
+        }
+    }
+}
+
+struct Coordinator: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The coordinator: leases partitions to workers over mutual TLS.")
+    @Option(help: "Address to listen on (port 0: any free port, printed).") var listen = "127.0.0.1:7400"
+    @OptionGroup var tls: TLSOptions
+    @Option(help: "Job spec (YAML). Default: the tumbling bid job.") var job: String?
+    @Option(help: "Input every worker reads (file:DIR or gen:…).") var input: String
+    @Option(help: "Sink every worker writes (sqlite:PATH or file:DIR).") var output: String
+    @Option(help: "The coordinator's durable leases and epochs (SQLite).") var state = "sluice-coordinator.db"
+    @Option(help: "Lease time to live (ms).") var leaseTtlMs: Int64 = 6_000
+    @Option(help: "Worker heartbeat interval (ms).") var heartbeatMs: Int64 = 2_000
+    @Option(help: "Serve /metrics, /healthz, /readyz on HOST:PORT.") var metrics: String?
+
+    func run() async throws {
+        let (host, port) = try parseAddress(listen, option: "--listen")
+        guard leaseTtlMs > 0, heartbeatMs > 0, heartbeatMs < leaseTtlMs else {
+            throw userError(ValidationError("--heartbeat-ms must be positive and below --lease-ttl-ms (\(leaseTtlMs))"))
+        }
+        let tlsFiles = try tls.files(identity: "coordinator")
+        let service: CoordinatorService
+        let clusterJob: ClusterJob
+        do {
+            let yaml = try job.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? defaultJobYAML
+            let spec = try JobSpec.parse(yaml: yaml)
+            let partitions = try SourceFactory(uri: input).partitions
+            _ = spec
+            clusterJob = ClusterJob(jobYAML: yaml, input: input, output: output, partitions: partitions,
+                                    leaseTTLMs: leaseTtlMs, heartbeatIntervalMs: heartbeatMs)
+            service = try CoordinatorService(partitions: partitions, leaseTTLMs: leaseTtlMs,
+                                             ledger: try SQLiteLeaseLedger(path: state), log: { note($0) })
+        } catch {
+            throw userError(error)
+        }
+        if let metrics {
+            let (h, p) = try parseAddress(metrics, option: "--metrics")
+            let ops = try await OpsServer.start(host: h, port: p, ready: { true })
+            note("coordinator: metrics on http://\(h):\(ops.port)/metrics")
+        }
+        let server = Task {
+            try await CoordinatorServer.serve(service: service, job: clusterJob, host: host, port: port, tls: tlsFiles) { bound in
+                FileHandle.standardOutput.write(Data("coordinator listening on \(host):\(bound)\n".utf8))
+            }
+        }
+        let signals = onTermination { server.cancel() }
+        defer { _ = signals }
+        do {
+            try await server.value
+        } catch is CancellationError {
+        } catch {
+            throw userError(error)
+        }
+    }
+}
+
+/// The default job's YAML, for a coordinator started without --job.
+let defaultJobYAML = """
+    name: bids-tumbling
+    window: {kind: tumbling, size_ms: 10000}
+    aggregates: [count, {sum: price}, {max: price}]
+    """
+
+struct Worker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "A worker: runs the partitions the coordinator grants it.")
+    @Option(help: "Coordinator address.") var coordinator = "127.0.0.1:7400"
+    @Option(help: "Worker id: must be the identity (common name) of its certificate.") var id: String
+    @OptionGroup var tls: TLSOptions
+    @Option(help: "Checkpoint store (default: the sink's).") var state: String?
+    @Option(help: "Throttle: events per second per partition (default: full speed).") var rate: Double?
+    @Option(help: "Serve /metrics, /healthz, /readyz on HOST:PORT.") var metrics: String?
+
+    func run() async throws {
+        let (host, port) = try parseAddress(coordinator, option: "--coordinator")
+        let files = try tls.files(identity: id)
+        if let files, let identity = try? DevelopmentCertificates.identity(certificateFile: files.certificate), identity != id {
+            throw userError(ValidationError("--id \(id) does not match the certificate's identity '\(identity)'"))
+        }
+        let daemon = WorkerDaemon(options: .init(id: id, host: host, port: port, tls: files, statePath: state, rate: rate),
+                                  log: { note($0) })
+        if let metrics {
+            let (h, p) = try parseAddress(metrics, option: "--metrics")
+            let ops = try await OpsServer.start(host: h, port: p, ready: { true })
+            note("worker \(id): metrics on http://\(h):\(ops.port)/metrics")
+            let stats = daemon.stats
+            Task {
+                let events = Gauge(label: "sluice_events_in_total"), rows = Gauge(label: "sluice_rows_out_total")
+                let late = Gauge(label: "sluice_late_events_total"), dead = Gauge(label: "sluice_dead_letters_total")
+                let commits = Gauge(label: "sluice_commits_total"), fenced = Gauge(label: "sluice_commits_fenced_total")
+                let bytes = Gauge(label: "sluice_checkpoint_bytes_total"), seconds = Gauge(label: "sluice_checkpoint_seconds_total")
+                while true {
+                    events.record(stats.events.current); rows.record(stats.rows.current)
+                    late.record(stats.late.current); dead.record(stats.deadLetters.current)
+                    commits.record(stats.commits.current); fenced.record(stats.fencedCommits.current)
+                    bytes.record(stats.checkpointBytes.current); seconds.record(Double(stats.checkpointNanos.current) / 1e9)
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+            }
+        }
+        let signals = onTermination { await daemon.requestShutdown() }
+        defer { _ = signals }
+        do {
+            try await daemon.run()
+        } catch {
+            throw userError(error)
+        }
+        note("worker \(id): released its partitions and stopped")
+    }
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import SluiceProtocol
+import SluiceRuntime
+import SluiceTLS
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Partitions (owner, epoch, committed offset, watermark, lag) and workers.")
+    @Option(help: "Coordinator address.") var coordinator = "127.0.0.1:7400"
+    @Option(name: .customLong("as"), help: "The identity to present (its certificate in --certs).") var identity = "operator"
+    @OptionGroup var tls: TLSOptions
+
+    func run() async throws {
+        let (host, port) = try parseAddress(coordinator, option: "--coordinator")
+        let files = try tls.files(identity: identity)
+        do {
+            let status = try await fetchStatus(host: host, port: port, tls: files)
+            print(render(status))
+        } catch {
+            throw userError(error)
+        }
+    }
+}
+
+func fetchStatus(host: String, port: Int, tls: TLSFiles?) async throws -> Sluice_V1_StatusResponse {
+    let security: HTTP2ClientTransport.Posix.TransportSecurity = try tls?.client() ?? .plaintext
+    let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: host, port: port), transportSecurity: security)
+    return try await withGRPCClient(transport: transport) { client in
+        var options = CallOptions.defaults
+        options.timeout = .seconds(5)
+        return try await Sluice_V1_Coordinator.Client(wrapping: client).status(Sluice_V1_StatusRequest(), options: options)
+    }
+}
+
+func render(_ status: Sluice_V1_StatusResponse) -> String {
+    func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+    func watermark(_ w: Int64) -> String { w == Int64.min ? "-" : w == Int64.max ? "end" : String(w) }
+    var lines = [pad("partition", 10) + pad("owner", 12) + pad("epoch", 7) + pad("committed", 12) + pad("watermark", 15) + "state"]
+    for p in status.partitions {
+        lines.append(pad(String(p.partition), 10) + pad(p.owner.isEmpty ? "-" : p.owner, 12) + pad(String(p.epoch), 7)
+                     + pad(grouped(p.committedOffset), 12) + pad(watermark(p.watermark), 15) + p.state)
+    }
+    lines.append("")
+    lines.append(pad("worker", 12) + pad("partitions", 22) + pad("events/s", 12) + "last heartbeat")
+    for w in status.workers {
+        lines.append(pad(w.workerID, 12) + pad(w.partitions.map(String.init).joined(separator: ","), 22)
+                     + pad(grouped(Int64(w.eventsPerSecond)), 12) + "\(w.lastHeartbeatMsAgo) ms ago")
+    }
+    return lines.joined(separator: "\n")
+}
