@@ -20,6 +20,9 @@ public struct SourceFactory: Sendable {
     public let input: WorkloadInput
     public let partitions: Int
     private let files: [String]
+    /// Lines per block from the generator: smaller blocks keep a throttled partition smooth and
+    /// leave the thread pool free for heartbeats.
+    public var generatorLinesPerRead: Int64 = 65_536
 
     public init(uri: String) throws {
         input = try WorkloadInput.parse(uri)
@@ -39,7 +42,8 @@ public struct SourceFactory: Sendable {
         case .files:
             return try FileSource(path: files[partition], position: position)
         case .generator(let config):
-            return GeneratorSource(generator: BidGenerator(config), partition: partition, offset: position)
+            return GeneratorSource(generator: BidGenerator(config), partition: partition, offset: position,
+                                   linesPerRead: generatorLinesPerRead)
         }
     }
 }

@@ -93,7 +93,10 @@ public actor WorkerDaemon {
         heartbeatMs = max(50, joined.heartbeatIntervalMs)
         guard host == nil else { return }
         let job = try JobSpec.parse(yaml: joined.jobYaml)
-        let sources = try SourceFactory(uri: joined.input)
+        var sources = try SourceFactory(uri: joined.input)
+        if let rate = options.rate, rate > 0 {
+            sources.generatorLinesPerRead = max(64, min(65_536, Int64(rate / 20)))  // ~50 ms of events
+        }
         let sink = try SinkFactory.open(uri: joined.output, job: job)
         let store = try CheckpointStore(path: options.statePath ?? sink.defaultStatePath)
         try await store.bind(job: job.pipeline.fingerprint, partitions: sources.partitions, writer: sink)

@@ -1,0 +1,166 @@
+import ArgumentParser
+import Foundation
+import SluiceConnectors
+import SluiceJob
+import SluiceOracle
+import SluiceProtocol
+import SluiceRuntime
+import SluiceTLS
+import SluiceWorkload
+
+/// `sluice demo`: a coordinator and three workers on this machine over mutual TLS, one worker
+/// SIGKILLed midway and a new one started later, then the output checked against the oracle.
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a local cluster (coordinator + 3 workers), kill a worker midway, add one, verify exactly-once.")
+
+    @Option(help: "Working directory (default: a new temporary one).") var dir: String?
+    @Option(help: "Events in all (8 partitions).") var events = 2_400_000
+    @Option(help: "Seconds the run should last (the generator is throttled to fit).") var seconds = 30.0
+    @Option(help: "Seconds after the start to SIGKILL worker-2.") var killAt = 10.0
+    @Option(help: "Seconds after the start to add worker-4.") var addAt = 18.0
+
+    func run() async throws {
+        let root = dir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("sluice-demo-\(getpid())")
+        let logs = (root as NSString).appendingPathComponent("logs")
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        let certs = (root as NSString).appendingPathComponent("certs")
+        let output = "sqlite:" + (root as NSString).appendingPathComponent("results.db")
+        let input = "gen:seed=42,events=\(events),partitions=8"
+        let rate = Double(events) / 8 / seconds
+        for file in ["results.db", "results.db-wal", "results.db-shm", "coordinator.db", "coordinator.db-wal", "coordinator.db-shm"] {
+            try? FileManager.default.removeItem(atPath: (root as NSString).appendingPathComponent(file))
+        }
+        print("Sluice demo in \(root)")
+        try DevelopmentCertificates.initialize(directory: certs, workers: 4, extraIdentities: ["operator"])
+        print("  certificates: a development CA, the coordinator, worker-1 … worker-4 (mutual TLS)")
+
+        var children = Children(logs: logs)
+        defer { children.killAll() }
+        let coordinator = try children.start("coordinator", [
+            "coordinator", "--listen", "127.0.0.1:0", "--certs", certs, "--input", input, "--output", output,
+            "--state", (root as NSString).appendingPathComponent("coordinator.db"), "--heartbeat-ms", "1000"])
+        let port = try await children.waitForPort(coordinator)
+        print("  coordinator on 127.0.0.1:\(port); input \(input), throttled to about \(Int(seconds)) s; sink \(output)")
+        func startWorker(_ n: Int) throws -> Int32 {
+            try children.start("worker-\(n)", ["worker", "--id", "worker-\(n)", "--coordinator", "127.0.0.1:\(port)",
+                                               "--certs", certs, "--rate", String(Int(rate))])
+        }
+        for n in 1...3 { _ = try startWorker(n) }
+        print("  workers 1, 2, 3 started; worker-2 will be killed at \(Int(killAt)) s, worker-4 added at \(Int(addAt)) s\n")
+
+        let tls = TLSFiles(directory: certs, identity: "operator")
+        let started = Date()
+        var killedAt: Date?
+        var orphaned: [UInt32] = []
+        var recovered: [UInt32: Double] = [:]
+        var added = false
+        let deadline = started.addingTimeInterval(seconds * 6 + 120)
+        var last: Sluice_V1_StatusResponse?
+        while Date() < deadline {
+            try await Task.sleep(for: .milliseconds(500))
+            let elapsed = Date().timeIntervalSince(started)
+            guard let status = try? await fetchStatus(host: "127.0.0.1", port: port, tls: tls) else { continue }
+            last = status
+            if killedAt == nil, elapsed >= killAt, let w2 = status.workers.first(where: { $0.workerID == "worker-2" }), !w2.partitions.isEmpty {
+                orphaned = w2.partitions
+                children.kill("worker-2")
+                killedAt = Date()
+                print("\n  >> SIGKILL worker-2 (held partitions \(orphaned.map(String.init).joined(separator: ",")))")
+            }
+            if let killedAt {
+                for p in orphaned where recovered[p] == nil {
+                    if let s = status.partitions.first(where: { $0.partition == p }), !s.owner.isEmpty, s.owner != "worker-2" {
+                        recovered[p] = Date().timeIntervalSince(killedAt)
+                        print("\n  >> partition \(p) resumed on \(s.owner) after \(String(format: "%.1f", recovered[p] ?? 0)) s")
+                    }
+                }
+            }
+            if !added, elapsed >= addAt {
+                _ = try startWorker(4)
+                added = true
+                print("\n  >> worker-4 started")
+            }
+            let done = status.partitions.reduce(Int64(0)) { $0 + $1.committedOffset }
+            let finished = status.partitions.filter { $0.state == "finished" }.count
+            let owners = status.workers.map { "\($0.workerID):\($0.partitions.map(String.init).joined(separator: ","))" }.joined(separator: "  ")
+            let line = String(format: "\r  %5.1fs  committed %@/%@  finished %d/8  %@", elapsed,
+                              grouped(done) as NSString, grouped(Int64(events)) as NSString, finished, owners as NSString)
+            FileHandle.standardOutput.write(Data((line.padding(toLength: 118, withPad: " ", startingAt: 0)).utf8))
+            if finished == 8, added { break }
+        }
+        print("")
+        guard let last, last.partitions.allSatisfy({ $0.state == "finished" }) else {
+            print("FAIL: the run did not finish in time; logs in \(logs)")
+            throw ExitCode(1)
+        }
+        children.terminateAll()
+        print("\nall partitions finished; verifying against the oracle …")
+        let job = JobSpec.defaultBidsTumbling
+        let oracle = try Oracle.run(pipeline: job.pipeline, input: try WorkloadInput.parse(input))
+        let verification = Verification.compare(oracle: oracle, sink: try SinkReader.read(uri: output, job: job))
+        print(verification.report())
+        let times = orphaned.map { p in recovered[p].map { String(format: "partition %d: %.1f s", p, $0) } ?? "partition \(p): not seen" }
+        print("recovery after SIGKILL of worker-2 (lease 6 s): \(times.joined(separator: ", "))")
+        print("epochs: " + last.partitions.map { "\($0.partition):\($0.epoch)" }.joined(separator: " "))
+        if !verification.passed { throw ExitCode(1) }
+    }
+}
+
+/// Child processes of the demo, with their logs, killed on the way out.
+struct Children {
+    let logs: String
+    private var pids: [String: Int32] = [:]
+    private var outputs: [Int32: String] = [:]
+
+    init(logs: String) { self.logs = logs }
+
+    mutating func start(_ name: String, _ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = arguments
+        let out = (logs as NSString).appendingPathComponent("\(name).out")
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: (logs as NSString).appendingPathComponent("\(name).log"), contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: out)
+        process.standardError = FileHandle(forWritingAtPath: (logs as NSString).appendingPathComponent("\(name).log"))
+        try process.run()
+        pids[name] = process.processIdentifier
+        outputs[process.processIdentifier] = out
+        return process.processIdentifier
+    }
+
+    /// The port the coordinator printed.
+    func waitForPort(_ pid: Int32) async throws -> Int {
+        for _ in 0..<200 {
+            if let path = outputs[pid], let text = try? String(contentsOfFile: path, encoding: .utf8),
+               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("coordinator listening on") }),
+               let port = Int(line.split(separator: ":").last ?? "") {
+                return port
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ValidationError("the coordinator did not start; see \(logs)/coordinator.log")
+    }
+
+    mutating func kill(_ name: String) {
+        if let pid = pids.removeValue(forKey: name) { Glibc.kill(pid, SIGKILL) }
+    }
+
+    /// SIGTERM (graceful), then SIGKILL whatever is left after a few seconds.
+    mutating func terminateAll() {
+        for (_, pid) in pids { Glibc.kill(pid, SIGTERM) }
+        for _ in 0..<50 where pids.values.contains(where: { Glibc.kill($0, 0) == 0 && !isZombie($0) }) { usleep(100_000) }
+        killAll()
+    }
+
+    mutating func killAll() {
+        for (_, pid) in pids { Glibc.kill(pid, SIGKILL) }
+        pids = [:]
+    }
+
+    private func isZombie(_ pid: Int32) -> Bool {
+        var status: Int32 = 0
+        return waitpid(pid, &status, WNOHANG) == pid
+    }
+}
