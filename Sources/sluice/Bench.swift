@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceCoordinator
 import SluiceCore
 import SluiceJob
 import SluiceRuntime
@@ -20,8 +21,28 @@ struct Bench: AsyncParsableCommand {
         #if DEBUG
         note("warning: this is a debug build; figures are meaningless. Use `swift build -c release`.")
         #endif
+        if only.map({ "coordinator.assign_ms".contains($0) }) ?? true { assignment() }
         try core()
         if only.map({ "run.tumbling checkpoint.overhead_pct".contains($0) }) ?? true { try runBenchmarks() }
+    }
+
+    // MARK: coordinator: a rebalance for 1,000 workers and 10,000 partitions
+
+    private func assignment() {
+        let partitions = 10_000
+        var workers = (0..<999).map { "worker-\($0)" }
+        let before = Assignment.balance(partitions: partitions, workers: workers, current: [:])
+        workers.append("worker-999")
+        var best = Double.infinity
+        var moved = 0
+        for _ in 0..<max(3, repeats) {
+            let start = ContinuousClock.now
+            let after = Assignment.balance(partitions: partitions, workers: workers, current: before)
+            moved = Assignment.moves(from: before, to: after).count
+            best = min(best, seconds(ContinuousClock.now - start))
+        }
+        print("coordinator.assign_ms: \(String(format: "%.2f", best * 1_000)) ms")
+        note("bench: a 1,000th worker joining 999 on 10,000 partitions moves \(moved) partitions")
     }
 
     // MARK: core: decode and window from CSV bytes in memory, one core

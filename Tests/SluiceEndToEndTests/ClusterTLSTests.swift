@@ -1,0 +1,102 @@
+// Mutual TLS at the coordinator, end to end: only a certificate of the cluster's CA whose common
+// name is the worker's id gets a lease; plain TCP gets nothing; any certificate of the CA may read
+// the status.
+
+import Foundation
+import Testing
+
+extension SluiceEndToEndTests.ClusterTests {
+    @Test("Cluster: mutual TLS refuses another CA, a certificate that is not the worker's, and plain TCP",
+          .timeLimit(.minutes(3)))
+    func tlsRefusals() async throws {
+        let began = ContinuousClock.now
+        let input = try await GeneratedInputs.shared.directory(seed: 5, events: 20_000, partitions: 8)
+        let cluster = try await Cluster(label: "tls", input: input, workerCerts: 3)
+        defer { cluster.tearDown() }
+        let certs = cluster.certs
+        func file(_ dir: String, _ name: String) -> String { (dir as NSString).appendingPathComponent(name) }
+
+        // Another `certs init`: another CA, the same identities.
+        let foreign = cluster.scratch.at("foreign-certs")
+        let initForeign = try await sluice(["certs", "init", "--dir", foreign, "--workers", "3"], scratch: cluster.scratch, label: "certs-foreign")
+        try #require(initForeign.exitedWith0, "certs init of the foreign CA: \(initForeign)")
+        try #require(Child.read(file(certs, "ca.pem")) != Child.read(file(foreign, "ca.pem")), "the two CAs are the same")
+
+        try await cluster.startCoordinator()
+
+        // (b) The CLI refuses an --id that is not its certificate's identity, before connecting.
+        let mismatch = try await sluice(["worker", "--id", "worker-1", "--coordinator", cluster.address,
+                                         "--cert", file(certs, "worker-2.pem"), "--key", file(certs, "worker-2-key.pem"),
+                                         "--ca", file(certs, "ca.pem")],
+                                        scratch: cluster.scratch, label: "worker-1-with-worker-2-files", timeout: .seconds(30))
+        #expect(!mismatch.signaled && mismatch.status == 2 && mismatch.stderr.contains("does not match"),
+                "a worker-1 with worker-2's certificate should exit 2 saying it does not match: \(mismatch)")
+
+        // (b) Any certificate of the CA may read the status.
+        for identity in ["worker-2", "operator"] {
+            let status = try await cluster.tryStatus(as: identity)
+            #expect(status?.partitions.count == 8, "sluice status --as \(identity) failed or is incomplete: \(status?.text ?? "no status")")
+        }
+        // (c) Plain TCP cannot read it.
+        let plain = try await sluice(["status", "--coordinator", cluster.address, "--insecure"], scratch: cluster.scratch,
+                                     label: "status-insecure", timeout: .seconds(30))
+        #expect(!plain.exitedWith0 && !plain.timedOut && !plain.stdout.contains("partition"),
+                "sluice status over plain TCP should fail against the TLS coordinator: \(plain)")
+
+        // Intruders, all at once; each keeps retrying. Worker-2's certificate followed by the CA's
+        // (an ordinary chain file) makes the CLI's own identity check unable to read it, so that
+        // one reaches the coordinator, which must refuse it itself.
+        let chain = cluster.scratch.at("worker-2-chain.pem")
+        try (Child.read(file(certs, "worker-2.pem")) + "\n" + Child.read(file(certs, "ca.pem")) + "\n").write(toFile: chain, atomically: true, encoding: .utf8)
+        let intruders: [(what: String, id: String, tls: [String])] = [
+            ("all files from another CA", "worker-1", ["--certs", foreign]),
+            ("a certificate of another CA, our CA trusted", "worker-1",
+             ["--cert", file(foreign, "worker-1.pem"), "--key", file(foreign, "worker-1-key.pem"), "--ca", file(certs, "ca.pem")]),
+            ("worker-2's certificate chain claiming to be worker-1", "worker-1",
+             ["--cert", chain, "--key", file(certs, "worker-2-key.pem"), "--ca", file(certs, "ca.pem")]),
+            ("plain TCP (--insecure)", "worker-2", ["--insecure"]),
+        ]
+        let children = try intruders.enumerated().map { i, intruder in
+            try cluster.startWorker(intruder.id, rate: nil, tls: intruder.tls, label: "intruder-\(i + 1)-\(intruder.id)")
+        }
+        let intrudersStarted = ContinuousClock.now
+
+        // The control: a real worker joins and gets every partition.
+        try await Task.sleep(for: .seconds(1))
+        try cluster.startWorker("worker-3", rate: nil)
+        let control = try await cluster.waitForStatus("worker-3 holds all 8 partitions", timeout: .seconds(30)) {
+            $0.settled && $0.heldCounts == ["worker-3": 8]
+        }
+        #expect(control.workers.map(\.id) == ["worker-3"], "workers other than worker-3 are members:\n\(control)")
+        let watchFor = Duration.seconds(6)
+        if ContinuousClock.now - intrudersStarted < watchFor { try await Task.sleep(until: intrudersStarted + watchFor) }
+
+        let coordinatorLog = cluster.coordinatorLog
+        let joined = ClusterLog.lines(coordinatorLog, containing: " joined")
+        #expect(joined.map(String.init) == ["coordinator: worker-3 joined"], "only worker-3 should have joined; the coordinator says:\n\(joined.joined(separator: "\n"))")
+        for grant in ClusterLog.grants(coordinatorLog) {
+            #expect(grant.worker == "worker-3", "an intruder was granted: \(grant)")
+        }
+        var report: [String] = []
+        for (intruder, child) in zip(intruders, children) {
+            let log = cluster.log(child)
+            let refusals = ClusterLog.lines(log, containing: "connection to the coordinator lost")
+            report.append("\(intruder.what): \(child.isRunning ? "still retrying" : "exited"), \(refusals.count) refused attempts; "
+                          + "last: \(refusals.last.map { String($0.prefix(220)) } ?? "—")")
+            #expect(ClusterLog.workerGrants(log).isEmpty, "\(intruder.what) was granted partitions:\n\(log.suffix(2_000))")
+            #expect(!log.contains(": joined ("), "\(intruder.what) joined:\n\(log.suffix(2_000))")
+            #expect(!refusals.isEmpty, "\(intruder.what): no connection errors in its log:\n\(log.suffix(2_000))")
+            #expect(child.isRunning, "\(intruder.what) should keep retrying, it exited:\n\(log.suffix(2_000))")
+        }
+        // The chain intruder passed the CLI's check: the coordinator itself refused the identity.
+        let chainLog = cluster.log(children[2])
+        #expect(chainLog.contains("cannot speak for 'worker-1'"),
+                "the coordinator should refuse worker-2's certificate speaking for worker-1:\n\(chainLog.suffix(2_000))")
+        print("[cluster tls] after \((ContinuousClock.now - intrudersStarted).ms) ms:\n  " + report.joined(separator: "\n  "))
+        print("[cluster tls] mismatch refused by the CLI: \(mismatch.stderr.split(separator: "\n").last ?? "")")
+        print("[cluster tls] plain TCP status: exit \(plain.status): \(plain.stderr.split(separator: "\n").last ?? "")")
+
+        _ = try await finishAndVerify(cluster, label: "tls", timeout: .seconds(60))
+        print("[cluster tls] wall time \((ContinuousClock.now - began).ms) ms")
+    }
+}
