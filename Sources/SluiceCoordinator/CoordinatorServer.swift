@@ -70,7 +70,7 @@ struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
                             throw RPCError(code: .invalidArgument, message: "the first message of a session must be hello")
                         }
                         let id = try identity(claimed: hello.workerID, context: context)
-                        let (session, outbound) = await service.openSession(id)
+                        let (session, outbound) = try await service.openSession(id)
                         worker = (id, session)
                         group.addTask {
                             for await message in outbound { try await response.write(message.proto) }

@@ -75,23 +75,26 @@ public actor CoordinatorService {
         }
     }
 
-    /// A worker joins (or re-joins after a reconnect).
+    /// A worker announces itself. It becomes a member (and gets partitions) when its session opens,
+    /// so that no grant is ever sent where nobody listens.
     public func join(_ worker: String) throws {
         log("coordinator: \(worker) joined")
-        deliver(try core.join(worker, now: now))
     }
 
-    /// The worker's session: the messages to send it. A new session replaces an older one.
-    public func openSession(_ worker: String) -> (id: UUID, stream: AsyncStream<Outbound>) {
+    /// The worker's session: the messages to send it. A new session replaces an older one. The
+    /// worker becomes a member (a rebalance may grant it partitions), and what it already owns is
+    /// granted again (idempotent for the same epoch), or revoked again if a revocation is pending.
+    public func openSession(_ worker: String) throws -> (id: UUID, stream: AsyncStream<Outbound>) {
         let (stream, continuation) = AsyncStream.makeStream(of: Outbound.self)
         sessions[worker]?.continuation.finish()
         let id = UUID()
         sessions[worker] = (id, continuation)
-        // Whatever the worker owns now (e.g. granted while it was away) is granted again: a grant is
-        // idempotent for the same epoch.
-        for (p, state) in core.partitions.enumerated() where state.owner == worker && state.state == .granted {
+        let owned = core.partitions.enumerated().filter { $0.element.owner == worker }
+        for (p, state) in owned {
             continuation.yield(.grant(partition: p, epoch: state.epoch, ttlMs: leaseTTLMs))
+            if state.state == .revoking { continuation.yield(.revoke(partition: p, epoch: state.epoch)) }
         }
+        deliver(try core.join(worker, now: now))
         return (id, stream)
     }
 

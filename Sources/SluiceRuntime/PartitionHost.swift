@@ -97,9 +97,13 @@ public actor PartitionHost {
         log("partition \(partition): granted with epoch \(epoch)")
     }
 
-    /// Checkpoints and stops the partition; `.released` follows.
+    /// Checkpoints and stops the partition; `.released` follows. A partition not running under
+    /// that epoch has nothing uncommitted: it is released at once.
     public func revoke(partition: Int, epoch: Int64) {
-        guard let r = running[partition], r.epoch == epoch else { return }
+        guard let r = running[partition], r.epoch == epoch, !r.control.done.load(ordering: .relaxed) else {
+            emit.yield(.released(partition: partition, epoch: epoch, committedOffset: 0))
+            return
+        }
         r.control.stop.store(Control.Stop.release.rawValue, ordering: .relaxed)
     }
 

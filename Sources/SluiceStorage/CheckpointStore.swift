@@ -102,24 +102,29 @@ public actor CheckpointStore {
         try writer.createTables(in: db)
     }
 
-    /// Raises the partition's epoch to `epoch`; false if it already has this epoch or a newer one.
+    /// Raises the partition's epoch to `epoch`; false if it already has a newer one. Claiming the
+    /// current epoch again succeeds: the coordinator gives an epoch to one owner only, and that
+    /// owner may restart the partition (after a reconnect) under the same grant.
     public func claim(partition: Int, epoch: Int64) throws -> Bool {
         try db.transaction {
             try db.prepare("INSERT OR IGNORE INTO sluice_partitions(partition, epoch) VALUES (?, 0)")
                 .bind(1, Int64(partition)).run()
-            try db.prepare("UPDATE sluice_partitions SET epoch = ? WHERE partition = ? AND epoch < ?")
+            try db.prepare("UPDATE sluice_partitions SET epoch = ? WHERE partition = ? AND epoch <= ?")
                 .bind(1, epoch).bind(2, Int64(partition)).bind(3, epoch).run()
             return db.changes == 1
         }
     }
 
-    /// Claims the partition with the next epoch (single-process runs, where no coordinator hands them out).
+    /// Claims the partition with the next epoch, atomically (single-process runs, where no
+    /// coordinator hands epochs out): two runs started at once get different epochs.
     public func claimNext(partition: Int) throws -> Int64 {
-        let next = try epoch(partition: partition) + 1
-        guard try claim(partition: partition, epoch: next) else {
-            throw StoreError("partition \(partition): epoch \(next) was claimed concurrently; is another sluice running on '\(db.path)'?")
+        try db.transaction {
+            try db.prepare("INSERT OR IGNORE INTO sluice_partitions(partition, epoch) VALUES (?, 0)")
+                .bind(1, Int64(partition)).run()
+            try db.prepare("UPDATE sluice_partitions SET epoch = epoch + 1 WHERE partition = ?")
+                .bind(1, Int64(partition)).run()
+            return try epoch(partition: partition)
         }
-        return next
     }
 
     public func epoch(partition: Int) throws -> Int64 {
