@@ -55,6 +55,8 @@ public struct CoordinatorCore {
     private let ledger: any LeaseLedger
     public private(set) var partitions: [PartitionState]
     public private(set) var members: [String: Member] = [:]
+    /// Leases that lapsed (owner silent past its deadline): (partition, owner, epoch), for logs.
+    public private(set) var lapsed: [(partition: Int, owner: String, epoch: Int64)] = []
     /// Times without an owner, in ms, from the release (or the last renewal of a lapsed lease) to
     /// the next grant (for metrics and the demo).
     public private(set) var recoveries: [(partition: Int, ms: Int64)] = []
@@ -142,6 +144,7 @@ public struct CoordinatorCore {
         }
         for p in 0..<partitionCount where partitions[p].owner != nil && partitions[p].deadline < now {
             // The partition has had no live owner since its last renewal.
+            lapsed.append((p, partitions[p].owner ?? "", partitions[p].epoch))
             try orphan(p, now: partitions[p].deadline - leaseTTL)
             changed = true
         }

@@ -67,9 +67,17 @@ public actor CoordinatorService {
         sessions = [:]
     }
 
+    private var lapsedSeen = 0
+
     private func tick() {
         do {
-            deliver(try core.tick(now: now))
+            let actions = try core.tick(now: now)
+            for lapse in core.lapsed.dropFirst(lapsedSeen) {
+                metrics.expirations.increment()
+                log("coordinator: lease of partition \(lapse.partition) (\(lapse.owner), epoch \(lapse.epoch)) lapsed: no renewal for \(leaseTTLMs) ms")
+            }
+            lapsedSeen = core.lapsed.count
+            deliver(actions)
         } catch {
             log("coordinator: tick failed: \(error)")
         }
@@ -114,6 +122,9 @@ public actor CoordinatorService {
         switch message {
         case .heartbeat(let progress, let rate):
             metrics.heartbeats.increment()
+            if let member = core.members[worker], now - member.lastHeartbeat > leaseTTLMs / 2 {
+                log("coordinator: heartbeat from \(worker) after \(now - member.lastHeartbeat) ms of silence")
+            }
             let (renewed, actions) = try core.heartbeat(worker, progress: progress, eventsPerSecond: rate, now: now)
             sessions[worker]?.continuation.yield(.renewal(renewed))
             deliver(actions)

@@ -1,3 +1,4 @@
+import Dispatch
 import SluiceCore
 
 /// One partition's checkpoint: where its source stands, its watermark and window state, and the
@@ -62,6 +63,10 @@ public struct StoreError: Error, CustomStringConvertible {
 public actor CheckpointStore {
     public static let schemaVersion: Int64 = 1
     private let db: SQLiteDatabase
+    /// SQLite calls block (fsync, and waiting for another process's write lock), so the store runs
+    /// on a thread of its own rather than on the cooperative pool, where it would starve heartbeats.
+    private let executor = QueueExecutor(label: "sluice.checkpoint-store")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     public init(path: String) throws {
         db = try SQLiteDatabase(path: path)
@@ -231,4 +236,19 @@ public actor CheckpointStore {
         try db.prepare("INSERT INTO sluice_meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
             .bind(1, key).bind(2, value).run()
     }
+}
+
+/// A serial executor on a dispatch queue of its own, for actors whose work blocks.
+final class QueueExecutor: SerialExecutor {
+    private let queue: DispatchQueue
+
+    init(label: String) { queue = DispatchQueue(label: label) }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedSerialExecutor()
+        queue.async { job.runSynchronously(on: executor) }
+    }
+
+    func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
 }

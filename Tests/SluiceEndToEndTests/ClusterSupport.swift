@@ -315,14 +315,19 @@ final class Cluster {
         return parts.joined(separator: "\n")
     }
 
-    /// SIGKILLs (and SIGCONTs) every process still alive, reaps them, and removes the scratch directory.
+    /// SIGKILLs (and SIGCONTs) every process still alive, reaps them, and removes the scratch directory
+    /// (kept, with every log, when SLUICE_E2E_KEEP is set).
     func tearDown() {
         for c in children where c.isRunning {
             c.kill()
             sendSignal(c.pid, SIGCONT)  // a SIGSTOPped child dies of the SIGKILL too; this is belt and braces
         }
         for c in children { c.process.waitUntilExit() }
-        scratch.remove()
+        if ProcessInfo.processInfo.environment["SLUICE_E2E_KEEP"].map({ !$0.isEmpty }) == true {
+            print("[cluster] SLUICE_E2E_KEEP is set: kept \(scratch.path)")
+        } else {
+            scratch.remove()
+        }
     }
 }
 
