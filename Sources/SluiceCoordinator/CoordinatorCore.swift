@@ -55,6 +55,8 @@ public struct CoordinatorCore {
     private let ledger: any LeaseLedger
     public private(set) var partitions: [PartitionState]
     public private(set) var members: [String: Member] = [:]
+    /// Workers that released unasked (shutting down): not members again until they rejoin.
+    private var leaving: Set<String> = []
     /// Leases that lapsed (owner silent past its deadline): (partition, owner, epoch), for logs.
     public private(set) var lapsed: [(partition: Int, owner: String, epoch: Int64)] = []
     /// Times without an owner, in ms, from the release (or the last renewal of a lapsed lease) to
@@ -82,6 +84,7 @@ public struct CoordinatorCore {
     // MARK: inputs
 
     public mutating func join(_ worker: String, now: Int64) throws -> [Action] {
+        leaving.remove(worker)
         members[worker] = Member(lastHeartbeat: now)
         return try rebalance(now: now)
     }
@@ -92,7 +95,7 @@ public struct CoordinatorCore {
     public mutating func heartbeat(_ worker: String, progress: [Progress], eventsPerSecond: Double,
                                    now: Int64) throws -> (renewed: [(partition: Int, epoch: Int64)], actions: [Action]) {
         var actions: [Action] = []
-        if members[worker] == nil {
+        if members[worker] == nil, !leaving.contains(worker) {
             // A worker we had forgotten (expired, or we restarted without it): it joins again.
             members[worker] = Member(lastHeartbeat: now)
             actions += try rebalance(now: now)
@@ -119,11 +122,25 @@ public struct CoordinatorCore {
         return (renewed, actions)
     }
 
-    /// The owner checkpointed and stopped the partition.
+    /// The owner checkpointed and stopped the partition. A release nobody asked for (the lease was
+    /// not being revoked) means the worker is shutting down: it gets no more partitions.
     public mutating func released(_ worker: String, partition: Int, epoch: Int64, committedOffset: Int64, now: Int64) throws -> [Action] {
         guard partition >= 0, partition < partitionCount, partitions[partition].owner == worker,
               partitions[partition].epoch == epoch else { return [] }
+        if partitions[partition].state == .granted {
+            members[worker] = nil
+            leaving.insert(worker)
+        }
         partitions[partition].committedOffset = max(partitions[partition].committedOffset, committedOffset)
+        try orphan(partition, now: now)
+        return try rebalance(now: now)
+    }
+
+    /// The owner lost the partition (its claim or a commit was fenced, or it failed): it moves,
+    /// and the worker stays a member.
+    public mutating func lost(_ worker: String, partition: Int, epoch: Int64, now: Int64) throws -> [Action] {
+        guard partition >= 0, partition < partitionCount, partitions[partition].owner == worker,
+              partitions[partition].epoch == epoch else { return [] }
         try orphan(partition, now: now)
         return try rebalance(now: now)
     }

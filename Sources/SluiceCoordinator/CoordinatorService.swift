@@ -134,7 +134,7 @@ public actor CoordinatorService {
         case .fenced(let partition, let epoch):
             log("coordinator: \(worker) was fenced off partition \(partition) (epoch \(epoch))")
             metrics.fenced.increment()
-            deliver(try core.released(worker, partition: partition, epoch: epoch, committedOffset: 0, now: now))
+            deliver(try core.lost(worker, partition: partition, epoch: epoch, now: now))
         }
     }
 

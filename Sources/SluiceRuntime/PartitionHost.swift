@@ -173,15 +173,19 @@ private struct TaskContext: Sendable {
                 control.watermark.store(runner.watermark, ordering: .relaxed)
                 if let rate, rate > 0 {
                     // Pace the partition: sleep while ahead of `rate` events per second.
+                    // Sleep in short slices so that a revocation is answered at once.
                     let due = Double(runner.eventsIn - startEvents) / rate
-                    let elapsed = (ContinuousClock.now - started).seconds
-                    if due > elapsed { try await Task.sleep(for: .milliseconds(Int((due - elapsed) * 1_000))) }
+                    while due > (ContinuousClock.now - started).seconds,
+                          control.stop.load(ordering: .relaxed) == PartitionHost.Control.Stop.none.rawValue {
+                        let left = due - (ContinuousClock.now - started).seconds
+                        try await Task.sleep(for: .milliseconds(max(1, min(100, Int(left * 1_000)))))
+                    }
                 } else {
                     await Task.yield()
                 }
             }
         } catch let fenced as CommitFenced {
-            log("partition \(partition): \(fenced); dropped")
+            log("\(fenced); dropped")
             stats.fencedCommits.add(1)
             emit.yield(.fenced(partition: partition, epoch: epoch))
         } catch {

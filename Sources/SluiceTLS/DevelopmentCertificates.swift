@@ -84,7 +84,11 @@ public enum DevelopmentCertificates {
     /// The identity in a PEM certificate file.
     public static func identity(certificateFile path: String) throws -> String {
         let pem = try String(contentsOfFile: path, encoding: .utf8)
-        let certificate = try Certificate(pemEncoded: pem)
+        // A chain file holds the leaf first.
+        guard let leaf = try PEMDocument.parseMultiple(pemString: pem).first else {
+            throw TLSConfigurationError("no certificate in '\(path)'")
+        }
+        let certificate = try Certificate(pemDocument: leaf)
         guard let id = identity(of: certificate) else {
             throw TLSConfigurationError("certificate '\(path)' has no common name to use as the identity")
         }

@@ -123,8 +123,10 @@ struct Coordinator: AsyncParsableCommand {
         defer { _ = signals }
         do {
             try await server.value
-        } catch is CancellationError {
         } catch {
+            // SIGTERM cancels the server; gRPC reports that as a transport error wrapping the
+            // cancellation. That is a clean stop.
+            if server.isCancelled { return }
             throw userError(error)
         }
     }
@@ -150,6 +152,7 @@ struct Worker: AsyncParsableCommand {
         let (host, port) = try parseAddress(coordinator, option: "--coordinator")
         let files = try tls.files(identity: id)
         if let files, let identity = try? DevelopmentCertificates.identity(certificateFile: files.certificate), identity != id {
+            // (A chain file is read for its first certificate: the leaf.)
             throw userError(ValidationError("--id \(id) does not match the certificate's identity '\(identity)'"))
         }
         let daemon = WorkerDaemon(options: .init(id: id, host: host, port: port, tls: files, statePath: state, rate: rate),

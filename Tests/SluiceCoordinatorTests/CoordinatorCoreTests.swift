@@ -97,3 +97,38 @@ final class MemoryLedger: LeaseLedger {
         for (p, grant) in moved { #expect(grant.1 == before[p].1 + 1) }
     }
 }
+
+@Suite struct CoordinatorLeaveTests {
+    @Test func anUnaskedReleaseMeansTheWorkerIsLeaving() throws {
+        var core = try CoordinatorCore(partitions: 4, leaseTTL: 6_000, ledger: MemoryLedger(), now: 0)
+        _ = try core.join("a", now: 0)
+        _ = try core.join("b", now: 0)
+        for p in 0..<4 where core.partitions[p].state == .revoking {
+            _ = try core.released("a", partition: p, epoch: core.partitions[p].epoch, committedOffset: 0, now: 1)
+        }
+        // b shuts down: it releases its partitions unasked; they all go to a, none back to b.
+        let bs = (0..<4).filter { core.partitions[$0].owner == "b" }
+        var regranted: [String] = []
+        for p in bs {
+            for case let .grant(w, _, _) in try core.released("b", partition: p, epoch: core.partitions[p].epoch, committedOffset: 5, now: 2) {
+                regranted.append(w)
+            }
+        }
+        #expect(regranted == Array(repeating: "a", count: bs.count))
+        // A late heartbeat from b does not make it a member again.
+        let late = try core.heartbeat("b", progress: [], eventsPerSecond: 0, now: 3)
+        #expect(late.actions.isEmpty)
+        #expect(core.members["b"] == nil)
+        // Rejoining does.
+        _ = try core.join("b", now: 4)
+        #expect(core.members["b"] != nil)
+    }
+
+    @Test func aLostPartitionMovesButTheWorkerStays() throws {
+        var core = try CoordinatorCore(partitions: 2, leaseTTL: 6_000, ledger: MemoryLedger(), now: 0)
+        _ = try core.join("a", now: 0)
+        let actions = try core.lost("a", partition: 0, epoch: 1, now: 5)
+        #expect(actions == [.grant(worker: "a", partition: 0, epoch: 2)])
+        #expect(core.members["a"] != nil)
+    }
+}

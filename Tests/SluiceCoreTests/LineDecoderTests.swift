@@ -57,7 +57,7 @@ import Testing
     }
 
     @Test func eightDigitShortcutAgreesWithByteByByte() {
-        var rng = SplitMix64Test(seed: 3)
+        var rng = SplitMix64(seed: 3)
         for _ in 0..<2_000 {
             let value = rng.next() >> (rng.next() % 64)
             let text = "\(value),1,1,\(Int64(bitPattern: rng.next()) >> 2)"
@@ -68,17 +68,5 @@ import Testing
         #expect(LineDecoder.isEightDigits(UInt64(littleEndian: 0x3837_3635_3433_3231)))
         #expect(LineDecoder.eightDigitsValue(0x3837_3635_3433_3231) == 12_345_678)
         #expect(!LineDecoder.isEightDigits(0x3837_3635_2C33_3231))  // a comma inside
-    }
-}
-
-struct SplitMix64Test {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

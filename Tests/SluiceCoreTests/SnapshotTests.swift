@@ -15,7 +15,7 @@ import Testing
 
     /// Lines with a few keys, times that move forward with disorder and the odd late event.
     func text(seed: UInt64, lines: Int) -> [UInt8] {
-        var rng = SplitMix64Test(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var out = ""
         var t: Int64 = 1_000
         for _ in 0..<lines {
@@ -47,7 +47,7 @@ import Testing
             whole.finish()
             let expected = rows(whole, whole.output).sorted()
 
-            var rng = SplitMix64Test(seed: seed &* 31)
+            var rng = SplitMix64(seed: seed &* 31)
             let cut = splitAtLine(input, near: Double(rng.next() % 1_000) / 1_000 * 0.9 + 0.05)
             let first = PartitionProcessor(partition: 0, pipeline: pipeline)
             _ = input[..<cut].withUnsafeBytes { first.process($0) }
@@ -74,7 +74,7 @@ import Testing
         _ = input.withUnsafeBytes { p.process($0) }
         let snapshot = try p.snapshot()
         #expect(p.openWindows > 0)
-        var rng = SplitMix64Test(seed: 5)
+        var rng = SplitMix64(seed: 5)
         for _ in 0..<300 {
             var damaged = snapshot
             let i = Int(rng.next() % UInt64(damaged.count))

@@ -174,7 +174,10 @@ final class Cluster {
         self.leaseTTLMs = leaseTTLMs
         self.heartbeatMs = heartbeatMs
         let exit = try await sluice(["certs", "init", "--dir", certs, "--workers", "\(workerCerts)"], scratch: scratch, label: "certs")
-        try #require(exit.exitedWith0, "sluice certs init failed: \(exit)")
+        guard exit.exitedWith0 else {
+            scratch.remove()
+            throw ClusterError("sluice certs init failed: \(exit)")
+        }
     }
 
     var address: String { "127.0.0.1:\(port)" }

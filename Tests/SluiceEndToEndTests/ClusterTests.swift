@@ -18,10 +18,11 @@ extension SluiceEndToEndTests {
         /// corrupt-checkpoint test, so a full run of the suite generates them once).
         static let workload = (seed: UInt64(4_242), events: 1_000_000, partitions: 8)
 
-        /// Events per second per partition. A worker reads its input in 1 MiB blocks (~33,800
-        /// events) and paces whole blocks, so at 8,000/s a partition of 125,000 events takes ~16 s
-        /// in ~4 blocks, committing after each; 3 workers need ~64,000 events/s, half of what
-        /// debug builds manage on 2 cores.
+        /// Events per second per partition: a partition of 125,000 events takes ~16 s, and 3
+        /// workers need ~64,000 events/s, about half of what debug builds manage on 2 cores. (As
+        /// written, a worker reads a file partition in 1 MiB blocks, ~33,800 events, and paces
+        /// whole blocks: progress and commits come in steps of ~4 s, and a revoked partition may
+        /// sleep that long before it sees the revocation — the tests do not depend on either.)
         static let rate = 8_000
 
         static func input() async throws -> String {
@@ -193,6 +194,15 @@ extension SluiceEndToEndTests {
                 #expect(ClusterLog.lines(log, containing: "worker \(id): joined").count >= 2, "\(id) did not join again:\n\(log.suffix(2_000))")
             }
             let grants1 = ClusterLog.grants(cluster.log(first)), grants2 = ClusterLog.grants(cluster.log(second))
+            // No (partition, epoch) granted twice over both lives, and the second life never hands
+            // out an epoch the first one used.
+            let all = grants1 + grants2
+            let repeated = Dictionary(grouping: all, by: { "\($0.partition)/\($0.epoch)" }).filter { $0.value.count > 1 }
+            #expect(repeated.isEmpty, "granted twice over the restart: \(repeated.values.flatMap { $0 })")
+            for g in grants2 {
+                let firstLife = grants1.filter { $0.partition == g.partition }.map(\.epoch).max() ?? 0
+                #expect(g.epoch > firstLife, "after the restart \(g), but the first coordinator had already granted epoch \(firstLife)")
+            }
             print("[cluster coordinator-restart] epochs before the kill: \(epochsText(before)); after the restart: \(epochsText(afterRestart)); "
                   + "workers rejoined \(rejoinedAfter.ms) ms after the restart; \(grants1.count) grants before, \(grants2.count) after; "
                   + "\(polls) status polls checked")
