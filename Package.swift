@@ -98,6 +98,9 @@ let package = Package(
         .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceCoordinator", "SluiceStorage"]),
         .testTarget(name: "SluiceEndToEndTests", dependencies: [
             "SluiceRuntime", "SluiceOracle", "SluiceStorage", "SluiceConnectors", "SluiceJob", "SluiceWorkload", "SluiceCore",
+            "SluiceProtocol", "SluiceTLS",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),
     ],
     swiftLanguageModes: [.v6]
