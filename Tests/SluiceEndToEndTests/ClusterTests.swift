@@ -264,8 +264,11 @@ extension SluiceEndToEndTests {
             #expect(sawFenced, "the zombie \(zombie) had no commit fenced off within 20 s of SIGCONT (metric \(fenced)):\n\(cluster.log(child).suffix(3_000))")
             #expect(fenced > 0, "sluice_commits_fenced_total of \(zombie) is \(fenced)")
             #expect(!fencedLines.isEmpty, "no 'fenced off' line in \(zombie)'s log")
-            #expect(cluster.coordinatorLog.contains("coordinator: \(zombie) was fenced off partition"),
-                    "the coordinator did not hear of the fenced commit:\n\(cluster.coordinatorLog.suffix(3_000))")
+            // The worker tells the coordinator after it logs the fencing: give the message a moment.
+            let coordinatorHeard = await eventually(timeout: .seconds(10), every: .milliseconds(200)) {
+                cluster.coordinatorLog.contains("coordinator: \(zombie) was fenced off partition")
+            }
+            #expect(coordinatorHeard, "the coordinator did not hear of the fenced commit:\n\(cluster.coordinatorLog.suffix(3_000))")
 
             _ = try await finishAndVerify(cluster, label: "zombie")
             print("[cluster zombie] wall time \((ContinuousClock.now - began).ms) ms")
