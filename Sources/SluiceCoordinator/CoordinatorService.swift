@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 
 /// The coordinator daemon's state: `CoordinatorCore` behind an actor, one outbound queue per
 /// connected worker, and a ticker that expires leases. Speaks plain Swift values; the gRPC layer
@@ -46,10 +47,7 @@ public actor CoordinatorService {
         core = try CoordinatorCore(partitions: partitions, leaseTTL: leaseTTLMs, ledger: ledger, now: 0)
     }
 
-    private var now: Int64 {
-        let d = ContinuousClock.now - started
-        return d.components.seconds * 1_000 + d.components.attoseconds / 1_000_000_000_000_000
-    }
+    private var now: Int64 { (ContinuousClock.now - started).milliseconds }
 
     /// Expires leases every `intervalMs` until `stop()`.
     public func startTicker(intervalMs: Int = 200) {

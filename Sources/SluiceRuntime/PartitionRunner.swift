@@ -118,8 +118,3 @@ public final class PartitionRunner {
         stats.checkpointNanos.add((ContinuousClock.now - started).nanoseconds)
     }
 }
-
-extension Duration {
-    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
-    var seconds: Double { Double(nanoseconds) / 1e9 }
-}

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import SluiceConnectors
+import SluiceCore
 import SluiceJob
 import SluiceProtocol
 import SluiceRuntime
@@ -162,7 +163,7 @@ public actor WorkerDaemon {
         unanswered.append(progress.map { ($0.partition, $0.epoch) })
         let events = stats.events.current
         let now = ContinuousClock.now
-        let seconds = Double((now - lastRateTime).components.seconds) + Double((now - lastRateTime).components.attoseconds) / 1e18
+        let seconds = (now - lastRateTime).seconds
         let rate = seconds > 0 ? Double(events - lastEvents) / seconds : 0
         lastEvents = events
         lastRateTime = now

@@ -39,7 +39,7 @@ struct Bench: AsyncParsableCommand {
             let start = ContinuousClock.now
             let after = Assignment.balance(partitions: partitions, workers: workers, current: before)
             moved = Assignment.moves(from: before, to: after).count
-            best = min(best, seconds(ContinuousClock.now - start))
+            best = min(best, (ContinuousClock.now - start).seconds)
         }
         print("coordinator.assign_ms: \(String(format: "%.2f", best * 1_000)) ms")
         note("bench: a 1,000th worker joining 999 on 10,000 partitions moves \(moved) partitions")
@@ -73,7 +73,7 @@ struct Bench: AsyncParsableCommand {
                     processor.finish()
                     rows += processor.takeOutput().rows.count
                 }
-                best = min(best, seconds(ContinuousClock.now - start))
+                best = min(best, (ContinuousClock.now - start).seconds)
                 precondition(rows > 0, "the benchmark produced no rows")
             }
             print("core.\(name).events_per_s: \(Int(Double(coreEvents) / best)) events/s")
@@ -117,14 +117,10 @@ struct Bench: AsyncParsableCommand {
         let start = ContinuousClock.now
         try process.run()
         process.waitUntilExit()
-        let elapsed = seconds(ContinuousClock.now - start)
+        let elapsed = (ContinuousClock.now - start).seconds
         guard process.terminationStatus == 0 else { throw ValidationError("bench run \(name) failed with status \(process.terminationStatus)") }
         note("bench: run \(name) (checkpoint every \(intervalMs) ms): \(String(format: "%.2f", elapsed)) s")
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: output + suffix) }
         return elapsed
-    }
-
-    private func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 }

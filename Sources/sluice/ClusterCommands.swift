@@ -99,9 +99,8 @@ struct Coordinator: AsyncParsableCommand {
         let clusterJob: ClusterJob
         do {
             let yaml = try job.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? defaultJobYAML
-            let spec = try JobSpec.parse(yaml: yaml)
+            _ = try JobSpec.parse(yaml: yaml)  // refuse a bad job before any worker joins
             let partitions = try SourceFactory(uri: input).partitions
-            _ = spec
             clusterJob = ClusterJob(jobYAML: yaml, input: input, output: output, partitions: partitions,
                                     leaseTTLMs: leaseTtlMs, heartbeatIntervalMs: heartbeatMs)
             service = try CoordinatorService(partitions: partitions, leaseTTLMs: leaseTtlMs,

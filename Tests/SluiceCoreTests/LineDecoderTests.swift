@@ -65,8 +65,8 @@ import Testing
             #expect(result.failure == nil)
             #expect(UInt64(bitPattern: result.values[0]) == value)
         }
-        #expect(LineDecoder.isEightDigits(UInt64(littleEndian: 0x3837_3635_3433_3231)))
+        #expect(LineDecoder.nonDigitMask(UInt64(littleEndian: 0x3837_3635_3433_3231)) == 0)
         #expect(LineDecoder.eightDigitsValue(0x3837_3635_3433_3231) == 12_345_678)
-        #expect(!LineDecoder.isEightDigits(0x3837_3635_2C33_3231))  // a comma inside
+        #expect(LineDecoder.nonDigitMask(0x3837_3635_2C33_3231) == 0x0000_0000_8000_0000)  // a comma inside, byte 3
     }
 }

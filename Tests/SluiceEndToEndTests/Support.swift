@@ -2,6 +2,7 @@
 // output in files, wait with a timeout (a hung child is SIGKILLed), kill it, and scratch directories.
 
 import Foundation
+import SluiceWorkload
 import SluiceStorage
 import Testing
 
@@ -163,18 +164,12 @@ func sluice(_ arguments: [String], scratch: ScratchDir, label: String,
     return exit
 }
 
-/// SplitMix64, the tests' own seeded generator for kill delays.
+/// Seeded kill delays (the workload's SplitMix64, so a seed means the same on every machine).
 struct DelayRNG {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
+    private var rng: SplitMix64
+    init(seed: UInt64) { rng = SplitMix64(seed: seed) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { rng.next() }
 
     /// A delay in `range` (milliseconds), uniform to the millisecond.
     mutating func delayMs(_ range: ClosedRange<Int>) -> Int {

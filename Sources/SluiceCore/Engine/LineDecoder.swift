@@ -126,13 +126,6 @@ public struct LineDecoder: Sendable {
         return (((t & 0x7F7F_7F7F_7F7F_7F7F) &+ 0x7676_7676_7676_7676) | t) & 0x8080_8080_8080_8080
     }
 
-    /// SWAR digit tests (as in simdjson): every byte of `chunk` is '0'...'9'.
-    @inline(__always)
-    static func isEightDigits(_ chunk: UInt64) -> Bool {
-        ((chunk & 0xF0F0_F0F0_F0F0_F0F0) | (((chunk &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4))
-            == 0x3333_3333_3333_3333
-    }
-
     /// The value of eight ASCII digits, the first in the lowest byte.
     @inline(__always)
     static func eightDigitsValue(_ chunk: UInt64) -> UInt64 {
