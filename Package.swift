@@ -47,7 +47,8 @@ let package = Package(
         // The independent oracle: recomputes a job the plainest way, sharing no windowing code.
         .target(name: "SluiceOracle", dependencies: ["SluiceJob", "SluiceWorkload"]),
         // Partition pipelines, the checkpoint loop, the single-process runner, verification.
-        .target(name: "SluiceRuntime", dependencies: ["SluiceCore", "SluiceJob", "SluiceStorage", "SluiceConnectors", "SluiceOracle"]),
+        .target(name: "SluiceRuntime", dependencies: ["SluiceCore", "SluiceJob", "SluiceStorage", "SluiceConnectors", "SluiceOracle",
+                                              .product(name: "Metrics", package: "swift-metrics")]),
         // Development certificates (a CA, the coordinator, workers) and TLS configuration.
         .target(name: "SluiceTLS", dependencies: [
             .product(name: "X509", package: "swift-certificates"),

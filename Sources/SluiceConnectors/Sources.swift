@@ -8,6 +8,21 @@ public protocol PartitionSource: AnyObject {
     /// Calls `body` with the next run of whole lines (each ends with `\n`, except perhaps the last
     /// line of the input). Returns false, without calling `body`, at the end of the input.
     func read(_ body: (UnsafeRawBufferPointer) -> Void) throws -> Bool
+    /// Input left after `position`, in the unit of `position`, when the source can tell.
+    var remaining: Int64? { get }
+    /// True when `position` counts lines; false when it counts bytes.
+    var positionCountsLines: Bool { get }
+}
+
+extension PartitionSource {
+    /// Lines left to read: exact for a line-positioned source, else estimated from the mean line
+    /// length so far (`linesRead` lines took `position` bytes); nil when unknown.
+    public func remainingLines(linesRead: Int64) -> Int64? {
+        guard let remaining else { return nil }
+        if positionCountsLines { return remaining }
+        guard position > 0, linesRead > 0 else { return nil }
+        return Int64((Double(remaining) * Double(linesRead) / Double(position)).rounded())
+    }
 }
 
 public struct SourceError: Error, CustomStringConvertible {
@@ -56,11 +71,16 @@ public final class FileSource: PartitionSource {
     private var buffer: [UInt8]
     private var buffered = 0   // bytes in `buffer` not yet handed out
     private var atEnd = false
+    private let size: Int64
+    public var remaining: Int64? { max(0, size - position) }
+    public var positionCountsLines: Bool { false }
 
     public init(path: String, position: Int64, blockSize: Int = 1 << 20) throws {
         self.path = path
         self.position = position
         fd = try FileDescriptor(path: path)
+        var info = stat()
+        size = fstat(fd.raw, &info) == 0 ? Int64(info.st_size) : 0
         buffer = [UInt8](repeating: 0, count: blockSize)
         guard lseek(fd.raw, off_t(position), SEEK_SET) == off_t(position) else {
             throw SourceError("cannot seek to byte \(position) of '\(path)': \(String(cString: strerror(errno)))")
@@ -123,6 +143,8 @@ public final class GeneratorSource: PartitionSource {
     private let end: Int64
     private var buffer: [UInt8] = []
     private let linesPerRead: Int64
+    public var remaining: Int64? { end - position }
+    public var positionCountsLines: Bool { true }
 
     public init(generator: BidGenerator, partition: Int, offset: Int64, linesPerRead: Int64 = 65_536) {
         self.generator = generator

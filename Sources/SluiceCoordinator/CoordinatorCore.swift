@@ -209,4 +209,10 @@ public struct CoordinatorCore {
 public protocol LeaseLedger {
     func load() throws -> [(partition: Int, epoch: Int64, owner: String?)]
     func save(partition: Int, epoch: Int64, owner: String?) throws
+    /// Runs `body`'s saves as one durable write (one fsync for a whole rebalance).
+    func batch(_ body: () throws -> Void) throws
+}
+
+extension LeaseLedger {
+    public func batch(_ body: () throws -> Void) throws { try body() }
 }

@@ -33,6 +33,7 @@ public actor CoordinatorService {
     }
 
     private var core: CoordinatorCore
+    private let ledger: any LeaseLedger & Sendable
     private var sessions: [String: (id: UUID, continuation: AsyncStream<Outbound>.Continuation)] = [:]
     private let started = ContinuousClock.now
     private let log: @Sendable (String) -> Void
@@ -44,10 +45,18 @@ public actor CoordinatorService {
                 log: @escaping @Sendable (String) -> Void) throws {
         self.leaseTTLMs = leaseTTLMs
         self.log = log
+        self.ledger = ledger
         core = try CoordinatorCore(partitions: partitions, leaseTTL: leaseTTLMs, ledger: ledger, now: 0)
     }
 
     private var now: Int64 { (ContinuousClock.now - started).milliseconds }
+
+    /// Runs a change of the core with all its ledger saves in one durable write.
+    private func durably(_ change: (inout CoordinatorCore) throws -> [CoordinatorCore.Action]) throws -> [CoordinatorCore.Action] {
+        var actions: [CoordinatorCore.Action] = []
+        try ledger.batch { actions = try change(&core) }
+        return actions
+    }
 
     /// Expires leases every `intervalMs` until `stop()`.
     public func startTicker(intervalMs: Int = 200) {
@@ -69,7 +78,7 @@ public actor CoordinatorService {
 
     private func tick() {
         do {
-            let actions = try core.tick(now: now)
+            let actions = try durably { try $0.tick(now: now) }
             for lapse in core.lapsed.dropFirst(lapsedSeen) {
                 metrics.expirations.increment()
                 log("coordinator: lease of partition \(lapse.partition) (\(lapse.owner), epoch \(lapse.epoch)) lapsed: no renewal for \(leaseTTLMs) ms")
@@ -100,7 +109,7 @@ public actor CoordinatorService {
             continuation.yield(.grant(partition: p, epoch: state.epoch, ttlMs: leaseTTLMs))
             if state.state == .revoking { continuation.yield(.revoke(partition: p, epoch: state.epoch)) }
         }
-        deliver(try core.join(worker, now: now))
+        deliver(try durably { try $0.join(worker, now: now) })
         return (id, stream)
     }
 
@@ -113,7 +122,7 @@ public actor CoordinatorService {
     /// A graceful leave after the worker released its partitions.
     public func leave(_ worker: String) {
         log("coordinator: \(worker) left")
-        do { deliver(try core.leave(worker, now: now)) } catch { log("coordinator: leave failed: \(error)") }
+        do { deliver(try durably { try $0.leave(worker, now: now) }) } catch { log("coordinator: leave failed: \(error)") }
     }
 
     public func handle(_ worker: String, _ message: Inbound) throws {
@@ -128,11 +137,11 @@ public actor CoordinatorService {
             deliver(actions)
         case .released(let partition, let epoch, let committedOffset):
             log("coordinator: \(worker) released partition \(partition) (epoch \(epoch)) at offset \(committedOffset)")
-            deliver(try core.released(worker, partition: partition, epoch: epoch, committedOffset: committedOffset, now: now))
+            deliver(try durably { try $0.released(worker, partition: partition, epoch: epoch, committedOffset: committedOffset, now: now) })
         case .fenced(let partition, let epoch):
             log("coordinator: \(worker) was fenced off partition \(partition) (epoch \(epoch))")
             metrics.fenced.increment()
-            deliver(try core.lost(worker, partition: partition, epoch: epoch, now: now))
+            deliver(try durably { try $0.lost(worker, partition: partition, epoch: epoch, now: now) })
         }
     }
 
@@ -158,9 +167,12 @@ public actor CoordinatorService {
                 sessions[worker]?.continuation.yield(.revoke(partition: partition, epoch: epoch))
             }
         }
-        if let last = core.recoveries.last, core.recoveries.count > metrics.recoveriesSeen {
-            metrics.recoveriesSeen = core.recoveries.count
-            metrics.recoveryMs.record(last.ms)
+        for recovery in core.recoveries.dropFirst(metrics.recoveriesSeen) {
+            metrics.recovery.recordMilliseconds(recovery.ms)
         }
+        metrics.recoveriesSeen = core.recoveries.count
+        metrics.workers.record(core.members.count)
+        metrics.unassigned.record(core.partitions.count { $0.owner == nil })
+        metrics.leader.record(1)
     }
 }

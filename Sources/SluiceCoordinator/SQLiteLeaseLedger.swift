@@ -24,6 +24,17 @@ public final class SQLiteLeaseLedger: LeaseLedger, @unchecked Sendable {
         return result
     }
 
+    public func batch(_ body: () throws -> Void) throws {
+        try db.execute("BEGIN IMMEDIATE")
+        do {
+            try body()
+            try db.execute("COMMIT")
+        } catch {
+            try? db.execute("ROLLBACK")
+            throw error
+        }
+    }
+
     public func save(partition: Int, epoch: Int64, owner: String?) throws {
         let stmt = try db.prepare("""
             INSERT INTO coordinator_leases(partition, epoch, owner) VALUES (?, ?, ?)

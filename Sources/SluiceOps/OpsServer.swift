@@ -8,11 +8,17 @@ import Prometheus
 /// Metrics in Prometheus text on `/metrics`, liveness on `/healthz`, readiness on `/readyz`, for
 /// the coordinator and the workers.
 public enum Observability {
-    /// The process-wide registry; `bootstrap()` routes swift-metrics into it once.
+    /// The process-wide registry; `bootstrap()` routes swift-metrics into it once. Metrics created
+    /// before the bootstrap stay no-ops, so a process bootstraps before it builds its components.
     public static let registry = PrometheusCollectorRegistry()
 
     private static let bootstrapped: Void = {
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Checkpoint state runs from bytes to tens of megabytes; recovery takes seconds (a lease).
+        factory.valueHistogramBuckets["sluice_checkpoint_bytes"] = [1, 4, 16, 64, 256, 1_024, 4_096, 16_384, 65_536].map { $0 * 1_024 }
+        factory.durationHistogramBuckets["sluice_partition_recovery_seconds"] =
+            [0.25, 0.5, 1, 2, 4, 6, 8, 10, 15, 20, 30, 60].map { Duration.milliseconds(Int64($0 * 1_000)) }
+        MetricsSystem.bootstrap(factory)
     }()
 
     public static func bootstrap() { _ = bootstrapped }

@@ -26,6 +26,8 @@ public actor PartitionHost {
         public var offset: Int64
         public var committedOffset: Int64
         public var watermark: Int64
+        /// Lines not yet committed, including what the source has left (see `PartitionRunner.lag`).
+        public var lag: Int64
         public var finished: Bool
     }
 
@@ -36,6 +38,7 @@ public actor PartitionHost {
         let offset = Atomic<Int64>(0)
         let committedOffset = Atomic<Int64>(0)
         let watermark = Atomic<Int64>(Int64.min)
+        let lag = Atomic<Int64>(0)
         let finished = Atomic<Bool>(false)
         let done = Atomic<Bool>(false)
     }
@@ -53,19 +56,22 @@ public actor PartitionHost {
     public let stats: RunStats
     /// Events per second per partition, or nil for as fast as possible (the demo throttles).
     private let rate: Double?
+    /// Where partition tasks run: a worker uses at most `lanes.count` cores.
+    private let lanes: Lanes
     private let log: @Sendable (String) -> Void
     private var running: [Int: Running] = [:]
     public nonisolated let events: AsyncStream<Event>
     private let emit: AsyncStream<Event>.Continuation
 
     public init(job: JobSpec, sources: SourceFactory, store: CheckpointStore, sink: any Sink, stats: RunStats,
-                rate: Double? = nil, log: @escaping @Sendable (String) -> Void) {
+                rate: Double? = nil, lanes: Lanes = Lanes(count: 1), log: @escaping @Sendable (String) -> Void) {
         self.job = job
         self.sources = sources
         self.store = store
         self.sink = sink
         self.stats = stats
         self.rate = rate
+        self.lanes = lanes
         self.log = log
         (events, emit) = AsyncStream.makeStream(of: Event.self)
     }
@@ -79,7 +85,8 @@ public actor PartitionHost {
             r.control.done.load(ordering: .relaxed) ? nil : Progress(
                 partition: p, epoch: r.epoch, offset: r.control.offset.load(ordering: .relaxed),
                 committedOffset: r.control.committedOffset.load(ordering: .relaxed),
-                watermark: r.control.watermark.load(ordering: .relaxed), finished: r.control.finished.load(ordering: .relaxed))
+                watermark: r.control.watermark.load(ordering: .relaxed), lag: r.control.lag.load(ordering: .relaxed),
+                finished: r.control.finished.load(ordering: .relaxed))
         }.sorted { $0.partition < $1.partition }
     }
 
@@ -92,7 +99,12 @@ public actor PartitionHost {
         let control = Control()
         let context = TaskContext(job: job, sources: sources, store: store, sink: sink, stats: stats, rate: rate,
                                   log: log, emit: emit)
-        let task = Task.detached { await context.run(partition: partition, epoch: epoch, control: control) }
+        let lane = lanes.acquire()
+        let lanes = self.lanes
+        let task = Task.detached(executorPreference: lane.executor) {
+            await context.run(partition: partition, epoch: epoch, control: control)
+            lanes.release(lane.index)
+        }
         running[partition] = Running(epoch: epoch, control: control, task: task)
         log("partition \(partition): granted with epoch \(epoch)")
     }
@@ -162,6 +174,8 @@ private struct TaskContext: Sendable {
                     if !announcedFinish {
                         announcedFinish = true
                         control.finished.store(true, ordering: .relaxed)
+                        control.committedOffset.store(runner.committedOffset, ordering: .relaxed)
+                        control.lag.store(0, ordering: .relaxed)
                         emit.yield(.finished(partition: partition, epoch: epoch))
                     }
                     try await Task.sleep(for: .milliseconds(50))
@@ -171,6 +185,7 @@ private struct TaskContext: Sendable {
                 control.offset.store(runner.offset, ordering: .relaxed)
                 control.committedOffset.store(runner.committedOffset, ordering: .relaxed)
                 control.watermark.store(runner.watermark, ordering: .relaxed)
+                control.lag.store(runner.lag, ordering: .relaxed)
                 if let rate, rate > 0 {
                     // Pace the partition: sleep while ahead of `rate` events per second.
                     // Sleep in short slices so that a revocation is answered at once.
@@ -190,6 +205,7 @@ private struct TaskContext: Sendable {
             emit.yield(.fenced(partition: partition, epoch: epoch))
         } catch {
             log("partition \(partition): stopped on error: \(error)")
+            stats.failures.add(1)
             emit.yield(.failed(partition: partition, epoch: epoch, reason: "\(error)"))
         }
     }

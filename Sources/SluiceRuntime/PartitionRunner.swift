@@ -27,6 +27,13 @@ public final class PartitionRunner {
     public var committedOffset: Int64 { lastCommitOffset }
     public var watermark: Int64 { processor.watermark }
     public var eventsIn: Int64 { processor.eventsIn }
+    /// Lines not yet covered by a commit: processed but uncommitted, plus what the source has left
+    /// (estimated for byte-positioned sources; unknown before the first read).
+    public var lag: Int64 {
+        let uncommitted = processor.offset - lastCommitOffset
+        guard !finished, let source else { return uncommitted }
+        return uncommitted + (source.remainingLines(linesRead: processor.offset) ?? 0)
+    }
 
     public init(partition: Int, epoch: Int64, job: JobSpec, store: CheckpointStore, sink: any Sink, stats: RunStats) {
         self.partition = partition
@@ -114,7 +121,10 @@ public final class PartitionRunner {
         stats.late.add(Int64(output.late.count))
         stats.deadLetters.add(Int64(output.deadLetters.count))
         stats.commits.add(1)
+        let nanos = (ContinuousClock.now - started).nanoseconds
         stats.checkpointBytes.add(Int64(checkpoint.state.count))
-        stats.checkpointNanos.add((ContinuousClock.now - started).nanoseconds)
+        stats.checkpointNanos.add(nanos)
+        stats.checkpointDuration.recordNanoseconds(nanos)
+        stats.checkpointSize.record(checkpoint.state.count)
     }
 }

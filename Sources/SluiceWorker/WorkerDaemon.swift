@@ -24,14 +24,18 @@ public actor WorkerDaemon {
         public var statePath: String?
         /// Events per second per partition (the demo throttles), nil for full speed.
         public var rate: Double?
+        /// Cores the worker's partitions may use (see `Lanes`).
+        public var lanes: Int
 
-        public init(id: String, host: String, port: Int, tls: TLSFiles?, statePath: String? = nil, rate: Double? = nil) {
+        public init(id: String, host: String, port: Int, tls: TLSFiles?, statePath: String? = nil, rate: Double? = nil,
+                    lanes: Int = 1) {
             self.id = id
             self.host = host
             self.port = port
             self.tls = tls
             self.statePath = statePath
             self.rate = rate
+            self.lanes = lanes
         }
     }
 
@@ -55,6 +59,9 @@ public actor WorkerDaemon {
     }
 
     public func requestShutdown() { shuttingDown = true }
+
+    /// The partitions this worker runs now, with their progress.
+    public func partitions() async -> [PartitionHost.Progress] { await host?.progress() ?? [] }
 
     /// Connects and serves until `requestShutdown()`, reconnecting with backoff and jitter.
     public func run() async throws {
@@ -101,7 +108,8 @@ public actor WorkerDaemon {
         let sink = try SinkFactory.open(uri: joined.output, job: job)
         let store = try CheckpointStore(path: options.statePath ?? sink.defaultStatePath)
         try await store.bind(job: job.pipeline.fingerprint, partitions: sources.partitions, writer: sink)
-        let host = PartitionHost(job: job, sources: sources, store: store, sink: sink, stats: stats, rate: options.rate, log: log)
+        let host = PartitionHost(job: job, sources: sources, store: store, sink: sink, stats: stats, rate: options.rate,
+                                 lanes: Lanes(count: options.lanes), log: log)
         self.host = host
         // One consumer of the host's events for the daemon's whole life; sessions come and go.
         Task { [weak self] in
@@ -176,6 +184,7 @@ public actor WorkerDaemon {
                 $0.offset = p.offset
                 $0.committedOffset = p.committedOffset
                 $0.watermark = p.watermark
+                $0.lag = p.lag
                 $0.finished = p.finished
             }
         }

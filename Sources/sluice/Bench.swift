@@ -16,6 +16,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Repetitions; the best is reported.") var repeats: Int = 3
     @Option(help: "Scratch directory (default: a new temporary one, removed afterwards).") var dir: String?
     @Option(help: "Only the benchmarks whose name contains this (e.g. core.tumbling).") var only: String?
+    @Option(help: "Events for the cluster benchmark (8 partitions).") var clusterEvents: Int = 16_000_000
+    @Option(help: "TLS sessions for the coordinator heartbeat benchmark.") var heartbeatSessions: Int = 200
+    @Option(help: "Seconds the heartbeat benchmark measures.") var heartbeatSeconds: Int = 5
 
     func run() async throws {
         #if DEBUG
@@ -24,6 +27,15 @@ struct Bench: AsyncParsableCommand {
         if only.map({ "coordinator.assign_ms".contains($0) }) ?? true { assignment() }
         try core()
         if only.map({ "run.tumbling checkpoint.overhead_pct".contains($0) }) ?? true { try runBenchmarks() }
+        let wantsCluster = only.map { "cluster.tumbling".contains($0) } ?? true
+        let wantsHeartbeats = only.map { "coordinator.heartbeats_per_s".contains($0) } ?? true
+        if wantsCluster || wantsHeartbeats {
+            let root = dir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("sluice-bench-cluster-\(getpid())")
+            defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            if wantsCluster { try await clusterBenchmarks(root: root) }
+            if wantsHeartbeats { try await heartbeatBenchmark(root: root) }
+        }
     }
 
     // MARK: coordinator: a rebalance for 1,000 workers and 10,000 partitions

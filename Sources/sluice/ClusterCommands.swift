@@ -141,39 +141,44 @@ let defaultJobYAML = """
 struct Worker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "A worker: runs the partitions the coordinator grants it.")
     @Option(help: "Coordinator address.") var coordinator = "127.0.0.1:7400"
-    @Option(help: "Worker id: must be the identity (common name) of its certificate.") var id: String
+    @Option(help: "Worker id: the identity (common name) of its certificate, which is the default.") var id: String?
     @OptionGroup var tls: TLSOptions
     @Option(help: "Checkpoint store (default: the sink's).") var state: String?
     @Option(help: "Throttle: events per second per partition (default: full speed).") var rate: Double?
+    @Option(help: "Cores this worker's partitions may use; scale out with more workers.") var lanes = 1
     @Option(help: "Serve /metrics, /healthz, /readyz on HOST:PORT.") var metrics: String?
 
     func run() async throws {
         let (host, port) = try parseAddress(coordinator, option: "--coordinator")
-        let files = try tls.files(identity: id)
-        if let files, let identity = try? DevelopmentCertificates.identity(certificateFile: files.certificate), identity != id {
-            // (A chain file is read for its first certificate: the leaf.)
-            throw userError(ValidationError("--id \(id) does not match the certificate's identity '\(identity)'"))
+        guard (1...256).contains(lanes) else { throw userError(ValidationError("--lanes must be between 1 and 256, got \(lanes)")) }
+        // Metrics first: components built before the bootstrap would not report.
+        if metrics != nil { Observability.bootstrap() }
+        if id == nil, tls.cert == nil {
+            throw userError(ValidationError(tls.insecure
+                ? "--id is required with --insecure (there is no certificate to take it from)"
+                : "--id is required with --certs DIR (it picks worker files there); with --cert, --key and --ca the id defaults to the certificate's common name"))
         }
-        let daemon = WorkerDaemon(options: .init(id: id, host: host, port: port, tls: files, statePath: state, rate: rate),
+        let files = try tls.files(identity: id ?? "")
+        let certificateIdentity: String?
+        do {
+            certificateIdentity = try files.map { try DevelopmentCertificates.identity(certificateFile: $0.certificate) }
+        } catch {
+            throw userError(error)
+        }
+        guard let id = id ?? certificateIdentity else {
+            throw userError(ValidationError("--id is required: the certificate has no identity"))
+        }
+        if let certificateIdentity, certificateIdentity != id {
+            // (A chain file is read for its first certificate: the leaf.)
+            throw userError(ValidationError("--id \(id) does not match the certificate's identity '\(certificateIdentity)'"))
+        }
+        let daemon = WorkerDaemon(options: .init(id: id, host: host, port: port, tls: files, statePath: state, rate: rate, lanes: lanes),
                                   log: { note($0) })
         if let metrics {
             let (h, p) = try parseAddress(metrics, option: "--metrics")
             let ops = try await OpsServer.start(host: h, port: p, ready: { true })
             note("worker \(id): metrics on http://\(h):\(ops.port)/metrics")
-            let stats = daemon.stats
-            Task {
-                let events = Gauge(label: "sluice_events_in_total"), rows = Gauge(label: "sluice_rows_out_total")
-                let late = Gauge(label: "sluice_late_events_total"), dead = Gauge(label: "sluice_dead_letters_total")
-                let commits = Gauge(label: "sluice_commits_total"), fenced = Gauge(label: "sluice_commits_fenced_total")
-                let bytes = Gauge(label: "sluice_checkpoint_bytes_total"), seconds = Gauge(label: "sluice_checkpoint_seconds_total")
-                while true {
-                    events.record(stats.events.current); rows.record(stats.rows.current)
-                    late.record(stats.late.current); dead.record(stats.deadLetters.current)
-                    commits.record(stats.commits.current); fenced.record(stats.fencedCommits.current)
-                    bytes.record(stats.checkpointBytes.current); seconds.record(Double(stats.checkpointNanos.current) / 1e9)
-                    try? await Task.sleep(for: .milliseconds(500))
-                }
-            }
+            Task { await WorkerMetrics.export(from: daemon) }
         }
         let signals = onTermination { await daemon.requestShutdown() }
         defer { _ = signals }

@@ -37,10 +37,11 @@ func fetchStatus(host: String, port: Int, tls: TLSFiles?) async throws -> Sluice
 func render(_ status: Sluice_V1_StatusResponse) -> String {
     func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
     func watermark(_ w: Int64) -> String { w == Int64.min ? "-" : w == Int64.max ? "end" : String(w) }
-    var lines = [pad("partition", 10) + pad("owner", 12) + pad("epoch", 7) + pad("committed", 12) + pad("watermark", 15) + "state"]
+    var lines = [pad("partition", 10) + pad("owner", 12) + pad("epoch", 7) + pad("committed", 12) + pad("watermark", 15) + pad("lag", 12) + "state"]
     for p in status.partitions {
         lines.append(pad(String(p.partition), 10) + pad(p.owner.isEmpty ? "-" : p.owner, 12) + pad(String(p.epoch), 7)
-                     + pad(grouped(p.committedOffset), 12) + pad(watermark(p.watermark), 15) + p.state)
+                     + pad(grouped(p.committedOffset), 12) + pad(watermark(p.watermark), 15)
+                     + pad(grouped(p.lag), 12) + p.state)
     }
     lines.append("")
     lines.append(pad("worker", 12) + pad("partitions", 22) + pad("events/s", 12) + "last heartbeat")
