@@ -232,6 +232,20 @@ extension SluiceEndToEndTests {
             let metricsPort = try await child.metricsPort()
             let fencedBefore = try metricValue("sluice_commits_fenced_total", in: httpGet(port: metricsPort, path: "/metrics").body)
             #expect(fencedBefore == 0, "\(zombie) reports \(fencedBefore.map { "\($0)" } ?? "no") fenced commits before the stop")
+            // Its per-partition gauges and checkpoint histograms are exported (refreshed twice a second).
+            var page = ""
+            let exported = await eventually(timeout: .seconds(10), every: .milliseconds(250)) {
+                page = (try? httpGet(port: metricsPort, path: "/metrics").body) ?? ""
+                return metricValue("sluice_partitions_held", in: page) == 3
+                    && held.allSatisfy { metricValue("sluice_partition_lag_events{partition=\"\($0)\"}", in: page) != nil }
+                    && (metricValue("sluice_checkpoint_duration_seconds_count", in: page) ?? 0) > 0
+            }
+            #expect(exported, "\(zombie)'s /metrics lacks its partitions' gauges or checkpoint histograms:\n\(page.suffix(3_000))")
+            for p in held {
+                #expect((metricValue("sluice_partition_lag_events{partition=\"\(p)\"}", in: page) ?? -1) > 0,
+                        "partition \(p) is throttled mid-input: its lag must be positive")
+                #expect(metricValue("sluice_partition_watermark_ms{partition=\"\(p)\"}", in: page) != nil)
+            }
 
             child.signal(SIGSTOP)
             let stoppedAt = ContinuousClock.now
