@@ -82,7 +82,7 @@ public actor WorkerDaemon {
 
     private func connectOnce() async throws {
         let security: HTTP2ClientTransport.Posix.TransportSecurity = try options.tls?.client() ?? .plaintext
-        let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: options.host, port: options.port),
+        let transport = try HTTP2ClientTransport.Posix(target: coordinatorTarget(host: options.host, port: options.port),
                                                        transportSecurity: security)
         try await withGRPCClient(transport: transport) { client in
             let coordinator = Sluice_V1_Coordinator.Client(wrapping: client)

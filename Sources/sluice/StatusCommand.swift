@@ -26,7 +26,7 @@ struct Status: AsyncParsableCommand {
 
 func fetchStatus(host: String, port: Int, tls: TLSFiles?) async throws -> Sluice_V1_StatusResponse {
     let security: HTTP2ClientTransport.Posix.TransportSecurity = try tls?.client() ?? .plaintext
-    let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: host, port: port), transportSecurity: security)
+    let transport = try HTTP2ClientTransport.Posix(target: coordinatorTarget(host: host, port: port), transportSecurity: security)
     return try await withGRPCClient(transport: transport) { client in
         var options = CallOptions.defaults
         options.timeout = .seconds(5)
