@@ -4,6 +4,12 @@
 // with a minimum must not be below it; the time field must lie within ±2^62 ms so that window
 // arithmetic can never overflow.
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 public enum DecodeFailure: Equatable, Sendable {
     case fieldCount(expected: Int, got: Int)
     case notAnInteger(field: Int)
@@ -115,6 +121,83 @@ public struct LineDecoder: Sendable {
         let t = values[timeIndex]
         if t > LineDecoder.timeLimit || t < -LineDecoder.timeLimit { return .timeOutOfRange }
         return nil
+    }
+
+    /// Decodes the line that starts at `start` in `base[0..<count]` (lines end with `\n`; the last
+    /// may end with the data). Returns where the line ends (its `\n`, or `count`) and the failure,
+    /// if any. A valid line is decoded in one pass that also finds its end; any irregularity falls
+    /// back to finding the end with memchr and `decode`, so that both agree on every input.
+    @inline(__always)
+    public func decodeLine(_ base: UnsafeRawPointer, from start: Int, count n: Int,
+                           into values: UnsafeMutablePointer<Int64>) -> (end: Int, failure: DecodeFailure?) {
+        var i = start
+        var field = 0
+        fast: while true {
+            if field == fieldCount { break fast }
+            var negative = false
+            if i < n, base.load(fromByteOffset: i, as: UInt8.self) == 45 /* - */ {
+                if isUnsigned[field] { break fast }
+                negative = true
+                i += 1
+            }
+            let digitsStart = i
+            var magnitude: UInt64 = 0
+            while i + 8 <= n {
+                let chunk = UInt64(littleEndian: (base + i).loadUnaligned(as: UInt64.self))
+                let nonDigits = LineDecoder.nonDigitMask(chunk)
+                if nonDigits == 0 {
+                    magnitude = magnitude &* 100_000_000 &+ LineDecoder.eightDigitsValue(chunk)
+                    i += 8
+                    continue
+                }
+                let k = nonDigits.trailingZeroBitCount >> 3
+                if k > 0 {
+                    magnitude = magnitude &* LineDecoder.powersOf10[k] &+ LineDecoder.eightDigitsValue(chunk &<< UInt64(64 - 8 * k))
+                    i += k
+                }
+                break
+            }
+            if i + 8 > n {  // near the end of the data: byte by byte
+                while i < n {
+                    let d = base.load(fromByteOffset: i, as: UInt8.self) &- 48
+                    if d > 9 { break }
+                    magnitude = magnitude &* 10 &+ UInt64(d)
+                    i += 1
+                }
+            }
+            let digits = i - digitsStart
+            // No digits, or more than 19 (which might overflow): the careful path decides.
+            if digits == 0 || digits > 19 { break fast }
+            if isUnsigned[field] {
+                values[field] = Int64(bitPattern: magnitude)
+            } else if negative {
+                if magnitude > UInt64(Int64.max) + 1 { break fast }
+                values[field] = magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude)
+            } else {
+                if magnitude > UInt64(Int64.max) { break fast }
+                values[field] = Int64(magnitude)
+            }
+            field += 1
+            let next: UInt8 = i < n ? base.load(fromByteOffset: i, as: UInt8.self) : 10
+            if next == 44 /* , */ {
+                i += 1
+                continue
+            }
+            if next != 10 || field != fieldCount { break fast }
+            for f in 0..<fieldCount where !isUnsigned[f] && values[f] < minimums[f] {
+                return (i, .belowMinimum(field: f))
+            }
+            let t = values[timeIndex]
+            if t > LineDecoder.timeLimit || t < -LineDecoder.timeLimit { return (i, .timeOutOfRange) }
+            return (i, nil)
+        }
+        let end: Int
+        if let hit = memchr(base + start, 10, n - start) {
+            end = base.distance(to: UnsafeRawPointer(hit))
+        } else {
+            end = n
+        }
+        return (end, decode(UnsafeRawBufferPointer(start: base + start, count: end - start), readable: n - start, into: values))
     }
 
     static let powersOf10: [UInt64] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000]

@@ -33,14 +33,17 @@ public final class PartitionProcessor {
     private let decoder: LineDecoder
     private let keyIndex: Int
     private let timeIndex: Int
-    /// The schema field feeding each aggregate update (`EventBatch` column order).
-    private let updateFields: [Int]
+    // (`updateFields`: the schema field feeding each aggregate update, in `EventBatch` column order.)
     private let delay: Int64
     private let windows: any WindowOperator
     private var fields: [Int64]
     private let batch: EventBatch
     /// Where each batched event's line is, for the late output: (offset, start, length) in the text.
-    private var batchStarts: [(offset: Int64, start: Int, count: Int)]
+    /// (Raw memory: the per-event loop writes it, and an array would check uniqueness each time.)
+    private let batchStarts: UnsafeMutablePointer<(offset: Int64, start: Int, count: Int)>
+    /// `updateFields` as raw memory, for the same reason.
+    private let updateFields: UnsafeMutablePointer<Int>
+    private let updateCount: Int
     private static let batchCapacity = 4_096
 
     /// The largest event time seen, Int64.min before the first event.
@@ -58,18 +61,26 @@ public final class PartitionProcessor {
         layout = AggregateLayout(pipeline: pipeline)
         keyIndex = pipeline.schema.index(of: pipeline.keyField) ?? 0
         timeIndex = pipeline.schema.index(of: pipeline.timeField) ?? 0
-        updateFields = layout.updates.map(\.field)
+        updateCount = layout.updates.count
+        updateFields = .allocate(capacity: max(1, layout.updates.count))
+        for (u, update) in layout.updates.enumerated() { updateFields[u] = update.field }
         decoder = LineDecoder(schema: pipeline.schema, timeIndex: timeIndex)
         delay = pipeline.watermark.maxOutOfOrdernessMs
         fields = Array(repeating: 0, count: pipeline.schema.fields.count)
         batch = EventBatch(stride: layout.updates.count, capacity: PartitionProcessor.batchCapacity)
-        batchStarts = Array(repeating: (0, 0, 0), count: PartitionProcessor.batchCapacity)
+        batchStarts = .allocate(capacity: PartitionProcessor.batchCapacity)
+        batchStarts.initialize(repeating: (0, 0, 0), count: PartitionProcessor.batchCapacity)
         output = PartitionOutput(width: layout.width)
         switch pipeline.window {
         case .tumbling(let size): windows = AlignedWindowOperator(size: size, slide: size, layout: layout)
         case .sliding(let size, let slide): windows = AlignedWindowOperator(size: size, slide: slide, layout: layout)
         case .session(let gap): windows = SessionWindowOperator(gap: gap, layout: layout)
         }
+    }
+
+    deinit {
+        batchStarts.deallocate()
+        updateFields.deallocate()
     }
 
     public var openWindows: Int { windows.openWindows }
@@ -87,14 +98,9 @@ public final class PartitionProcessor {
         fields.withUnsafeMutableBufferPointer { fieldBuffer in
             let values = fieldBuffer.baseAddress!  // one slot per schema field; a schema is never empty
             while start < n {
-                let end: Int
-                if let hit = memchr(base + start, 10, n - start) {
-                    end = base.distance(to: UnsafeRawPointer(hit))
-                } else {
-                    end = n
-                }
-                let line = UnsafeRawBufferPointer(start: base + start, count: end - start)
-                if let failure = decoder.decode(line, readable: n - start, into: values) {
+                let (end, failure) = decoder.decodeLine(base, from: start, count: n, into: values)
+                if let failure {
+                    let line = UnsafeRawBufferPointer(start: base + start, count: end - start)
                     output.deadLetters.append(RejectedLine(offset: offset, reason: failure.reason(schema: pipeline.schema),
                                                            line: String(decoding: line, as: UTF8.self)))
                 } else {
@@ -104,7 +110,7 @@ public final class PartitionProcessor {
                     batch.times[c] = time
                     batch.watermarks[c] = watermark
                     let row = batch.values + c * batch.stride
-                    for (u, f) in updateFields.enumerated() { row[u] = values[f] }
+                    for u in 0..<updateCount { row[u] = values[updateFields[u]] }
                     batch.count = c + 1
                     batchStarts[c] = (offset, start, end - start)
                     if time > maxEventTime {
