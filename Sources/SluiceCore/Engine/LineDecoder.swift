@@ -32,12 +32,17 @@ public struct LineDecoder: Sendable {
 
     private let isUnsigned: [Bool]
     private let minimums: [Int64]
+    /// Only the fields that have a minimum, so that the common line checks one or none.
+    private let minimumChecks: [(field: Int, minimum: Int64)]
     private let timeIndex: Int
     public let fieldCount: Int
 
     public init(schema: Schema, timeIndex: Int) {
         isUnsigned = schema.fields.map { $0.type == .uint64 }
         minimums = schema.fields.map { $0.minimum ?? Int64.min }
+        minimumChecks = schema.fields.enumerated().compactMap { f, field in
+            field.type == .uint64 ? nil : field.minimum.map { (f, $0) }
+        }
         self.timeIndex = timeIndex
         fieldCount = schema.fields.count
     }
@@ -184,8 +189,9 @@ public struct LineDecoder: Sendable {
                 continue
             }
             if next != 10 || field != fieldCount { break fast }
-            for f in 0..<fieldCount where !isUnsigned[f] && values[f] < minimums[f] {
-                return (i, .belowMinimum(field: f))
+            for check in minimumChecks where values[check.field] < check.minimum {
+                // The first field below its minimum, as `decode` reports it.
+                return (i, decode(UnsafeRawBufferPointer(start: base + start, count: i - start), readable: n - start, into: values))
             }
             let t = values[timeIndex]
             if t > LineDecoder.timeLimit || t < -LineDecoder.timeLimit { return (i, .timeOutOfRange) }
