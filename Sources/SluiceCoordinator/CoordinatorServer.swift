@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import SluiceProtocol
 import SluiceTLS
+import Synchronization
 
 /// What the coordinator tells every worker when it joins.
 public struct ClusterJob: Sendable {
@@ -25,11 +26,30 @@ public struct ClusterJob: Sendable {
 
 /// The gRPC face of `CoordinatorService`. Every call is bound to the identity in the caller's
 /// certificate: a worker can only join, renew, release or report as itself.
+/// The service while this coordinator leads; nil while it follows (calls are then refused with
+/// `unavailable`, and a worker tries the next coordinator).
+public final class LeaderGate: Sendable {
+    private let current = Mutex<CoordinatorService?>(nil)
+    public init() {}
+    public var service: CoordinatorService? { current.withLock { $0 } }
+    public func lead(with service: CoordinatorService) { current.withLock { $0 = service } }
+}
+
 struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
-    let service: CoordinatorService
+    let gate: LeaderGate
     let job: ClusterJob
     /// Plain TCP (`--insecure`): there is no certificate, so the claimed id is trusted.
     let insecure: Bool
+
+    /// The service, if this coordinator leads.
+    private var service: CoordinatorService {
+        get throws {
+            guard let service = gate.service else {
+                throw RPCError(code: .unavailable, message: "this coordinator is a follower; try the leader")
+            }
+            return service
+        }
+    }
 
     /// The caller's identity, which must be the id it claims.
     private func identity(claimed: String, context: ServerContext) throws -> String {
@@ -47,6 +67,7 @@ struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
 
     func join(request: Sluice_V1_JoinRequest, context: ServerContext) async throws -> Sluice_V1_JoinResponse {
         let id = try identity(claimed: request.workerID, context: context)
+        let service = try self.service
         try await service.join(id)
         var response = Sluice_V1_JoinResponse()
         response.workerID = id
@@ -62,6 +83,7 @@ struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
     func session(request: RPCAsyncSequence<Sluice_V1_WorkerMessage, any Error>,
                  response: RPCWriter<Sluice_V1_CoordinatorMessage>, context: ServerContext) async throws {
         var worker: (id: String, session: UUID)?
+        let service = try self.service
         do {
             try await withThrowingDiscardingTaskGroup { group in
                 for try await message in request {
@@ -107,7 +129,7 @@ struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
     }
 
     func status(request: Sluice_V1_StatusRequest, context: ServerContext) async throws -> Sluice_V1_StatusResponse {
-        let snapshot = await service.snapshot()
+        let snapshot = await (try self.service).snapshot()
         var response = Sluice_V1_StatusResponse()
         response.partitions = snapshot.partitions.enumerated().map { p, s in
             var status = Sluice_V1_PartitionStatus()
@@ -165,18 +187,18 @@ extension CoordinatorService.Outbound {
 /// Runs the coordinator's gRPC server until cancelled.
 public enum CoordinatorServer {
     /// Serves on `host:port` (0: any free port); `onListening` receives the bound port.
-    public static func serve(service: CoordinatorService, job: ClusterJob, host: String, port: Int, tls: TLSFiles?,
+    /// Serves until the surrounding task is cancelled. Calls reach the service `gate` holds, once
+    /// this coordinator leads.
+    public static func serve(gate: LeaderGate, job: ClusterJob, host: String, port: Int, tls: TLSFiles?,
                              onListening: @Sendable (Int) async -> Void) async throws {
         let security: HTTP2ServerTransport.Posix.TransportSecurity = try tls?.server() ?? .plaintext
         let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: host, port: port), transportSecurity: security)
-        let rpc = CoordinatorRPC(service: service, job: job, insecure: tls == nil)
+        let rpc = CoordinatorRPC(gate: gate, job: job, insecure: tls == nil)
         try await withGRPCServer(transport: transport, services: [rpc]) { server in
             let address = try await transport.listeningAddress
             await onListening(address.ipv4?.port ?? port)
-            await service.startTicker()
-            // Serve until the surrounding task is cancelled.
             while !Task.isCancelled { try? await Task.sleep(for: .seconds(3_600)) }
-            await service.stop()
+            await gate.service?.stop()
         }
     }
 }

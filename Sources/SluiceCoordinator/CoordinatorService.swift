@@ -41,8 +41,12 @@ public actor CoordinatorService {
     private var ticker: Task<Void, Never>?
     public let metrics = CoordinatorMetrics()
 
+    /// Called when a ledger write finds that another coordinator leads now.
+    private let onDeposed: @Sendable (NotLeader) -> Void
+
     public init(partitions: Int, leaseTTLMs: Int64, ledger: any LeaseLedger & Sendable,
-                log: @escaping @Sendable (String) -> Void) throws {
+                log: @escaping @Sendable (String) -> Void, onDeposed: @escaping @Sendable (NotLeader) -> Void = { _ in }) throws {
+        self.onDeposed = onDeposed
         self.leaseTTLMs = leaseTTLMs
         self.log = log
         self.ledger = ledger
@@ -54,7 +58,12 @@ public actor CoordinatorService {
     /// Runs a change of the core with all its ledger saves in one durable write.
     private func durably(_ change: (inout CoordinatorCore) throws -> [CoordinatorCore.Action]) throws -> [CoordinatorCore.Action] {
         var actions: [CoordinatorCore.Action] = []
-        try ledger.batch { actions = try change(&core) }
+        do {
+            try ledger.batch { actions = try change(&core) }
+        } catch let deposed as NotLeader {
+            onDeposed(deposed)
+            throw deposed
+        }
         return actions
     }
 

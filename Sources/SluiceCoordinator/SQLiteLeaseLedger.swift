@@ -5,6 +5,11 @@ import SluiceStorage
 public final class SQLiteLeaseLedger: LeaseLedger, @unchecked Sendable {
     private let db: SQLiteDatabase
 
+    /// The leader epoch every write is checked against (see `LeadershipStore`); nil: no check.
+    /// Set once, before the coordinator's service starts.
+    public var fence: Int64?
+    private var inBatch = false
+
     public init(path: String) throws {
         db = try SQLiteDatabase(path: path)
         try db.execute("PRAGMA journal_mode=WAL")
@@ -13,6 +18,7 @@ public final class SQLiteLeaseLedger: LeaseLedger, @unchecked Sendable {
             CREATE TABLE IF NOT EXISTS coordinator_leases(
                 partition INTEGER PRIMARY KEY, epoch INTEGER NOT NULL, owner TEXT)
             """)
+        try SQLiteLeadership.createTable(db)
     }
 
     public func load() throws -> [(partition: Int, epoch: Int64, owner: String?)] {
@@ -26,7 +32,10 @@ public final class SQLiteLeaseLedger: LeaseLedger, @unchecked Sendable {
 
     public func batch(_ body: () throws -> Void) throws {
         try db.execute("BEGIN IMMEDIATE")
+        inBatch = true
+        defer { inBatch = false }
         do {
+            try checkFence()
             try body()
             try db.execute("COMMIT")
         } catch {
@@ -35,7 +44,17 @@ public final class SQLiteLeaseLedger: LeaseLedger, @unchecked Sendable {
         }
     }
 
+    /// Inside the write transaction: refuses when another coordinator leads now.
+    private func checkFence() throws {
+        guard let fence else { return }
+        let stmt = try db.prepare("SELECT epoch FROM coordinator_leader WHERE id = 1")
+        defer { stmt.reset() }
+        let current = try stmt.step() ? stmt.int64(0) : 0
+        if current != fence { throw NotLeader(epoch: fence, currentEpoch: current) }
+    }
+
     public func save(partition: Int, epoch: Int64, owner: String?) throws {
+        guard inBatch else { return try batch { try save(partition: partition, epoch: epoch, owner: owner) } }
         let stmt = try db.prepare("""
             INSERT INTO coordinator_leases(partition, epoch, owner) VALUES (?, ?, ?)
             ON CONFLICT(partition) DO UPDATE SET epoch = excluded.epoch, owner = excluded.owner

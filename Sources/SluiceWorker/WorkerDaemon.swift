@@ -17,8 +17,8 @@ import SluiceTLS
 public actor WorkerDaemon {
     public struct Options: Sendable {
         public var id: String
-        public var host: String
-        public var port: Int
+        /// The coordinators to try in turn (the leader answers; followers refuse).
+        public var coordinators: [(host: String, port: Int)]
         public var tls: TLSFiles?
         /// Overrides the checkpoint store path (default: the sink's).
         public var statePath: String?
@@ -27,11 +27,10 @@ public actor WorkerDaemon {
         /// Cores the worker's partitions may use (see `Lanes`).
         public var lanes: Int
 
-        public init(id: String, host: String, port: Int, tls: TLSFiles?, statePath: String? = nil, rate: Double? = nil,
-                    lanes: Int = 1) {
+        public init(id: String, coordinators: [(host: String, port: Int)], tls: TLSFiles?, statePath: String? = nil,
+                    rate: Double? = nil, lanes: Int = 1) {
             self.id = id
-            self.host = host
-            self.port = port
+            self.coordinators = coordinators
             self.tls = tls
             self.statePath = statePath
             self.rate = rate
@@ -66,13 +65,17 @@ public actor WorkerDaemon {
     /// Connects and serves until `requestShutdown()`, reconnecting with backoff and jitter.
     public func run() async throws {
         var backoffMs = 100
+        var attempt = 0
         while !shuttingDown {
+            // Each failure moves on to the next coordinator: a follower refuses, the leader answers.
+            let address = options.coordinators[attempt % max(1, options.coordinators.count)]
+            attempt += 1
             do {
-                try await connectOnce()
+                try await connectOnce(host: address.host, port: address.port)
                 backoffMs = 100
             } catch {
                 if shuttingDown { break }
-                log("worker \(options.id): connection to the coordinator lost (\(error)); retrying in \(backoffMs) ms")
+                log("worker \(options.id): connection to the coordinator lost (\(address.host):\(address.port): \(error)); retrying in \(backoffMs) ms")
             }
             if shuttingDown { break }
             try? await Task.sleep(for: .milliseconds(backoffMs + Int.random(in: 0...(backoffMs / 2))))
@@ -80,9 +83,9 @@ public actor WorkerDaemon {
         }
     }
 
-    private func connectOnce() async throws {
+    private func connectOnce(host: String, port: Int) async throws {
         let security: HTTP2ClientTransport.Posix.TransportSecurity = try options.tls?.client() ?? .plaintext
-        let transport = try HTTP2ClientTransport.Posix(target: coordinatorTarget(host: options.host, port: options.port),
+        let transport = try HTTP2ClientTransport.Posix(target: coordinatorTarget(host: host, port: port),
                                                        transportSecurity: security)
         try await withGRPCClient(transport: transport) { client in
             let coordinator = Sluice_V1_Coordinator.Client(wrapping: client)

@@ -87,38 +87,68 @@ struct Coordinator: AsyncParsableCommand {
     @Option(help: "The coordinator's durable leases and epochs (SQLite).") var state = "sluice-coordinator.db"
     @Option(help: "Lease time to live (ms).") var leaseTtlMs: Int64 = 6_000
     @Option(help: "Worker heartbeat interval (ms).") var heartbeatMs: Int64 = 2_000
-    @Option(help: "Serve /metrics, /healthz, /readyz on HOST:PORT.") var metrics: String?
+    @Option(help: "Serve /metrics, /healthz, /readyz (200 only on the leader) on HOST:PORT.") var metrics: String?
+    @Option(help: "This coordinator's name among those sharing the state (default: HOST/--listen).") var id: String?
+    @Option(help: "Leadership lease among coordinators sharing the state (ms).") var leaderTtlMs: Int64 = 5_000
 
     func run() async throws {
         let (host, port) = try parseAddress(listen, option: "--listen")
+        guard leaderTtlMs >= 100 else { throw userError(ValidationError("--leader-ttl-ms must be at least 100, got \(leaderTtlMs)")) }
         guard leaseTtlMs > 0, heartbeatMs > 0, heartbeatMs < leaseTtlMs else {
             throw userError(ValidationError("--heartbeat-ms must be positive and below --lease-ttl-ms (\(leaseTtlMs))"))
         }
         let tlsFiles = try tls.files(identity: "coordinator")
-        let service: CoordinatorService
+        let candidate = id ?? "\(ProcessInfo.processInfo.hostName)/\(listen)"
         let clusterJob: ClusterJob
+        let ledger: SQLiteLeaseLedger
+        let leadership: LeadershipLoop
         do {
             let yaml = try job.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? defaultJobYAML
             _ = try JobSpec.parse(yaml: yaml)  // refuse a bad job before any worker joins
             let partitions = try SourceFactory(uri: input).partitions
             clusterJob = ClusterJob(jobYAML: yaml, input: input, output: output, partitions: partitions,
                                     leaseTTLMs: leaseTtlMs, heartbeatIntervalMs: heartbeatMs)
-            service = try CoordinatorService(partitions: partitions, leaseTTLMs: leaseTtlMs,
-                                             ledger: try SQLiteLeaseLedger(path: state), log: { note($0) })
+            ledger = try SQLiteLeaseLedger(path: state)
+            leadership = LeadershipLoop(candidate: candidate, ttlMs: leaderTtlMs, store: try SQLiteLeadership(path: state),
+                                        log: { note($0) })
         } catch {
             throw userError(error)
         }
+        let gate = LeaderGate()
         if let metrics {
             let (h, p) = try parseAddress(metrics, option: "--metrics")
-            let ops = try await OpsServer.start(host: h, port: p, ready: { true })
+            // Ready only while leading: a Service then sends workers to the leader alone.
+            let ops = try await OpsServer.start(host: h, port: p, ready: { gate.service != nil })
             note("coordinator: metrics on http://\(h):\(ops.port)/metrics")
         }
+        // Listening at once; calls are refused (unavailable) until this coordinator leads.
         let server = Task {
-            try await CoordinatorServer.serve(service: service, job: clusterJob, host: host, port: port, tls: tlsFiles) { bound in
+            try await CoordinatorServer.serve(gate: gate, job: clusterJob, host: host, port: port, tls: tlsFiles) { bound in
                 FileHandle.standardOutput.write(Data("coordinator listening on \(host):\(bound)\n".utf8))
             }
         }
-        let signals = onTermination { server.cancel() }
+        let partitions = clusterJob.partitions, leaseTTLMs = leaseTtlMs
+        let leading = Task {
+            let epoch = try await leadership.waitToLead()
+            // Fail-stop: a coordinator that is no longer the leader exits; its supervisor restarts
+            // it as a follower. (Its ledger writes are refused meanwhile: see `NotLeader`.)
+            @Sendable func stepDown(_ reason: String) -> Never {
+                note("coordinator \(candidate): \(reason); exiting so that the leader alone acts")
+                Foundation.exit(3)
+            }
+            ledger.fence = epoch
+            let service = try CoordinatorService(partitions: partitions, leaseTTLMs: leaseTTLMs, ledger: ledger,
+                                                 log: { note($0) }, onDeposed: { stepDown("\($0)") })
+            await service.startTicker()
+            gate.lead(with: service)
+            note("coordinator \(candidate): leading (leader epoch \(epoch))")
+            await leadership.keepLeading(epoch: epoch) { stepDown("lost the leadership: \($0)") }
+        }
+        let signals = onTermination {
+            leading.cancel()
+            leadership.resign()  // a follower takes over at once rather than after the lease
+            server.cancel()
+        }
         defer { _ = signals }
         do {
             try await server.value
@@ -140,7 +170,7 @@ let defaultJobYAML = """
 
 struct Worker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "A worker: runs the partitions the coordinator grants it.")
-    @Option(help: "Coordinator address.") var coordinator = "127.0.0.1:7400"
+    @Option(help: "Coordinator address, or several separated by commas (tried in turn; the leader answers).") var coordinator = "127.0.0.1:7400"
     @Option(help: "Worker id: the identity (common name) of its certificate, which is the default.") var id: String?
     @OptionGroup var tls: TLSOptions
     @Option(help: "Checkpoint store (default: the sink's).") var state: String?
@@ -149,7 +179,8 @@ struct Worker: AsyncParsableCommand {
     @Option(help: "Serve /metrics, /healthz, /readyz on HOST:PORT.") var metrics: String?
 
     func run() async throws {
-        let (host, port) = try parseAddress(coordinator, option: "--coordinator")
+        let coordinators = try coordinator.split(separator: ",").map { try parseAddress(String($0), option: "--coordinator") }
+        guard !coordinators.isEmpty else { throw userError(ValidationError("--coordinator needs at least one HOST:PORT")) }
         guard (1...256).contains(lanes) else { throw userError(ValidationError("--lanes must be between 1 and 256, got \(lanes)")) }
         // Metrics first: components built before the bootstrap would not report.
         if metrics != nil { Observability.bootstrap() }
@@ -172,7 +203,7 @@ struct Worker: AsyncParsableCommand {
             // (A chain file is read for its first certificate: the leaf.)
             throw userError(ValidationError("--id \(id) does not match the certificate's identity '\(certificateIdentity)'"))
         }
-        let daemon = WorkerDaemon(options: .init(id: id, host: host, port: port, tls: files, statePath: state, rate: rate, lanes: lanes),
+        let daemon = WorkerDaemon(options: .init(id: id, coordinators: coordinators, tls: files, statePath: state, rate: rate, lanes: lanes),
                                   log: { note($0) })
         if let metrics {
             let (h, p) = try parseAddress(metrics, option: "--metrics")

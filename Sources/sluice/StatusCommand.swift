@@ -8,19 +8,23 @@ import SluiceTLS
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Partitions (owner, epoch, committed offset, watermark, lag) and workers.")
-    @Option(help: "Coordinator address.") var coordinator = "127.0.0.1:7400"
+    @Option(help: "Coordinator address, or several separated by commas (the leader answers).") var coordinator = "127.0.0.1:7400"
     @Option(name: .customLong("as"), help: "The identity to present (its certificate in --certs).") var identity = "operator"
     @OptionGroup var tls: TLSOptions
 
     func run() async throws {
-        let (host, port) = try parseAddress(coordinator, option: "--coordinator")
+        let addresses = try coordinator.split(separator: ",").map { try parseAddress(String($0), option: "--coordinator") }
         let files = try tls.files(identity: identity)
-        do {
-            let status = try await fetchStatus(host: host, port: port, tls: files)
-            print(render(status))
-        } catch {
-            throw userError(error)
+        var failures: [String] = []
+        for (host, port) in addresses {
+            do {
+                print(render(try await fetchStatus(host: host, port: port, tls: files)))
+                return
+            } catch {
+                failures.append("\(host):\(port): \(error)")
+            }
         }
+        throw userError(ValidationError("no coordinator answered:\n  " + failures.joined(separator: "\n  ")))
     }
 }
 

@@ -23,6 +23,8 @@ struct PartitionRow: Equatable, CustomStringConvertible {
     var committed: Int64
     /// `-` (none yet), `end`, or event time in ms, as printed.
     var watermark: String
+    /// Lines not yet committed, including what the source has left, as the owner last reported.
+    var lag: Int64
     /// granted, revoking, unassigned, finished.
     var state: String
 
@@ -84,11 +86,12 @@ struct ClusterStatus: CustomStringConvertible {
             case .none:
                 continue
             case .partitions:
-                guard fields.count == 6, let p = Int(fields[0]), let epoch = number(fields[2]), let committed = number(fields[3]) else {
+                guard fields.count == 7, let p = Int(fields[0]), let epoch = number(fields[2]), let committed = number(fields[3]),
+                      let lag = number(fields[5]) else {
                     throw ParseError(description: "unreadable partition row '\(line)' in:\n\(text)")
                 }
                 partitions.append(PartitionRow(partition: p, owner: fields[1] == "-" ? nil : String(fields[1]), epoch: epoch,
-                                               committed: committed, watermark: String(fields[4]), state: String(fields[5])))
+                                               committed: committed, watermark: String(fields[4]), lag: lag, state: String(fields[6])))
             case .workers:
                 // id [partitions] events/s N ms ago — the partitions column is blank for a worker holding none.
                 guard fields.count == 5 || fields.count == 6, fields.last == "ago",
@@ -180,22 +183,33 @@ final class Cluster {
         }
     }
 
-    var address: String { "127.0.0.1:\(port)" }
+    /// Ports of standby coordinators (followers sharing the state), which workers and status also try.
+    private(set) var standbyPorts: [Int] = []
+
+    /// What workers and `sluice status` dial: the coordinator, then any standby.
+    var address: String { ([port] + standbyPorts).map { "127.0.0.1:\($0)" }.joined(separator: ",") }
 
     var coordinatorArguments: [String] {
         ["coordinator", "--certs", certs, "--input", "file:\(input)", "--output", "sqlite:\(outputDB)",
-         "--state", coordinatorState, "--lease-ttl-ms", "\(leaseTTLMs)", "--heartbeat-ms", "\(heartbeatMs)"]
+         "--state", coordinatorState, "--lease-ttl-ms", "\(leaseTTLMs)", "--heartbeat-ms", "\(heartbeatMs)",
+         "--leader-ttl-ms", "\(leaderTTLMs)"]
     }
 
+    /// The coordinators' leadership lease: short, so that the failover test is quick.
+    let leaderTTLMs = 2_000
+
     /// Starts a coordinator on `127.0.0.1:port` (0: any free port) and waits for its
-    /// `coordinator listening on HOST:PORT` line; `port` is then the bound one.
+    /// `coordinator listening on HOST:PORT` line; `port` is then the bound one. A restart reuses
+    /// the id, so it leads again at once. A `standby` coordinator (another id) is only added to
+    /// the addresses the others dial.
     @discardableResult
-    func startCoordinator(port requested: Int = 0, timeout: Duration = .seconds(30)) async throws -> Child {
-        let child = try Child(coordinatorArguments + ["--listen", "127.0.0.1:\(requested)"], scratch: scratch,
+    func startCoordinator(port requested: Int = 0, id: String = "coordinator-main", standby: Bool = false,
+                          timeout: Duration = .seconds(30)) async throws -> Child {
+        let child = try Child(coordinatorArguments + ["--listen", "127.0.0.1:\(requested)", "--id", id], scratch: scratch,
                               label: "coordinator\(coordinators.count + 1)")
         children.append(child)
         coordinators.append(child)
-        coordinator = child
+        if !standby { coordinator = child }
         let deadline = ContinuousClock.now + timeout
         while true {
             let out = Child.read(child.stdoutPath)
@@ -204,7 +218,7 @@ final class Cluster {
                 if requested != 0 {
                     #expect(bound == requested, "the coordinator bound \(bound), asked for \(requested)")
                 }
-                port = bound
+                if standby { standbyPorts.append(bound) } else { port = bound }
                 return child
             }
             if !child.isRunning {
@@ -228,6 +242,11 @@ final class Cluster {
         children.append(child)
         if label == nil { workers[id] = child }
         return child
+    }
+
+    /// After a failover: `child`, a standby, is now the coordinator (stopped by `stopGracefully`).
+    func promoteStandby(_ child: Child) {
+        coordinator = child
     }
 
     /// `sluice status` as `identity`, parsed; nil when it fails (e.g. the coordinator is down).

@@ -316,6 +316,7 @@ func finishAndVerify(_ cluster: Cluster, label: String, timeout: Duration = .sec
     let finished = try await cluster.waitUntilAllFinished(timeout: timeout)
     let storeEpochs = cluster.storeEpochs() ?? [:]
     for row in finished.partitions {
+        #expect(row.lag == 0, "partition \(row.partition) is finished but reports lag \(row.lag)", sourceLocation: sourceLocation)
         #expect(storeEpochs[row.partition] == row.epoch,
                 "partition \(row.partition): epoch \(row.epoch) at the coordinator, \(storeEpochs[row.partition].map { "\($0)" } ?? "none") in the store",
                 sourceLocation: sourceLocation)

@@ -1,0 +1,100 @@
+import Foundation
+import Synchronization
+
+/// Which of the coordinators sharing a store leads: one lease row with a holder, an epoch that only
+/// grows, and an expiry. The leader renews it; a follower takes it once it has expired (or at once
+/// when the holder is itself, restarted). Every ledger write of the leader checks the epoch in the
+/// same transaction, so a deposed leader (paused, cut off) can change nothing durable; partition
+/// epochs still fence the workers' commits whatever the coordinators do.
+public protocol LeadershipStore: Sendable {
+    /// The new leader epoch if `candidate` now leads, nil if another holds a live lease.
+    func tryAcquire(candidate: String, ttlMs: Int64) throws -> Int64?
+    /// Extends the lease; false when another coordinator has taken it.
+    func renew(candidate: String, epoch: Int64, ttlMs: Int64) throws -> Bool
+    /// Gives the lease up at once (a graceful stop), so a follower need not wait for it to expire.
+    func resign(candidate: String, epoch: Int64) throws
+    /// The current holder, for logs.
+    func holder() throws -> (candidate: String, epoch: Int64)?
+}
+
+/// A ledger write refused because another coordinator leads now.
+public struct NotLeader: Error, CustomStringConvertible {
+    public var epoch: Int64
+    public var currentEpoch: Int64
+    public var description: String {
+        "this coordinator (leader epoch \(epoch)) was deposed: leader epoch is now \(currentEpoch)"
+    }
+    public init(epoch: Int64, currentEpoch: Int64) {
+        self.epoch = epoch
+        self.currentEpoch = currentEpoch
+    }
+}
+
+/// Runs the leadership of one coordinator: waits to lead, then keeps the lease renewed. Fail-stop:
+/// when the lease is lost, or cannot be renewed before it would expire, `onLost` is called (the
+/// coordinator process exits; its supervisor restarts it as a follower).
+public final class LeadershipLoop: Sendable {
+    public let candidate: String
+    public let ttlMs: Int64
+    private let store: any LeadershipStore
+    private let log: @Sendable (String) -> Void
+    /// The leader epoch while this candidate leads.
+    private let held = Mutex<Int64?>(nil)
+
+    public init(candidate: String, ttlMs: Int64, store: any LeadershipStore, log: @escaping @Sendable (String) -> Void) {
+        self.candidate = candidate
+        self.ttlMs = ttlMs
+        self.store = store
+        self.log = log
+    }
+
+    /// Returns the leader epoch once this candidate leads (polling a fifth of the TTL apart).
+    public func waitToLead() async throws -> Int64 {
+        var announced = false
+        while true {
+            do {
+                if let epoch = try store.tryAcquire(candidate: candidate, ttlMs: ttlMs) {
+                    held.withLock { $0 = epoch }
+                    return epoch
+                }
+                if !announced, let holder = try? store.holder() {
+                    log("coordinator \(candidate): follower; \(holder.candidate) leads (epoch \(holder.epoch))")
+                    announced = true
+                }
+            } catch {
+                log("coordinator \(candidate): cannot reach the leadership store (\(error)); retrying")
+            }
+            try await Task.sleep(for: .milliseconds(max(20, ttlMs / 5)))
+        }
+    }
+
+    /// Renews every third of the TTL until cancelled; calls `onLost` when the lease is gone.
+    public func keepLeading(epoch: Int64, onLost: @Sendable (String) -> Void) async {
+        var renewed = ContinuousClock.now
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(max(10, ttlMs / 3)))
+            if Task.isCancelled { return }
+            do {
+                if try store.renew(candidate: candidate, epoch: epoch, ttlMs: ttlMs) {
+                    renewed = .now
+                    continue
+                }
+                onLost("another coordinator took the leadership")
+                return
+            } catch {
+                // Stop leading before the lease can expire: a follower may take it then.
+                if ContinuousClock.now - renewed > .milliseconds(ttlMs * 2 / 3) {
+                    onLost("the leadership could not be renewed in time (\(error))")
+                    return
+                }
+                log("coordinator \(candidate): leadership renewal failed (\(error)); retrying")
+            }
+        }
+    }
+
+    /// Gives up the lease if this candidate leads (a graceful stop).
+    public func resign() {
+        guard let epoch = held.withLock({ $0 }) else { return }
+        try? store.resign(candidate: candidate, epoch: epoch)
+    }
+}
