@@ -152,7 +152,11 @@ public actor WorkerDaemon {
             group.addTask { [weak self] in
                 while let self, await !self.isShuttingDown {
                     post.yield(await self.heartbeat())
-                    try await Task.sleep(for: .milliseconds(Int(await self.heartbeatMs)))
+                    // Sleep in slices, so that a SIGTERM starts the release at once.
+                    let next = ContinuousClock.now + .milliseconds(Int(await self.heartbeatMs))
+                    while ContinuousClock.now < next, await !self.isShuttingDown {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
                 }
                 await host.releaseAll()
                 try? await Task.sleep(for: .milliseconds(200))  // let the releases go out
