@@ -134,6 +134,9 @@ extension Bench {
     }
 }
 
+/// Heartbeats each session keeps in flight: enough that the coordinator is never idle waiting.
+private let heartbeatWindow = 16
+
 /// One worker's session as fast as the coordinator answers: a window of heartbeats in flight, each
 /// renewal answered by the next heartbeat. Grants are held and reported; revocations are released.
 private func heartbeatSession(worker: String, port: Int, certs: String, renewals: RunStats.Counter, opened: RunStats.Counter) async throws {
@@ -144,7 +147,7 @@ private func heartbeatSession(worker: String, port: Int, certs: String, renewals
         _ = try await coordinator.join(.with { $0.workerID = worker; $0.version = "1" })
         let (outbox, post) = AsyncStream.makeStream(of: Sluice_V1_WorkerMessage.self)
         post.yield(.with { $0.kind = .hello(.with { $0.workerID = worker }) })
-        for _ in 0..<4 { post.yield(heartbeat(held: [:])) }
+        for _ in 0..<heartbeatWindow { post.yield(heartbeat(held: [:])) }
         opened.add(1)
         try await coordinator.session(requestProducer: { writer in
             for await message in outbox { try await writer.write(message) }
