@@ -48,7 +48,7 @@ public actor PartitionHost {
 
     private let job: JobSpec
     private let sources: SourceFactory
-    private let store: CheckpointStore
+    private let store: any CheckpointStoring
     private let sink: any Sink
     public let stats: RunStats
     /// Events per second per partition, or nil for as fast as possible (the demo throttles).
@@ -58,7 +58,7 @@ public actor PartitionHost {
     public nonisolated let events: AsyncStream<Event>
     private let emit: AsyncStream<Event>.Continuation
 
-    public init(job: JobSpec, sources: SourceFactory, store: CheckpointStore, sink: any Sink, stats: RunStats,
+    public init(job: JobSpec, sources: SourceFactory, store: any CheckpointStoring, sink: any Sink, stats: RunStats,
                 rate: Double? = nil, log: @escaping @Sendable (String) -> Void) {
         self.job = job
         self.sources = sources
@@ -126,7 +126,7 @@ public actor PartitionHost {
 private struct TaskContext: Sendable {
     let job: JobSpec
     let sources: SourceFactory
-    let store: CheckpointStore
+    let store: any CheckpointStoring
     let sink: any Sink
     let stats: RunStats
     let rate: Double?

@@ -7,6 +7,7 @@ import SluiceCoordinator
 import SluiceJob
 import SluiceOps
 import SluiceProtocol
+import SluiceStorage
 import SluiceRuntime
 import SluiceTLS
 import SluiceWorker
@@ -85,6 +86,7 @@ struct Coordinator: AsyncParsableCommand {
     @Option(help: "Input every worker reads (file:DIR or gen:…).") var input: String
     @Option(help: "Sink every worker writes (sqlite:PATH or file:DIR).") var output: String
     @Option(help: "The coordinator's durable leases and epochs (SQLite).") var state = "sluice-coordinator.db"
+    @Option(help: "Keep leases and epochs in PostgreSQL instead (postgres://USER@HOST:PORT/DB; password from PGPASSWORD or a password file).") var store: String?
     @Option(help: "Lease time to live (ms).") var leaseTtlMs: Int64 = 6_000
     @Option(help: "Worker heartbeat interval (ms).") var heartbeatMs: Int64 = 2_000
     @Option(help: "Serve /metrics, /healthz, /readyz on HOST:PORT.") var metrics: String?
@@ -104,7 +106,7 @@ struct Coordinator: AsyncParsableCommand {
             clusterJob = ClusterJob(jobYAML: yaml, input: input, output: output, partitions: partitions,
                                     leaseTTLMs: leaseTtlMs, heartbeatIntervalMs: heartbeatMs)
             service = try CoordinatorService(partitions: partitions, leaseTTLMs: leaseTtlMs,
-                                             ledger: try SQLiteLeaseLedger(path: state), log: { note($0) })
+                                             ledger: try leaseLedger(), log: { note($0) })
         } catch {
             throw userError(error)
         }
@@ -131,6 +133,16 @@ struct Coordinator: AsyncParsableCommand {
     }
 }
 
+extension Coordinator {
+    func leaseLedger() throws -> any LeaseLedger & Sendable {
+        guard let store else { return try SQLiteLeaseLedger(path: state) }
+        guard PostgresURL.isPostgres(store) else {
+            throw ValidationError("--store must be a postgres:// URL (for a SQLite file, use --state), got '\(PostgresURL.redact(store))'")
+        }
+        return try PostgresLeaseLedger(url: PostgresURL(store), log: { note($0) })
+    }
+}
+
 /// The default job's YAML, for a coordinator started without --job.
 let defaultJobYAML = """
     name: bids-tumbling
@@ -143,7 +155,7 @@ struct Worker: AsyncParsableCommand {
     @Option(help: "Coordinator address.") var coordinator = "127.0.0.1:7400"
     @Option(help: "Worker id: must be the identity (common name) of its certificate.") var id: String
     @OptionGroup var tls: TLSOptions
-    @Option(help: "Checkpoint store (default: the sink's).") var state: String?
+    @Option(help: "Checkpoint store: a SQLite path or postgres://… (default: the sink's).") var state: String?
     @Option(help: "Throttle: events per second per partition (default: full speed).") var rate: Double?
     @Option(help: "Serve /metrics, /healthz, /readyz on HOST:PORT.") var metrics: String?
 
