@@ -40,8 +40,8 @@ let package = Package(
         .target(name: "SluiceWorkload"),
         // The YAML job spec and its validation.
         .target(name: "SluiceJob", dependencies: ["SluiceCore", .product(name: "Yams", package: "Yams")]),
-        // Checkpoint store with the fenced commit (SQLite).
-        .target(name: "SluiceStorage", dependencies: ["SluiceCore", "CSQLite"]),
+        // Checkpoint store with the fenced commit (SQLite, PostgreSQL through libpq).
+        .target(name: "SluiceStorage", dependencies: ["SluiceCore", "CSQLite", "CLibPQ"]),
         // Sources (file, gen) and sinks (file, sqlite).
         .target(name: "SluiceConnectors", dependencies: ["SluiceCore", "SluiceJob", "SluiceWorkload", "SluiceStorage"]),
         // The independent oracle: recomputes a job the plainest way, sharing no windowing code.
@@ -87,7 +87,7 @@ let package = Package(
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),
         .executableTarget(name: "sluice", dependencies: [
-            "SluiceRuntime", "SluiceCoordinator", "SluiceWorker", "SluiceTLS", "SluiceOps", "SluiceProtocol", "SluiceWorkload", "SluiceOracle", "SluiceConnectors", "SluiceJob", "SluiceCore",
+            "SluiceRuntime", "SluiceCoordinator", "SluiceWorker", "SluiceTLS", "SluiceOps", "SluiceProtocol", "SluiceWorkload", "SluiceOracle", "SluiceConnectors", "SluiceJob", "SluiceCore", "SluiceStorage",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -97,6 +97,10 @@ let package = Package(
         .testTarget(name: "SluiceOracleTests", dependencies: ["SluiceOracle", "SluiceJob", "SluiceWorkload"]),
         .testTarget(name: "SluicePropertyTests", dependencies: ["SluiceCore", "SluiceJob", "SluiceOracle", "SluiceWorkload", "SluiceRuntime"]),
         .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceCoordinator", "SluiceStorage"]),
+        // Against a real PostgreSQL server (scripts/postgres-test-server; SLUICE_TEST_POSTGRES_URL).
+        .testTarget(name: "SluicePostgresTests", dependencies: [
+            "SluiceStorage", "SluiceConnectors", "SluiceCore", "SluiceJob", "SluiceWorkload",
+        ]),
         .testTarget(name: "SluiceEndToEndTests", dependencies: [
             "SluiceRuntime", "SluiceOracle", "SluiceStorage", "SluiceConnectors", "SluiceJob", "SluiceWorkload", "SluiceCore",
             "SluiceProtocol", "SluiceTLS",

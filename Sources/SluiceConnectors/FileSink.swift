@@ -50,6 +50,10 @@ public struct FileSink: Sink {
     public func createTables(in db: SQLiteDatabase) throws {}
     public func write(_ output: PartitionOutput, partition: Int, seq: Int64, in db: SQLiteDatabase) throws {}
     public func discard(partition: Int, after seq: Int64, in db: SQLiteDatabase) throws {}  // `recover` deletes the files
+    // With a PostgreSQL checkpoint store: the same (the files are listed in the checkpoint).
+    public func createTables(in pg: PostgresConnection) throws {}
+    public func write(_ output: PartitionOutput, partition: Int, seq: Int64, in pg: PostgresConnection) throws {}
+    public func discard(partition: Int, after seq: Int64, in pg: PostgresConnection) throws {}
 
     public func stage(_ output: PartitionOutput, partition: Int, epoch: Int64, seq: Int64) throws -> [String] {
         let dir = staging(partition)

@@ -24,8 +24,11 @@ public struct SinkError: Error, CustomStringConvertible {
 }
 
 public enum SinkFactory {
-    /// `file:DIR` or `sqlite:PATH`.
-    public static func open(uri: String, job: JobSpec) throws -> any Sink {
+    /// `file:DIR`, `sqlite:PATH` or `postgres://…[?table=NAME][&mode=upsert]`.
+    public static func open(uri: String, job: JobSpec, log: @escaping @Sendable (String) -> Void = { _ in }) throws -> any Sink {
+        if PostgresURL.isPostgres(uri) {
+            return try PostgresSink(url: PostgresURL(uri), job: job, log: log)
+        }
         if uri.hasPrefix("sqlite:") {
             let path = String(uri.dropFirst(7))
             guard !path.isEmpty else { throw SinkError("sink '\(uri)': no database path; write sqlite:PATH") }
@@ -38,7 +41,7 @@ public enum SinkFactory {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             return FileSink(directory: dir, pipeline: job.pipeline)
         }
-        throw SinkError("unknown sink '\(uri)'; expected file:DIR or sqlite:PATH")
+        throw SinkError("unknown sink '\(PostgresURL.redact(uri))'; expected file:DIR, sqlite:PATH or postgres://USER@HOST:PORT/DBNAME")
     }
 
     static func ensureParent(of path: String) throws {

@@ -209,8 +209,12 @@ public struct CoordinatorCore {
 public protocol LeaseLedger {
     func load() throws -> [(partition: Int, epoch: Int64, owner: String?)]
     func save(partition: Int, epoch: Int64, owner: String?) throws
-    /// Runs `body`'s saves as one durable write (one fsync for a whole rebalance).
+    /// Runs `body`'s saves as one durable write (one fsync for a whole rebalance). A batch that
+    /// throws wrote nothing.
     func batch(_ body: () throws -> Void) throws
+    /// From now on every write is refused (`NotLeader`) unless this leader epoch is still the
+    /// current one, checked in the write's own transaction.
+    func fence(leaderEpoch: Int64) throws
 }
 
 extension LeaseLedger {

@@ -58,11 +58,14 @@ public actor CoordinatorService {
     /// Runs a change of the core with all its ledger saves in one durable write.
     private func durably(_ change: (inout CoordinatorCore) throws -> [CoordinatorCore.Action]) throws -> [CoordinatorCore.Action] {
         var actions: [CoordinatorCore.Action] = []
+        let before = core
         do {
             try ledger.batch { actions = try change(&core) }
-        } catch let deposed as NotLeader {
-            onDeposed(deposed)
-            throw deposed
+        } catch {
+            // Nothing was written, so nothing happened: forget the change (its grants are not sent).
+            core = before
+            if let deposed = error as? NotLeader { onDeposed(deposed) }
+            throw error
         }
         return actions
     }

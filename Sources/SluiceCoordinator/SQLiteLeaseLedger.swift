@@ -8,6 +8,7 @@ public final class SQLiteLeaseLedger: LeaseLedger, @unchecked Sendable {
     /// The leader epoch every write is checked against (see `LeadershipStore`); nil: no check.
     /// Set once, before the coordinator's service starts.
     public var fence: Int64?
+    public func fence(leaderEpoch: Int64) throws { fence = leaderEpoch }
     private var inBatch = false
 
     public init(path: String) throws {

@@ -49,7 +49,7 @@ public struct LocalRunner: Sendable {
         let sources = try SourceFactory(uri: options.input)
         let sink = try SinkFactory.open(uri: options.output, job: options.job)
         let statePath = options.statePath ?? sink.defaultStatePath
-        let store = try CheckpointStore(path: statePath)
+        let store = try CheckpointStores.open(statePath, log: log)
         try await store.bind(job: options.job.pipeline.fingerprint, partitions: sources.partitions, writer: sink)
 
         let started = ContinuousClock.now

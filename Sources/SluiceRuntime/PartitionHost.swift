@@ -51,7 +51,7 @@ public actor PartitionHost {
 
     private let job: JobSpec
     private let sources: SourceFactory
-    private let store: CheckpointStore
+    private let store: any CheckpointStoring
     private let sink: any Sink
     public let stats: RunStats
     /// Events per second per partition, or nil for as fast as possible (the demo throttles).
@@ -63,7 +63,7 @@ public actor PartitionHost {
     public nonisolated let events: AsyncStream<Event>
     private let emit: AsyncStream<Event>.Continuation
 
-    public init(job: JobSpec, sources: SourceFactory, store: CheckpointStore, sink: any Sink, stats: RunStats,
+    public init(job: JobSpec, sources: SourceFactory, store: any CheckpointStoring, sink: any Sink, stats: RunStats,
                 rate: Double? = nil, lanes: Lanes = Lanes(count: 1), log: @escaping @Sendable (String) -> Void) {
         self.job = job
         self.sources = sources
@@ -138,7 +138,7 @@ public actor PartitionHost {
 private struct TaskContext: Sendable {
     let job: JobSpec
     let sources: SourceFactory
-    let store: CheckpointStore
+    let store: any CheckpointStoring
     let sink: any Sink
     let stats: RunStats
     let rate: Double?

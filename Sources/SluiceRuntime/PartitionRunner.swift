@@ -11,7 +11,7 @@ public final class PartitionRunner {
     public let partition: Int
     public let epoch: Int64
     private let job: JobSpec
-    private let store: CheckpointStore
+    private let store: any CheckpointStoring
     private let sink: any Sink
     private var processor: PartitionProcessor
     private var source: (any PartitionSource)?
@@ -35,7 +35,7 @@ public final class PartitionRunner {
         return uncommitted + (source.remainingLines(linesRead: processor.offset) ?? 0)
     }
 
-    public init(partition: Int, epoch: Int64, job: JobSpec, store: CheckpointStore, sink: any Sink, stats: RunStats) {
+    public init(partition: Int, epoch: Int64, job: JobSpec, store: any CheckpointStoring, sink: any Sink, stats: RunStats) {
         self.partition = partition
         self.epoch = epoch
         self.job = job

@@ -33,15 +33,6 @@ public struct Checkpoint: Sendable, Equatable {
     }
 }
 
-/// Writes a sink's output inside the checkpoint's transaction (SQLite sink), or nothing (file sink,
-/// whose files are listed in the checkpoint instead).
-public protocol CommitWriter: Sendable {
-    func createTables(in db: SQLiteDatabase) throws
-    func write(_ output: PartitionOutput, partition: Int, seq: Int64, in db: SQLiteDatabase) throws
-    /// Removes the output of this partition's commits after `seq` (falling back past a corrupt checkpoint).
-    func discard(partition: Int, after seq: Int64, in db: SQLiteDatabase) throws
-}
-
 /// A commit refused because another owner claimed the partition with a newer epoch.
 public struct CommitFenced: Error, CustomStringConvertible, Equatable {
     public var partition: Int

@@ -109,7 +109,7 @@ public actor WorkerDaemon {
             sources.generatorLinesPerRead = max(64, min(65_536, Int64(rate / 20)))  // ~50 ms of events
         }
         let sink = try SinkFactory.open(uri: joined.output, job: job)
-        let store = try CheckpointStore(path: options.statePath ?? sink.defaultStatePath)
+        let store = try CheckpointStores.open(options.statePath ?? sink.defaultStatePath, log: log)
         try await store.bind(job: job.pipeline.fingerprint, partitions: sources.partitions, writer: sink)
         let host = PartitionHost(job: job, sources: sources, store: store, sink: sink, stats: stats, rate: options.rate,
                                  lanes: Lanes(count: options.lanes), log: log)

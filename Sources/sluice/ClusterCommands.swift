@@ -7,6 +7,7 @@ import SluiceCoordinator
 import SluiceJob
 import SluiceOps
 import SluiceProtocol
+import SluiceStorage
 import SluiceRuntime
 import SluiceTLS
 import SluiceWorker
@@ -85,6 +86,7 @@ struct Coordinator: AsyncParsableCommand {
     @Option(help: "Input every worker reads (file:DIR or gen:…).") var input: String
     @Option(help: "Sink every worker writes (sqlite:PATH or file:DIR).") var output: String
     @Option(help: "The coordinator's durable leases and epochs (SQLite).") var state = "sluice-coordinator.db"
+    @Option(help: "Keep leases and epochs in PostgreSQL instead (postgres://USER@HOST:PORT/DB; password from PGPASSWORD or a password file).") var store: String?
     @Option(help: "Lease time to live (ms).") var leaseTtlMs: Int64 = 6_000
     @Option(help: "Worker heartbeat interval (ms).") var heartbeatMs: Int64 = 2_000
     @Option(help: "Serve /metrics, /healthz, /readyz (200 only on the leader) on HOST:PORT.") var metrics: String?
@@ -100,7 +102,8 @@ struct Coordinator: AsyncParsableCommand {
         let tlsFiles = try tls.files(identity: "coordinator")
         let candidate = id ?? "\(ProcessInfo.processInfo.hostName)/\(listen)"
         let clusterJob: ClusterJob
-        let ledger: SQLiteLeaseLedger
+        let ledger: any LeaseLedger & Sendable
+        let leadershipStore: any LeadershipStore
         let leadership: LeadershipLoop
         do {
             let yaml = try job.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? defaultJobYAML
@@ -108,9 +111,8 @@ struct Coordinator: AsyncParsableCommand {
             let partitions = try SourceFactory(uri: input).partitions
             clusterJob = ClusterJob(jobYAML: yaml, input: input, output: output, partitions: partitions,
                                     leaseTTLMs: leaseTtlMs, heartbeatIntervalMs: heartbeatMs)
-            ledger = try SQLiteLeaseLedger(path: state)
-            leadership = LeadershipLoop(candidate: candidate, ttlMs: leaderTtlMs, store: try SQLiteLeadership(path: state),
-                                        log: { note($0) })
+            (ledger, leadershipStore) = try coordinationStores()
+            leadership = LeadershipLoop(candidate: candidate, ttlMs: leaderTtlMs, store: leadershipStore, log: { note($0) })
         } catch {
             throw userError(error)
         }
@@ -136,7 +138,7 @@ struct Coordinator: AsyncParsableCommand {
                 note("coordinator \(candidate): \(reason); exiting so that the leader alone acts")
                 Foundation.exit(3)
             }
-            ledger.fence = epoch
+            try ledger.fence(leaderEpoch: epoch)
             let service = try CoordinatorService(partitions: partitions, leaseTTLMs: leaseTTLMs, ledger: ledger,
                                                  log: { note($0) }, onDeposed: { stepDown("\($0)") })
             await service.startTicker()
@@ -161,6 +163,19 @@ struct Coordinator: AsyncParsableCommand {
     }
 }
 
+extension Coordinator {
+    /// The lease ledger and the leadership lease: both in the SQLite `--state` file, or both in
+    /// PostgreSQL with `--store postgres://…`.
+    func coordinationStores() throws -> (any LeaseLedger & Sendable, any LeadershipStore) {
+        guard let store else { return (try SQLiteLeaseLedger(path: state), try SQLiteLeadership(path: state)) }
+        guard PostgresURL.isPostgres(store) else {
+            throw ValidationError("--store must be a postgres:// URL (for a SQLite file, use --state), got '\(PostgresURL.redact(store))'")
+        }
+        let url = try PostgresURL(store)
+        return (try PostgresLeaseLedger(url: url, log: { note($0) }), try PostgresLeadership(url: url, log: { note($0) }))
+    }
+}
+
 /// The default job's YAML, for a coordinator started without --job.
 let defaultJobYAML = """
     name: bids-tumbling
@@ -173,7 +188,7 @@ struct Worker: AsyncParsableCommand {
     @Option(help: "Coordinator address, or several separated by commas (tried in turn; the leader answers).") var coordinator = "127.0.0.1:7400"
     @Option(help: "Worker id: the identity (common name) of its certificate, which is the default.") var id: String?
     @OptionGroup var tls: TLSOptions
-    @Option(help: "Checkpoint store (default: the sink's).") var state: String?
+    @Option(help: "Checkpoint store: a SQLite path or postgres://… (default: the sink's).") var state: String?
     @Option(help: "Throttle: events per second per partition (default: full speed).") var rate: Double?
     @Option(help: "Cores this worker's partitions may use; scale out with more workers.") var lanes = 1
     @Option(help: "Serve /metrics, /healthz, /readyz on HOST:PORT.") var metrics: String?

@@ -5,6 +5,7 @@ import SluiceJob
 import SluiceOracle
 import SluiceProtocol
 import SluiceRuntime
+import SluiceStorage
 import SluiceTLS
 import SluiceWorkload
 
@@ -19,13 +20,21 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Seconds the run should last (the generator is throttled to fit).") var seconds = 30.0
     @Option(help: "Seconds after the start to SIGKILL worker-2.") var killAt = 10.0
     @Option(help: "Seconds after the start to add worker-4.") var addAt = 18.0
+    @Option(help: "Run the whole demo on PostgreSQL (postgres://USER@HOST:PORT/DB): the coordinator's leases, the workers' checkpoints and the sink (table demo_results). Its Sluice tables in that database are dropped first.") var store: String?
 
     func run() async throws {
         let root = dir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("sluice-demo-\(getpid())")
         let logs = (root as NSString).appendingPathComponent("logs")
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         let certs = (root as NSString).appendingPathComponent("certs")
-        let output = "sqlite:" + (root as NSString).appendingPathComponent("results.db")
+        var output = "sqlite:" + (root as NSString).appendingPathComponent("results.db")
+        var coordinatorStore = ["--state", (root as NSString).appendingPathComponent("coordinator.db")]
+        if let store {
+            guard PostgresURL.isPostgres(store) else { throw ValidationError("--store must be a postgres:// URL") }
+            try PostgresDemoDatabase.reset(store)
+            output = PostgresDemoDatabase.sinkURL(store)
+            coordinatorStore = ["--store", store]
+        }
         let input = "gen:seed=42,events=\(events),partitions=8"
         let rate = Double(events) / 8 / seconds
         for file in ["results.db", "results.db-wal", "results.db-shm", "coordinator.db", "coordinator.db-wal", "coordinator.db-shm"] {
@@ -39,9 +48,9 @@ struct Demo: AsyncParsableCommand {
         defer { children.killAll() }
         let coordinator = try children.start("coordinator", [
             "coordinator", "--listen", "127.0.0.1:0", "--certs", certs, "--input", input, "--output", output,
-            "--state", (root as NSString).appendingPathComponent("coordinator.db"), "--heartbeat-ms", "1000"])
+            "--heartbeat-ms", "1000"] + coordinatorStore)
         let port = try await children.waitForPort(coordinator)
-        print("  coordinator on 127.0.0.1:\(port); input \(input), throttled to about \(Int(seconds)) s; sink \(output)")
+        print("  coordinator on 127.0.0.1:\(port); input \(input), throttled to about \(Int(seconds)) s; sink \(PostgresURL.redact(output))")
         func startWorker(_ n: Int) throws -> Int32 {
             try children.start("worker-\(n)", ["worker", "--id", "worker-\(n)", "--coordinator", "127.0.0.1:\(port)",
                                                "--certs", certs, "--rate", String(Int(rate))])

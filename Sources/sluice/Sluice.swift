@@ -59,8 +59,8 @@ struct Run: AsyncParsableCommand {
 
     @Option(help: "Job spec (YAML). Default: the tumbling bid job.") var job: String?
     @Option(help: "Input: file:DIR or gen:seed=S,events=N,partitions=P. Default: the job's source.") var input: String?
-    @Option(help: "Sink: sqlite:PATH or file:DIR. Default: the job's sink.") var output: String?
-    @Option(help: "Checkpoint store (SQLite). Default: the SQLite sink's database, or DIR/_sluice_state.db.") var state: String?
+    @Option(help: "Sink: sqlite:PATH, file:DIR or postgres://…. Default: the job's sink.") var output: String?
+    @Option(help: "Checkpoint store: a SQLite path or postgres://…. Default: the sink's database, or DIR/_sluice_state.db.") var state: String?
     @Option(help: "Partitions processed in parallel (1 = one core).") var parallelism: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Override the job's checkpoint interval (ms).") var checkpointIntervalMs: Int64?
     @Flag(help: "No progress line.") var quiet = false
@@ -122,7 +122,7 @@ struct Verify: ParsableCommand {
 
     @Option(help: "Input: file:DIR or gen:….") var input: String
     @Option(help: "Job spec (YAML). Default: the tumbling bid job.") var job: String?
-    @Option(help: "Sink: sqlite:PATH or file:DIR.") var output: String
+    @Option(help: "Sink: sqlite:PATH, file:DIR or postgres://….") var output: String
 
     func run() throws {
         let verification: Verification

@@ -8,6 +8,7 @@ final class MemoryLedger: LeaseLedger {
         records.map { ($0.key, $0.value.0, $0.value.1) }
     }
     func save(partition: Int, epoch: Int64, owner: String?) throws { records[partition] = (epoch, owner) }
+    func fence(leaderEpoch: Int64) throws {}
 }
 
 @Suite struct CoordinatorCoreTests {

@@ -1,0 +1,178 @@
+import Foundation
+import SluiceCore
+import SluiceJob
+import SluiceStorage
+
+/// Results in a PostgreSQL table (the job's `table`, or `?table=NAME` in the URL), with late events
+/// and dead letters in `<table>_late` and `<table>_dead_letters`.
+///
+/// - `mode=transactional` (the default): rows are COPYed inside the checkpoint's transaction, so
+///   they exist exactly once and only once the checkpoint covering them commits. The checkpoint
+///   store must therefore be this same database (the default `--state`). Rows carry their
+///   partition and checkpoint seq, as in the SQLite sink.
+/// - `mode=upsert`: rows are upserted on (window_start_ms, key) in a transaction of their own just
+///   before the checkpoint's, so they are visible before it commits. A crash or a zombie writes the
+///   same rows again (replay is deterministic), which overwrites them with identical values:
+///   at-least-once delivery, idempotent result. Late events and dead letters are keyed by
+///   (partition, offset) and inserted once.
+public struct PostgresSink: Sink {
+    public enum Mode: String, Sendable { case transactional, upsert }
+
+    public let url: PostgresURL
+    public let table: String
+    public let mode: Mode
+    private let columns: [String]
+    private let formatter: RowFormatter
+    private let upserts: UpsertConnection?
+
+    public init(url: PostgresURL, job: JobSpec, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        self.url = url
+        table = url.options["table"] ?? job.table
+        guard PostgresSink.isIdentifier(table) else {
+            throw SinkError("sink \(url.redacted): table '\(table)' is not a valid name; use letters, digits and _ (not starting with a digit)")
+        }
+        guard let mode = Mode(rawValue: url.options["mode"] ?? "transactional") else {
+            throw SinkError("sink \(url.redacted): unknown mode '\(url.options["mode"] ?? "")'; expected transactional or upsert")
+        }
+        self.mode = mode
+        columns = job.pipeline.outputColumns
+        formatter = RowFormatter(layout: AggregateLayout(pipeline: job.pipeline))
+        upserts = mode == .upsert ? UpsertConnection(PostgresSession(url: url, name: "upsert sink", log: log)) : nil
+    }
+
+    static func isIdentifier(_ text: String) -> Bool {
+        guard let first = text.utf8.first, !(first >= 48 && first <= 57) else { return false }
+        return text.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
+    }
+
+    /// The checkpoint store lives in the same database (without Sluice's `table`/`mode` options).
+    public var defaultStatePath: String { url.connectionString }
+
+    private var quotedColumns: String { columns.map { "\"\($0)\"" }.joined(separator: ", ") }
+
+    // MARK: CommitWriter (PostgreSQL)
+
+    public func createTables(in pg: PostgresConnection) throws {
+        guard pg.url.target == url.target else {
+            throw SinkError("the postgres sink (\(url.redacted)) commits in the checkpoint store's transaction, so the store must be the same database; it is \(pg.url.redacted): drop --state, or point it at the sink's database")
+        }
+        let values = columns.enumerated().map { i, name in
+            "\"\(name)\" " + (name.hasPrefix("avg_") && i >= 2 ? "double precision" : "bigint") + " NOT NULL"
+        }.joined(separator: ", ")
+        switch mode {
+        case .transactional:
+            try pg.execute("""
+                CREATE TABLE IF NOT EXISTS "\(table)"(\(values), sluice_partition integer NOT NULL, sluice_seq bigint NOT NULL);
+                CREATE INDEX IF NOT EXISTS "\(table)_sluice_seq" ON "\(table)"(sluice_partition, sluice_seq);
+                CREATE TABLE IF NOT EXISTS "\(table)_late"(partition integer NOT NULL, "offset" bigint NOT NULL, reason text NOT NULL, line text NOT NULL, sluice_seq bigint NOT NULL);
+                CREATE TABLE IF NOT EXISTS "\(table)_dead_letters"(partition integer NOT NULL, "offset" bigint NOT NULL, reason text NOT NULL, line text NOT NULL, sluice_seq bigint NOT NULL);
+                """)
+        case .upsert:
+            try pg.execute("""
+                CREATE TABLE IF NOT EXISTS "\(table)"(\(values), sluice_partition integer NOT NULL, sluice_seq bigint NOT NULL,
+                    PRIMARY KEY("\(columns[0])", "\(columns[1])"));
+                CREATE TABLE IF NOT EXISTS "\(table)_late"(partition integer NOT NULL, "offset" bigint NOT NULL, reason text NOT NULL, line text NOT NULL, sluice_seq bigint NOT NULL, PRIMARY KEY(partition, "offset"));
+                CREATE TABLE IF NOT EXISTS "\(table)_dead_letters"(partition integer NOT NULL, "offset" bigint NOT NULL, reason text NOT NULL, line text NOT NULL, sluice_seq bigint NOT NULL, PRIMARY KEY(partition, "offset"));
+                """)
+        }
+    }
+
+    public func write(_ output: PartitionOutput, partition: Int, seq: Int64, in pg: PostgresConnection) throws {
+        guard mode == .transactional else { return }  // upserted in `stage`
+        try copy(output, partition: partition, seq: seq, into: "", in: pg)
+    }
+
+    public func discard(partition: Int, after seq: Int64, in pg: PostgresConnection) throws {
+        // Upsert mode keeps its rows: the replay writes the same ones again.
+        guard mode == .transactional else { return }
+        try pg.execute("DELETE FROM \"\(table)\" WHERE sluice_partition = $1 AND sluice_seq > $2", [.int(Int64(partition)), .int(seq)])
+        for suffix in ["late", "dead_letters"] {
+            try pg.execute("DELETE FROM \"\(table)_\(suffix)\" WHERE partition = $1 AND sluice_seq > $2", [.int(Int64(partition)), .int(seq)])
+        }
+    }
+
+    // MARK: CommitWriter (SQLite): refused
+
+    public func createTables(in db: SQLiteDatabase) throws {
+        throw SinkError("the postgres sink (\(url.redacted)) commits in the checkpoint store's transaction, so it needs its PostgreSQL database as the store, not the SQLite file '\(db.path)': drop --state, or give a postgres:// URL")
+    }
+    public func write(_ output: PartitionOutput, partition: Int, seq: Int64, in db: SQLiteDatabase) throws { try createTables(in: db) }
+    public func discard(partition: Int, after seq: Int64, in db: SQLiteDatabase) throws { try createTables(in: db) }
+
+    // MARK: Sink
+
+    public func stage(_ output: PartitionOutput, partition: Int, epoch: Int64, seq: Int64) throws -> [String] {
+        guard let upserts, !output.isEmpty else { return [] }
+        try upserts.withSession { session in
+            try session.run { pg, _ in
+                try pg.transaction {
+                    // Temporary tables vanish with a lost connection: create them in every transaction.
+                    for suffix in ["", "_late", "_dead_letters"] {
+                        try pg.execute("CREATE TEMP TABLE IF NOT EXISTS \"sluice_stage\(suffix)\" (LIKE \"\(table)\(suffix)\") ON COMMIT DELETE ROWS")
+                    }
+                    try copy(output, partition: partition, seq: seq, into: "sluice_stage", in: pg)
+                    let key = "\"\(columns[0])\", \"\(columns[1])\""
+                    let updates = (columns.dropFirst(2).map { "\"\($0)\" = excluded.\"\($0)\"" }
+                                   + ["sluice_partition = excluded.sluice_partition", "sluice_seq = excluded.sluice_seq"]).joined(separator: ", ")
+                    try pg.execute("INSERT INTO \"\(table)\" SELECT * FROM \"sluice_stage\" ON CONFLICT (\(key)) DO UPDATE SET \(updates)")
+                    for suffix in ["_late", "_dead_letters"] {
+                        try pg.execute("INSERT INTO \"\(table)\(suffix)\" SELECT * FROM \"sluice_stage\(suffix)\" ON CONFLICT DO NOTHING")
+                    }
+                }
+            }
+        }
+        return []
+    }
+
+    public func publish(files: [String], partition: Int, epoch: Int64) throws {}
+    public func recover(partition: Int, last: Checkpoint?) throws {}
+
+    /// COPYs the output into `"<prefix or table>"`, `…_late` and `…_dead_letters`.
+    private func copy(_ output: PartitionOutput, partition: Int, seq: Int64, into prefix: String, in pg: PostgresConnection) throws {
+        let base = prefix.isEmpty ? table : prefix
+        let rows = output.rows
+        if !rows.isEmpty {
+            let aggregates = formatter.layout.outputs.count
+            try pg.copyIn("COPY \"\(base)\" (\(quotedColumns), sluice_partition, sluice_seq) FROM STDIN") { out in
+                for r in 0..<rows.count {
+                    out.int(rows.starts[r])
+                    out.int(Int64(bitPattern: rows.keys[r]))
+                    for a in 0..<aggregates {
+                        switch formatter.value(rows, row: r, aggregate: a) {
+                        case .integer(let v): out.int(v)
+                        case .real(let d): out.double(d)
+                        }
+                    }
+                    out.int(Int64(partition))
+                    out.int(seq)
+                    try out.endRow()
+                }
+            }
+        }
+        for (suffix, lines) in [("late", output.late), ("dead_letters", output.deadLetters)] where !lines.isEmpty {
+            try pg.copyIn("COPY \"\(base)_\(suffix)\" (partition, \"offset\", reason, line, sluice_seq) FROM STDIN") { out in
+                for line in lines {
+                    out.int(Int64(partition))
+                    out.int(line.offset)
+                    out.text(line.reason)
+                    out.text(line.line)
+                    out.int(seq)
+                    try out.endRow()
+                }
+            }
+        }
+    }
+}
+
+/// The upsert mode's own connection, shared by the partitions of a process one at a time (the
+/// lock is what makes the unchecked Sendable true).
+final class UpsertConnection: @unchecked Sendable {
+    private let lock = NSLock()
+    private let session: PostgresSession
+
+    init(_ session: PostgresSession) { self.session = session }
+
+    func withSession(_ body: (PostgresSession) throws -> Void) throws {
+        try lock.withLock { try body(session) }
+    }
+}

@@ -1,0 +1,73 @@
+import SluiceStorage
+import Synchronization
+
+/// The leadership lease in PostgreSQL (`sluice_coordinator_leader`), for coordinators on different
+/// machines: expiry is judged by the server's clock alone, so the coordinators' clocks never
+/// matter. Its own connection, used under a lock (the leadership loop and a SIGTERM resignation
+/// may overlap); each call is retried only briefly, since the loop itself decides what a failure
+/// means.
+public final class PostgresLeadership: LeadershipStore, @unchecked Sendable {
+    private let session: PostgresSession
+    private let lock = Mutex(())
+
+    public init(url: PostgresURL, log: @escaping @Sendable (String) -> Void) throws {
+        session = PostgresSession(url: url, name: "coordinator leadership", retryLimit: .seconds(1), log: log)
+        try session.run { conn, _ in _ = try PostgresSchema.migrate(conn) }
+    }
+
+    public func tryAcquire(candidate: String, ttlMs: Int64) throws -> Int64? {
+        try locked {
+            try session.run { conn, _ in
+                try conn.transaction { () throws -> Int64? in
+                    let row = try conn.execute("""
+                        SELECT holder, epoch, expires_at < clock_timestamp() FROM sluice_coordinator_leader
+                        WHERE id = 1 FOR UPDATE
+                        """)
+                    let holder = row.string(0, 0) ?? "", epoch = try row.int64(0, 1), expired = row.bool(0, 2)
+                    guard expired || holder == candidate || holder.isEmpty else { return nil }
+                    try conn.execute("""
+                        UPDATE sluice_coordinator_leader
+                        SET holder = $1, epoch = $2, expires_at = clock_timestamp() + $3 * interval '1 millisecond'
+                        WHERE id = 1
+                        """, [.text(candidate), .int(epoch + 1), .int(ttlMs)])
+                    return epoch + 1
+                }
+            }
+        }
+    }
+
+    public func renew(candidate: String, epoch: Int64, ttlMs: Int64) throws -> Bool {
+        try locked {
+            try session.run { conn, _ in
+                try conn.execute("""
+                    UPDATE sluice_coordinator_leader SET expires_at = clock_timestamp() + $3 * interval '1 millisecond'
+                    WHERE id = 1 AND holder = $1 AND epoch = $2 RETURNING epoch
+                    """, [.text(candidate), .int(epoch), .int(ttlMs)]).count == 1
+            }
+        }
+    }
+
+    public func resign(candidate: String, epoch: Int64) throws {
+        try locked {
+            try session.run { conn, _ in
+                _ = try conn.execute("""
+                    UPDATE sluice_coordinator_leader SET expires_at = '-infinity' WHERE id = 1 AND holder = $1 AND epoch = $2
+                    """, [.text(candidate), .int(epoch)])
+            }
+        }
+    }
+
+    public func holder() throws -> (candidate: String, epoch: Int64)? {
+        try locked {
+            try session.run { conn, _ in
+                let row = try conn.execute("SELECT holder, epoch FROM sluice_coordinator_leader WHERE id = 1")
+                guard row.count == 1, let holder = row.string(0, 0), !holder.isEmpty else { return nil }
+                return (holder, try row.int64(0, 1))
+            }
+        }
+    }
+
+    private func locked<T>(_ body: () throws -> T) throws -> T {
+        try lock.withLock { _ in try body() }
+    }
+}

@@ -1,0 +1,30 @@
+import SluiceCore
+
+/// What the runtime needs from a checkpoint store, embedded (`CheckpointStore`, SQLite) or
+/// PostgreSQL (`PostgresCheckpointStore`): both give the same fenced commit.
+public protocol CheckpointStoring: Actor {
+    /// Where the store lives, fit for logs (a path, or a URL without its password).
+    var location: String { get }
+    func bind(job fingerprint: String, partitions: Int, writer: any CommitWriter) throws
+    func claim(partition: Int, epoch: Int64) throws -> Bool
+    func claimNext(partition: Int) throws -> Int64
+    func epoch(partition: Int) throws -> Int64
+    func checkpoints(partition: Int) throws -> [Checkpoint]
+    func commit(_ checkpoint: Checkpoint, fromOffset: Int64, output: PartitionOutput, writer: any CommitWriter) throws
+    func rollBack(partition: Int, epoch: Int64, to seq: Int64, writer: any CommitWriter) throws
+    func commitLog() throws -> [CheckpointStore.CommitRecord]
+}
+
+extension CheckpointStore: CheckpointStoring {
+    public var location: String { path }
+}
+
+public enum CheckpointStores {
+    /// `postgres://…` (or `postgresql://…`): PostgreSQL; anything else: a SQLite file path.
+    public static func open(_ location: String, log: @escaping @Sendable (String) -> Void) throws -> any CheckpointStoring {
+        if PostgresURL.isPostgres(location) {
+            return try PostgresCheckpointStore(url: PostgresURL(location), log: log)
+        }
+        return try CheckpointStore(path: location)
+    }
+}
