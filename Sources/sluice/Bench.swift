@@ -19,6 +19,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Events for the cluster benchmark (8 partitions).") var clusterEvents: Int = 16_000_000
     @Option(help: "TLS sessions for the coordinator heartbeat benchmark.") var heartbeatSessions: Int = 200
     @Option(help: "Seconds the heartbeat benchmark measures.") var heartbeatSeconds: Int = 5
+    @Option(help: "Heartbeats each session keeps in flight (the coordinator's saturation, not a worker's pace).") var heartbeatWindow: Int = 64
 
     func run() async throws {
         #if DEBUG

@@ -88,7 +88,8 @@ extension Bench {
             for n in 1...sessions {
                 group.addTask {
                     do {
-                        try await heartbeatSession(worker: "worker-\(n)", port: port, certs: certs, renewals: renewals, opened: opened)
+                        try await heartbeatSession(worker: "worker-\(n)", port: port, certs: certs, window: heartbeatWindow,
+                                                   renewals: renewals, opened: opened)
                     } catch where !Task.isCancelled {
                         note("bench: session of worker-\(n) failed: \(error)")
                         throw error
@@ -114,7 +115,7 @@ extension Bench {
             try await Task.sleep(for: .seconds(heartbeatSeconds))
             let rate = Double(renewals.current - before) / (ContinuousClock.now - start).seconds
             print("coordinator.heartbeats_per_s: \(Int(rate)) messages/s")
-            note("bench: \(sessions) TLS sessions, \(partitions) partitions, coordinator pinned to one core")
+            note("bench: \(sessions) TLS sessions, \(heartbeatWindow) heartbeats in flight each, \(partitions) partitions, coordinator pinned to one core")
             group.cancelAll()
         }
         children.terminateAll()
@@ -134,12 +135,9 @@ extension Bench {
     }
 }
 
-/// Heartbeats each session keeps in flight: enough that the coordinator is never idle waiting.
-private let heartbeatWindow = 16
-
 /// One worker's session as fast as the coordinator answers: a window of heartbeats in flight, each
 /// renewal answered by the next heartbeat. Grants are held and reported; revocations are released.
-private func heartbeatSession(worker: String, port: Int, certs: String, renewals: RunStats.Counter, opened: RunStats.Counter) async throws {
+private func heartbeatSession(worker: String, port: Int, certs: String, window: Int, renewals: RunStats.Counter, opened: RunStats.Counter) async throws {
     let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: port),
                                                    transportSecurity: try TLSFiles(directory: certs, identity: worker).client())
     try await withGRPCClient(transport: transport) { client in
@@ -147,7 +145,7 @@ private func heartbeatSession(worker: String, port: Int, certs: String, renewals
         _ = try await coordinator.join(.with { $0.workerID = worker; $0.version = "1" })
         let (outbox, post) = AsyncStream.makeStream(of: Sluice_V1_WorkerMessage.self)
         post.yield(.with { $0.kind = .hello(.with { $0.workerID = worker }) })
-        for _ in 0..<heartbeatWindow { post.yield(heartbeat(held: [:])) }
+        for _ in 0..<window { post.yield(heartbeat(held: [:])) }
         opened.add(1)
         try await coordinator.session(requestProducer: { writer in
             for await message in outbox { try await writer.write(message) }
