@@ -98,9 +98,6 @@ let package = Package(
         .testTarget(name: "SluicePropertyTests", dependencies: ["SluiceCore", "SluiceJob", "SluiceOracle", "SluiceWorkload", "SluiceRuntime"]),
         .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceCoordinator", "SluiceStorage"]),
         // Against a real PostgreSQL server (scripts/postgres-test-server; SLUICE_TEST_POSTGRES_URL).
-        .testTarget(name: "SluicePostgresTests", dependencies: [
-            "SluiceStorage", "SluiceConnectors", "SluiceCore", "SluiceJob", "SluiceWorkload",
-        ]),
         .testTarget(name: "SluiceEndToEndTests", dependencies: [
             "SluiceRuntime", "SluiceOracle", "SluiceStorage", "SluiceConnectors", "SluiceJob", "SluiceWorkload", "SluiceCore",
             "SluiceProtocol", "SluiceTLS",

@@ -1,4 +1,6 @@
 import Foundation
+import SluiceCore
+import SluiceStorage
 import SluiceWorkload
 
 /// A replayable partition of the input: yields whole lines from a position, in order.
@@ -8,6 +10,9 @@ public protocol PartitionSource: AnyObject {
     /// Calls `body` with the next run of whole lines (each ends with `\n`, except perhaps the last
     /// line of the input). Returns false, without calling `body`, at the end of the input.
     func read(_ body: (UnsafeRawBufferPointer) -> Void) throws -> Bool
+    /// True when the last `read` found nothing new (a live source waiting for input): the caller
+    /// should wait a little before reading again.
+    var lastReadWasEmpty: Bool { get }
     /// Input left after `position`, in the unit of `position`, when the source can tell.
     var remaining: Int64? { get }
     /// True when `position` counts lines; false when it counts bytes.
@@ -15,6 +20,8 @@ public protocol PartitionSource: AnyObject {
 }
 
 extension PartitionSource {
+    public var lastReadWasEmpty: Bool { false }
+
     /// Lines left to read: exact for a line-positioned source, else estimated from the mean line
     /// length so far (`linesRead` lines took `position` bytes); nil when unknown.
     public func remainingLines(linesRead: Int64) -> Int64? {
@@ -30,35 +37,51 @@ public struct SourceError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Opens the partitions of a `WorkloadInput`.
+/// Opens the partitions of an input: `file:DIR`, `gen:…` (a `WorkloadInput`) or a PostgreSQL outbox.
 public struct SourceFactory: Sendable {
-    public let input: WorkloadInput
+    private enum Kind: Sendable {
+        case workload(WorkloadInput, files: [String])
+        case outbox(OutboxSpec)
+    }
+
+    private let kind: Kind
     public let partitions: Int
-    private let files: [String]
+    /// The fields a source that stores columns (the outbox) selects, in this order.
+    private let schema: Schema
     /// Lines per block from the generator: smaller blocks keep a throttled partition smooth and
     /// leave the thread pool free for heartbeats.
     public var generatorLinesPerRead: Int64 = 65_536
 
-    public init(uri: String) throws {
-        input = try WorkloadInput.parse(uri)
+    public init(uri: String, schema: Schema = .bids) throws {
+        self.schema = schema
+        if OutboxSpec.isOutbox(uri) {
+            let spec = try OutboxSpec(uri: uri)
+            kind = .outbox(spec)
+            partitions = spec.partitions
+            return
+        }
+        let input = try WorkloadInput.parse(uri)
         switch input {
         case .files(let directory):
-            files = try PartitionFiles.list(directory: directory)
+            let files = try PartitionFiles.list(directory: directory)
+            kind = .workload(input, files: files)
             partitions = files.count
         case .generator(let config):
-            files = []
+            kind = .workload(input, files: [])
             partitions = config.partitions
         }
     }
 
     /// The partition's source, positioned at `position` (from a checkpoint, or 0).
-    public func open(partition: Int, position: Int64) throws -> any PartitionSource {
-        switch input {
-        case .files:
+    public func open(partition: Int, position: Int64, log: @escaping @Sendable (String) -> Void = { _ in }) throws -> any PartitionSource {
+        switch kind {
+        case .workload(.files, let files):
             return try FileSource(path: files[partition], position: position)
-        case .generator(let config):
+        case .workload(.generator(let config), _):
             return GeneratorSource(generator: BidGenerator(config), partition: partition, offset: position,
                                    linesPerRead: generatorLinesPerRead)
+        case .outbox(let spec):
+            return try PostgresOutboxSource(spec: spec, schema: schema, partition: partition, position: position, log: log)
         }
     }
 }

@@ -46,7 +46,7 @@ public struct LocalRunner: Sendable {
     public init(options: Options) { self.options = options }
 
     public func run(log: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Summary {
-        let sources = try SourceFactory(uri: options.input)
+        let sources = try SourceFactory(uri: options.input, schema: options.job.pipeline.schema)
         let sink = try SinkFactory.open(uri: options.output, job: options.job)
         let statePath = options.statePath ?? sink.defaultStatePath
         let store = try CheckpointStores.open(statePath, log: log)

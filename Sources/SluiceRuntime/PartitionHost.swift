@@ -195,6 +195,8 @@ private struct TaskContext: Sendable {
                         let left = due - (ContinuousClock.now - started).seconds
                         try await Task.sleep(for: .milliseconds(max(1, min(100, Int(left * 1_000)))))
                     }
+                } else if runner.waitingForInput {
+                    try await Task.sleep(for: .milliseconds(50))  // a live source with nothing new
                 } else {
                     await Task.yield()
                 }

@@ -27,6 +27,8 @@ public final class PartitionRunner {
     public var committedOffset: Int64 { lastCommitOffset }
     public var watermark: Int64 { processor.watermark }
     public var eventsIn: Int64 { processor.eventsIn }
+    /// The last step found no new input in a live source (an outbox): wait before the next.
+    public var waitingForInput: Bool { source?.lastReadWasEmpty ?? false }
     /// Lines not yet covered by a commit: processed but uncommitted, plus what the source has left
     /// (estimated for byte-positioned sources; unknown before the first read).
     public var lag: Int64 {
@@ -48,7 +50,7 @@ public final class PartitionRunner {
 
     /// Restores the newest checkpoint that decodes. A corrupt one (caught by its CRC) is rolled back
     /// with the output it committed, and the one before is used; with none, the partition starts over.
-    public func start(sources: SourceFactory, log: (String) -> Void) async throws {
+    public func start(sources: SourceFactory, log: @escaping @Sendable (String) -> Void) async throws {
         let stored = try await store.checkpoints(partition: partition)
         var restored: Checkpoint?
         for checkpoint in stored {
@@ -76,7 +78,7 @@ public final class PartitionRunner {
             finished = true
             return
         }
-        source = try sources.open(partition: partition, position: restored?.position ?? 0)
+        source = try sources.open(partition: partition, position: restored?.position ?? 0, log: log)
         lastCommit = .now
     }
 

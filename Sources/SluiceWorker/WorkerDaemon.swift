@@ -104,7 +104,7 @@ public actor WorkerDaemon {
         heartbeatMs = max(50, joined.heartbeatIntervalMs)
         guard host == nil else { return }
         let job = try JobSpec.parse(yaml: joined.jobYaml)
-        var sources = try SourceFactory(uri: joined.input)
+        var sources = try SourceFactory(uri: joined.input, schema: job.pipeline.schema)
         if let rate = options.rate, rate > 0 {
             sources.generatorLinesPerRead = max(64, min(65_536, Int64(rate / 20)))  // ~50 ms of events
         }

@@ -156,8 +156,15 @@ final class Cluster {
     let scratch: ScratchDir
     let certs: String
     let input: String
+    /// The embedded default: the shared SQLite sink (and the workers' checkpoint store), and the
+    /// coordinator's own SQLite state. Unused with `database`.
     let outputDB: String
     let coordinatorState: String
+    /// With PostgreSQL: the sink, the workers' checkpoint store and the coordinator's store, all in
+    /// this database (a postgres:// URL).
+    let database: String?
+    /// What the coordinator serves as the input (default `file:INPUT`).
+    let inputURI: String
     let leaseTTLMs: Int
     let heartbeatMs: Int
     private(set) var coordinator: Child?
@@ -168,12 +175,15 @@ final class Cluster {
     private var children: [Child] = []
 
     /// A scratch directory with development certificates for `workerCerts` workers (and `operator`).
-    init(label: String, input: String, workerCerts: Int = 4, leaseTTLMs: Int = 3_000, heartbeatMs: Int = 500) async throws {
+    init(label: String, input: String, database: String? = nil, inputURI: String? = nil, workerCerts: Int = 4,
+         leaseTTLMs: Int = 3_000, heartbeatMs: Int = 500) async throws {
         scratch = try ScratchDir("cluster-\(label)")
         certs = scratch.at("certs")
         self.input = input
         outputDB = scratch.at("out.db")
         coordinatorState = scratch.at("coordinator.db")
+        self.database = database
+        self.inputURI = inputURI ?? "file:\(input)"
         self.leaseTTLMs = leaseTTLMs
         self.heartbeatMs = heartbeatMs
         let exit = try await sluice(["certs", "init", "--dir", certs, "--workers", "\(workerCerts)"], scratch: scratch, label: "certs")
@@ -189,10 +199,13 @@ final class Cluster {
     /// What workers and `sluice status` dial: the coordinator, then any standby.
     var address: String { ([port] + standbyPorts).map { "127.0.0.1:\($0)" }.joined(separator: ",") }
 
+    /// The sink every worker writes (and, by default, keeps its checkpoints in).
+    var output: String { database ?? "sqlite:\(outputDB)" }
+
     var coordinatorArguments: [String] {
-        ["coordinator", "--certs", certs, "--input", "file:\(input)", "--output", "sqlite:\(outputDB)",
-         "--state", coordinatorState, "--lease-ttl-ms", "\(leaseTTLMs)", "--heartbeat-ms", "\(heartbeatMs)",
-         "--leader-ttl-ms", "\(leaderTTLMs)"]
+        ["coordinator", "--certs", certs, "--input", inputURI, "--output", output]
+            + (database.map { ["--store", $0] } ?? ["--state", coordinatorState])
+            + ["--lease-ttl-ms", "\(leaseTTLMs)", "--heartbeat-ms", "\(heartbeatMs)", "--leader-ttl-ms", "\(leaderTTLMs)"]
     }
 
     /// The coordinators' leadership lease: short, so that the failover test is quick.
@@ -313,12 +326,19 @@ final class Cluster {
 
     /// `sluice verify` of the shared SQLite sink against the oracle.
     func verify() async throws -> ChildExit {
-        try await sluice(["verify", "--input", "file:\(input)", "--output", "sqlite:\(outputDB)"], scratch: scratch,
+        try await sluice(["verify", "--input", inputURI, "--output", output], scratch: scratch,
                          label: "verify", timeout: .seconds(300))
     }
 
     /// Every partition's epoch in the checkpoint store (the sink database), or nil when unreadable now.
     func storeEpochs() -> [Int: Int64]? {
+        if let database {
+            guard let conn = try? PostgresConnection(url: PostgresURL(database)),
+                  let rows = try? conn.execute("SELECT partition, epoch FROM sluice_partitions") else { return nil }
+            var result: [Int: Int64] = [:]
+            for r in 0..<rows.count { if let p = try? rows.int64(r, 0), let e = try? rows.int64(r, 1) { result[Int(p)] = e } }
+            return result
+        }
         guard FileManager.default.fileExists(atPath: outputDB), let db = try? SQLiteDatabase(path: outputDB),
               let stmt = try? db.prepare("SELECT partition, epoch FROM sluice_partitions") else { return nil }
         var result: [Int: Int64] = [:]

@@ -9,7 +9,7 @@ import SluiceJob
 import SluiceStorage
 import Testing
 
-extension PostgresTests {
+extension SluiceEndToEndTests.PostgresTests {
     static let job: JobSpec = {
         // The shipped default job shape; `try!` is fine for a constant in a test.
         try! JobSpec.parse(yaml: """

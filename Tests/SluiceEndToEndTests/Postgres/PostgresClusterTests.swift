@@ -11,7 +11,7 @@ import Testing
 import Glibc
 #endif
 
-extension PostgresTests {
+extension SluiceEndToEndTests.PostgresTests {
     /// 400,000 events in 8 partitions: big enough for kills to land mid-run, small for a debug build.
     static let workload = (seed: UInt64(77), events: 400_000, partitions: 8)
 

@@ -11,10 +11,12 @@ import Testing
 import Glibc
 #endif
 
-/// Every PostgreSQL test is in this one serialized suite (tests in extensions over several files):
-/// they share one server, and one of them stops and restarts it.
-@Suite(.serialized, .enabled(if: !TestPostgres.skipped, "SLUICE_SKIP_POSTGRES_TESTS=1: PostgreSQL tests skipped on purpose"))
-struct PostgresTests {}
+extension SluiceEndToEndTests {
+    /// Every PostgreSQL test is in this suite (tests in extensions over several files), inside the
+    /// serialized end-to-end suite: they share one server, and one of them stops and restarts it.
+    @Suite(.enabled(if: !TestPostgres.skipped, "SLUICE_SKIP_POSTGRES_TESTS=1: PostgreSQL tests skipped on purpose"))
+    struct PostgresTests {}
+}
 
 enum TestPostgres {
     static let environment = ProcessInfo.processInfo.environment
