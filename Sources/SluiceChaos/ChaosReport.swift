@@ -85,3 +85,20 @@ public struct ChaosReport: Sendable, Codable {
 
     private func escape(_ text: String) -> String { text.replacingOccurrences(of: "|", with: "\\|") }
 }
+
+extension ChaosReport {
+    /// Draws report.md and timeline.svg again from a run directory's report.json and
+    /// observations.json (after a change to the drawing, or to read an old run).
+    public static func render(directory: String) throws -> ChaosReport {
+        func file(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        guard let reportData = FileManager.default.contents(atPath: file("report.json")),
+              let observationData = FileManager.default.contents(atPath: file("observations.json")) else {
+            throw ChaosRefusal("\(directory) holds no report.json and observations.json of a chaos run")
+        }
+        let report = try JSONDecoder().decode(ChaosReport.self, from: reportData)
+        let observations = try JSONDecoder().decode(Observations.self, from: observationData)
+        try report.markdown().write(toFile: file("report.md"), atomically: true, encoding: .utf8)
+        try Timeline.svg(report: report, observations: observations).write(toFile: file("timeline.svg"), atomically: true, encoding: .utf8)
+        return report
+    }
+}

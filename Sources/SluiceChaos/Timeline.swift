@@ -10,8 +10,8 @@ enum Timeline {
         let plot = width - left - right
         let rowHeight = max(3.0, min(8.0, 64.0 / Double(partitions)))
         let laneHeight = rowHeight * Double(partitions) + 12
-        func x(_ t: Double) -> Double { left + max(0, min(duration, t)) / duration * plot }
-        func color(_ p: Int) -> String { "hsl(\(Int(Double(p) * 360 / Double(partitions))),65%,50%)" }
+        func x(_ t: Double) -> Double { ((left + max(0, min(duration, t)) / duration * plot) * 10).rounded() / 10 }
+        func color(_ p: Int) -> String { palette[p % palette.count] }
 
         var workers = Set(observations.owners.flatMap { $0.held.keys })
         for f in report.faults { if let t = f.target { workers.insert(t) } }
@@ -106,6 +106,10 @@ enum Timeline {
         s.append("</svg>")
         return s.joined(separator: "\n") + "\n"
     }
+
+    /// Distinct colors (Tableau 20), as hex: some SVG renderers do not know hsl().
+    static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#393b79", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+                          "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"]
 
     static func xml(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")

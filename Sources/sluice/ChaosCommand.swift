@@ -4,7 +4,7 @@ import SluiceChaos
 
 /// `sluice chaos run SUITE --out DIR [--seed N]`: a game-day suite against a local cluster.
 struct Chaos: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Game-day chaos suites.", subcommands: [RunSuite.self])
+    static let configuration = CommandConfiguration(abstract: "Game-day chaos suites.", subcommands: [RunSuite.self, Render.self])
 
     struct RunSuite: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -37,6 +37,22 @@ struct Chaos: AsyncParsableCommand {
             print("\(report.passed ? "PASS" : "FAIL"): \(report.faults.count) faults, worst recovery \(worst), "
                   + "run \(String(format: "%.1f", report.runSeconds)) s; report in \(out)/report.md")
             if !report.passed { throw ExitCode(1) }
+        }
+    }
+
+    struct Render: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Draw report.md and timeline.svg of a run directory again from its report.json and observations.json.")
+
+        @Argument(help: "A directory written by `sluice chaos run --out`.") var dir: String
+
+        func run() throws {
+            do {
+                let report = try ChaosReport.render(directory: dir)
+                print("\(report.passed ? "PASS" : "FAIL"): redrew \(dir)/report.md and \(dir)/timeline.svg")
+            } catch {
+                throw userError(error)
+            }
         }
     }
 }

@@ -5,41 +5,42 @@ import Testing
 import Glibc
 #endif
 
+/// A small echo server on loopback (a thread per connection), closed with its listener.
+final class EchoServer: @unchecked Sendable {
+    let fd: Int32
+    let port: Int
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = FaultProxy.loopback(port: 0)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(fd, 8)
+        var actual = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        port = Int(UInt16(bigEndian: actual.sin_port))
+        let listener = fd
+        Thread {
+            for _ in 0..<16 {
+                let c = accept(listener, nil, nil)
+                if c < 0 { return }
+                Thread {
+                    var buffer = [UInt8](repeating: 0, count: 4096)
+                    for _ in 0..<10_000 {
+                        let n = buffer.withUnsafeMutableBytes { recv(c, $0.baseAddress, $0.count, 0) }
+                        if n <= 0 { break }
+                        _ = buffer.withUnsafeBytes { send(c, $0.baseAddress, n, Int32(MSG_NOSIGNAL)) }
+                    }
+                    close(c)
+                }.start()
+            }
+        }.start()
+    }
+    func stop() { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
+}
+
 /// The proxy with real sockets on loopback: an echo server behind it, a client in front.
 @Suite(.serialized) struct FaultProxyTests {
-    /// A one-connection-at-a-time echo server; closed with the listener.
-    final class EchoServer: @unchecked Sendable {
-        let fd: Int32
-        let port: Int
-        init() throws {
-            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = FaultProxy.loopback(port: 0)
-            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            listen(fd, 8)
-            var actual = sockaddr_in()
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-            port = Int(UInt16(bigEndian: actual.sin_port))
-            let listener = fd
-            Thread {
-                for _ in 0..<16 {
-                    let c = accept(listener, nil, nil)
-                    if c < 0 { return }
-                    Thread {
-                        var buffer = [UInt8](repeating: 0, count: 4096)
-                        for _ in 0..<10_000 {
-                            let n = buffer.withUnsafeMutableBytes { recv(c, $0.baseAddress, $0.count, 0) }
-                            if n <= 0 { break }
-                            _ = buffer.withUnsafeBytes { send(c, $0.baseAddress, n, Int32(MSG_NOSIGNAL)) }
-                        }
-                        close(c)
-                    }.start()
-                }
-            }.start()
-        }
-        func stop() { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
-    }
-
     /// Connects to `port` with a receive timeout.
     private func connectClient(_ port: Int, timeoutMs: Int = 300) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
