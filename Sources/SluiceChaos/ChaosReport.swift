@@ -21,6 +21,8 @@ public struct ChaosReport: Sendable, Codable {
     public var checks: [CheckResult]
     public var faults: [FaultRecord]
     public var worstRecoverySeconds: Double?
+    /// Lines in each partition's input (by partition number); absent in reports of older runs.
+    public var partitionEnds: [String: Int64]?
     /// Commands that verify the kept run again, from DIR.
     public var reverify: [String]
 
@@ -95,8 +97,22 @@ extension ChaosReport {
               let observationData = FileManager.default.contents(atPath: file("observations.json")) else {
             throw ChaosRefusal("\(directory) holds no report.json and observations.json of a chaos run")
         }
-        let report = try JSONDecoder().decode(ChaosReport.self, from: reportData)
+        var report = try JSONDecoder().decode(ChaosReport.self, from: reportData)
         let observations = try JSONDecoder().decode(Observations.self, from: observationData)
+        // Recovery is analyzed again from the recorded observations, as the current harness does.
+        var ends: [Int: Int64] = [:]
+        if let recorded = report.partitionEnds {
+            for (p, end) in recorded { if let n = Int(p) { ends[n] = end } }
+        } else {
+            for c in observations.commits { ends[c.partition] = max(ends[c.partition] ?? 0, c.toOffset) }
+        }
+        RecoveryAnalysis.analyze(&report.faults, observations: observations, ends: ends)
+        if let i = report.checks.firstIndex(where: { $0.name.hasPrefix("every fault recovered") }) {
+            report.checks[i] = RecoveryAnalysis.check(report.faults, bound: report.recoveryBoundSeconds)
+        }
+        report.worstRecoverySeconds = RecoveryAnalysis.worst(report.faults)
+        report.passed = report.checks.allSatisfy(\.passed)
+        try report.json().write(to: URL(fileURLWithPath: file("report.json")))
         try report.markdown().write(toFile: file("report.md"), atomically: true, encoding: .utf8)
         try Timeline.svg(report: report, observations: observations).write(toFile: file("timeline.svg"), atomically: true, encoding: .utf8)
         return report

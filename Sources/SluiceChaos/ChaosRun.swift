@@ -195,12 +195,8 @@ public struct ChaosRun {
         checks.append(CommitLogChecks.epochs(commits))
         checks.append(CommitLogChecks.fencing(commits: commits, claims: claims))
         checks.append(CommitLogChecks.reachedEnd(commits, expected: ends))
-        checks.append(recoveryCheck(records, bound: suite.bounds.recoverySeconds))
+        checks.append(RecoveryAnalysis.check(records, bound: suite.bounds.recoverySeconds))
 
-        let worst = records.filter { !$0.affected.isEmpty }.reduce(Optional(0.0)) { acc, r in
-            guard let acc, let s = r.recoverySeconds else { return nil }
-            return max(acc, s)
-        }
         let jobFlag = jobPath == nil ? "" : " --job job.yaml"
         let formatter = ISO8601DateFormatter()
         let report = ChaosReport(
@@ -209,7 +205,8 @@ public struct ChaosRun {
             build: options.build, workers: topology.workers, partitions: topology.partitions, events: w.events,
             eventsCommitted: commits.reduce(into: [Int: Int64]()) { $0[$1.partition] = max($0[$1.partition] ?? 0, $1.toOffset) }.values.reduce(0, +),
             runSeconds: runSeconds, finishedInTime: finished, recoveryBoundSeconds: suite.bounds.recoverySeconds,
-            passed: checks.allSatisfy(\.passed), checks: checks, faults: records, worstRecoverySeconds: records.contains { !$0.affected.isEmpty } ? worst : 0,
+            passed: checks.allSatisfy(\.passed), checks: checks, faults: records, worstRecoverySeconds: RecoveryAnalysis.worst(records),
+            partitionEnds: Dictionary(uniqueKeysWithValues: ends.map { (String($0.key), $0.value) }),
             reverify: [
                 "sluice verify --input file:input\(jobFlag) --output sqlite:results.db",
                 "sqlite3 results.db 'SELECT partition, seq, epoch, from_offset, to_offset FROM sluice_commits ORDER BY partition, seq'",
@@ -256,23 +253,6 @@ public struct ChaosRun {
             CheckResult(name: "late events equal the oracle's", passed: v.lateMissing.isEmpty && v.lateExtra.isEmpty, evidence: lateEvidence),
             CheckResult(name: "dead letters equal the oracle's", passed: v.deadMissing.isEmpty && v.deadExtra.isEmpty, evidence: deadEvidence),
         ]
-    }
-
-    private func recoveryCheck(_ records: [FaultRecord], bound: Double) -> CheckResult {
-        var problems: [String] = []
-        for r in records where !r.affected.isEmpty {
-            if let s = r.recoverySeconds {
-                if s > bound { problems.append("fault \(r.index + 1) (\(r.summary)): \(String(format: "%.1f", s)) s") }
-            } else {
-                problems.append("fault \(r.index + 1) (\(r.summary)): partitions \(r.affected.filter { r.perPartition[String($0)] == nil }) never committed again")
-            }
-        }
-        let measured = records.filter { !$0.affected.isEmpty }
-        let worst = measured.compactMap(\.recoverySeconds).max()
-        return CheckResult(name: "every fault recovered within \(format(bound)) s", passed: problems.isEmpty,
-                           evidence: problems.isEmpty
-                               ? ["\(measured.count) faults hit partitions; worst recovery \(worst.map { String(format: "%.1f s", $0) } ?? "–")"]
-                               : ["\(problems.count) fault(s) over the bound"] + problems)
     }
 
     private func printProgress(now: Double, observer: ClusterObserver, total: Int, faults: Int, of scheduled: Int, heals: Int) async {

@@ -106,13 +106,6 @@ public final class ProcessSupervisor: @unchecked Sendable {
 
     public func kill(_ name: String) { signal(name, SIGKILL) }
 
-    /// Waits (bounded) until the process that had `pid` has exited.
-    public func waitForExit(pid: Int32, timeout: Duration) async {
-        guard let process = lock.withLock({ processes[pid] }) else { return }
-        let rounds = max(1, Int(timeout.components.seconds * 20))
-        for _ in 0..<rounds where process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
-    }
-
     /// SIGTERM (graceful), then SIGKILL whatever is left after a few seconds.
     public func terminateAll() {
         let all = lock.withLock { pids }

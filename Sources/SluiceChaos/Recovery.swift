@@ -1,3 +1,5 @@
+import Foundation
+
 /// One injected fault as it happened, with the partitions it touched and how long they took to
 /// commit again.
 public struct FaultRecord: Sendable, Codable {
@@ -38,12 +40,16 @@ enum RecoveryAnalysis {
         return cursor <= end ? nil : worst
     }
 
+    /// A commit of the partition's pre-fault epoch seen this soon after the fault may have been
+    /// made before it (the store is polled every 250 ms): it does not count as recovery.
+    static let inFlight = 0.5
+
     /// Fills in `recoverySeconds` and `perPartition` of each fault.
     static func analyze(_ faults: inout [FaultRecord], observations: Observations, ends: [Int: Int64]) {
-        var times: [Int: [Double]] = [:]
+        var commits: [Int: [Observations.CommitSeen]] = [:]
         var finished: [Int: Double] = [:]
         for c in observations.commits {
-            times[c.partition, default: []].append(c.t)
+            commits[c.partition, default: []].append(c)
             if let end = ends[c.partition], c.toOffset >= end { finished[c.partition] = min(finished[c.partition] ?? c.t, c.t) }
         }
         for i in faults.indices {
@@ -53,7 +59,10 @@ enum RecoveryAnalysis {
             var worst: Double? = 0
             var per: [String: Double] = [:]
             for p in faults[i].affected {
-                let s = stall(commitTimes: times[p] ?? [], finishedAt: finished[p], start: start, end: end)
+                let seen = (commits[p] ?? []).sorted { $0.t < $1.t }
+                let epochBefore = seen.last { $0.t <= start }?.epoch
+                let times = seen.filter { !($0.t <= start + inFlight && $0.epoch == epochBefore) }.map(\.t)
+                let s = stall(commitTimes: times, finishedAt: finished[p], start: start, end: end)
                 if let s {
                     per[String(p)] = (s * 10).rounded() / 10
                     worst = worst.map { max($0, s) }
@@ -63,6 +72,33 @@ enum RecoveryAnalysis {
             }
             faults[i].perPartition = per
             faults[i].recoverySeconds = worst.map { ($0 * 10).rounded() / 10 }
+        }
+    }
+}
+
+extension RecoveryAnalysis {
+    /// Every fault that hit partitions recovered within `bound`.
+    static func check(_ records: [FaultRecord], bound: Double) -> CheckResult {
+        var problems: [String] = []
+        for r in records where !r.affected.isEmpty {
+            if let s = r.recoverySeconds {
+                if s > bound { problems.append("fault \(r.index + 1) (\(r.summary)): \(String(format: "%.1f", s)) s") }
+            } else {
+                problems.append("fault \(r.index + 1) (\(r.summary)): partitions \(r.affected.filter { r.perPartition[String($0)] == nil }) never committed again")
+            }
+        }
+        let measured = records.filter { !$0.affected.isEmpty }
+        return CheckResult(name: "every fault recovered within \(format(bound)) s", passed: problems.isEmpty,
+                           evidence: problems.isEmpty
+                               ? ["\(measured.count) faults hit partitions; worst recovery \(worst(records).map { String(format: "%.1f s", $0) } ?? "–")"]
+                               : ["\(problems.count) fault(s) over the bound"] + problems)
+    }
+
+    /// The worst recovery over the faults that hit partitions (0 if none did; nil if one never recovered).
+    static func worst(_ records: [FaultRecord]) -> Double? {
+        records.filter { !$0.affected.isEmpty }.reduce(Optional(0.0)) { acc, r in
+            guard let acc, let s = r.recoverySeconds else { return nil }
+            return max(acc, s)
         }
     }
 }
