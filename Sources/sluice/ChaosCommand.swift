@@ -32,6 +32,7 @@ struct Chaos: AsyncParsableCommand {
             }
             for check in report.checks {
                 print("\(check.passed ? "PASS" : "FAIL")  \(check.name): \(check.evidence.first ?? "")")
+                if !check.passed { for line in check.evidence.dropFirst().prefix(3) { print("        \(line)") } }
             }
             let worst = report.worstRecoverySeconds.map { String(format: "%.1f s", $0) } ?? "never"
             print("\(report.passed ? "PASS" : "FAIL"): \(report.faults.count) faults, worst recovery \(worst), "
