@@ -95,7 +95,8 @@ public struct ChaosRun {
         let layout = LocalCluster.Layout(certs: path("certs"), logs: path("logs"), input: input, output: output,
                                          coordinatorState: path("coordinator.db"), job: jobPath,
                                          leaseTTLMs: topology.leaseTTLMs, heartbeatMs: topology.heartbeatMs,
-                                         rate: Double(w.events) / Double(topology.partitions) / w.seconds)
+                                         rate: Double(w.events) / Double(topology.partitions) / w.seconds,
+                                         proxyLifetime: suite.bounds.runSeconds + 120)
         let cluster = LocalCluster(layout: layout, executable: options.executable)
         defer { cluster.shutDown() }
         let injector = FaultInjector(cluster: cluster)

@@ -17,10 +17,13 @@ public final class FaultProxy: @unchecked Sendable {
     private var direction: Direction = .both
     private var connections: [ObjectIdentifier: ProxyConnection] = [:]
     private var closed = false
+    /// Every loop of the proxy ends by then at the latest (the run's bound, with a margin).
+    let deadline: Date
 
-    /// Listens on 127.0.0.1 (any free port) and forwards to 127.0.0.1:`targetPort`.
-    public init(targetPort: Int) throws {
+    /// Listens on 127.0.0.1 (any free port) and forwards to 127.0.0.1:`targetPort` for at most `lifetime` seconds.
+    public init(targetPort: Int, lifetime: TimeInterval = 3_600) throws {
         self.targetPort = targetPort
+        deadline = Date().addingTimeInterval(lifetime)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SupervisorError("proxy: socket() failed: errno \(errno)") }
         var one: Int32 = 1
@@ -81,7 +84,8 @@ public final class FaultProxy: @unchecked Sendable {
         }
     }
 
-    var isClosed: Bool { lock.withLock { closed } }
+    /// Closed, or past its lifetime.
+    var isClosed: Bool { lock.withLock { closed } || Date() > deadline }
 
     public func close() {
         let (open, wasClosed): ([ProxyConnection], Bool) = lock.withLock {
@@ -138,6 +142,7 @@ final class ProxyConnection: @unchecked Sendable {
     private var readDone = [false, false]
     private var threadsLeft = 4
     private var aborted = false
+    private let deadline: Date
 
     struct Chunk {
         var bytes: [UInt8]
@@ -149,6 +154,7 @@ final class ProxyConnection: @unchecked Sendable {
         self.client = client
         self.upstream = upstream
         self.proxy = proxy
+        deadline = proxy.deadline
         var one: Int32 = 1
         setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         setsockopt(upstream, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -182,10 +188,12 @@ final class ProxyConnection: @unchecked Sendable {
         shutdown(upstream, Int32(SHUT_RD))
     }
 
+    /// Reset, or the proxy is closed or past its lifetime.
     private var isAborted: Bool {
         condition.lock()
-        defer { condition.unlock() }
-        return aborted
+        let reset = aborted
+        condition.unlock()
+        return reset || proxy?.isClosed ?? true
     }
 
     private func read(from fd: Int32, queue: Int) {
@@ -222,16 +230,21 @@ final class ProxyConnection: @unchecked Sendable {
     private func write(to fd: Int32, queue: Int) {
         defer { finish() }
         let upstreamward = queue == 0
-        while true {
+        while !isAborted {
             condition.lock()
-            while queues[queue].isEmpty && !readDone[queue] && !aborted { _ = condition.wait(until: Date().addingTimeInterval(0.1)) }
+            while queues[queue].isEmpty && !readDone[queue] && !aborted && Date() < deadline {
+                _ = condition.wait(until: Date().addingTimeInterval(0.1))
+            }
             if aborted || (queues[queue].isEmpty && readDone[queue]) {
                 let clean = !aborted
                 condition.unlock()
                 if clean { shutdown(fd, Int32(SHUT_WR)) }  // pass the FIN on
                 return
             }
-            let chunk = queues[queue][0]
+            guard let chunk = queues[queue].first else {  // woken by the deadline: the loop checks it
+                condition.unlock()
+                continue
+            }
             condition.unlock()
             let fault = proxy?.fault(upstream: upstreamward)
             if fault == .blackhole || chunk.due > Date() {

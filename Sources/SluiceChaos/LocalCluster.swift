@@ -17,6 +17,8 @@ public final class LocalCluster: @unchecked Sendable {
         public var heartbeatMs: Int64
         /// Events per second per partition.
         public var rate: Double
+        /// How long the fault proxies live at most (the run's bound, with a margin).
+        public var proxyLifetime: TimeInterval
     }
 
     public let layout: Layout
@@ -67,7 +69,7 @@ public final class LocalCluster: @unchecked Sendable {
         let proxy: FaultProxy = try lock.withLock {
             if let existing = proxies[id] { return existing }
             guard let port = coordinatorPort else { throw SupervisorError("no coordinator to connect \(id) to") }
-            let proxy = try FaultProxy(targetPort: port)
+            let proxy = try FaultProxy(targetPort: port, lifetime: layout.proxyLifetime)
             proxies[id] = proxy
             return proxy
         }
