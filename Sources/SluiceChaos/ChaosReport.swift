@@ -34,7 +34,7 @@ public struct ChaosReport: Sendable, Codable {
 
     public func markdown() -> String {
         var lines: [String] = []
-        lines.append("# Chaos report: \(suite)")
+        lines.append("# Chaos report: \(suite)\(seed.map { " (seed \($0))" } ?? "")")
         lines.append("")
         lines.append("**\(passed ? "PASS" : "FAIL")**: \(checks.filter(\.passed).count) of \(checks.count) checks passed; "
                      + "\(faults.count) faults injected; worst recovery \(worstRecoverySeconds.map { String(format: "%.1f s", $0) } ?? "none (a partition never recovered)") "

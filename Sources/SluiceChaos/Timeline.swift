@@ -26,7 +26,7 @@ enum Timeline {
         s.append(##"<svg xmlns="http://www.w3.org/2000/svg" width="\##(Int(width))" height="\##(Int(height))" font-family="sans-serif" font-size="12">"##)
         s.append(##"<rect width="100%" height="100%" fill="white"/>"##)
         let verdict = report.passed ? "PASS" : "FAIL"
-        s.append(##"<text x="\##(left)" y="22" font-size="16" font-weight="bold">\##(xml(report.suite)): \##(verdict) — \##(report.faults.count) faults, worst recovery \##(report.worstRecoverySeconds.map { String(format: "%.1f s", $0) } ?? "never")</text>"##)
+        s.append(##"<text x="\##(left)" y="22" font-size="16" font-weight="bold">\##(xml(report.suite))\##(report.seed.map { " (seed \($0))" } ?? ""): \##(verdict) — \##(report.faults.count) faults, worst recovery \##(report.worstRecoverySeconds.map { String(format: "%.1f s", $0) } ?? "never")</text>"##)
         s.append(##"<text x="\##(left)" y="40" fill="#555">partitions held per worker over time (one row per partition, colored by partition); red: a fault acting on that worker; purple band: the coordinator down</text>"##)
 
         // Time grid.
