@@ -30,7 +30,7 @@ import Testing
         process.arguments = ["chaos", "run", suite, "--out", out, "--quiet"]
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        FileManager.default.createFile(atPath: out + ".stderr", contents: nil)
+        _ = FileManager.default.createFile(atPath: out + ".stderr", contents: nil)
         process.standardError = FileHandle(forWritingAtPath: out + ".stderr")
         try process.run()
         let deadline = Date().addingTimeInterval(timeout)
