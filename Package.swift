@@ -86,8 +86,15 @@ let package = Package(
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),
+        // The chaos harness: suites, seeded schedules, fault injection and proxy, checks, report.
+        .target(name: "SluiceChaos", dependencies: [
+            "SluiceCore", "SluiceStorage", "SluiceRuntime", "SluiceOracle", "SluiceConnectors", "SluiceJob", "SluiceWorkload",
+            "SluiceProtocol", "SluiceTLS", .product(name: "Yams", package: "Yams"),
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        ]),
         .executableTarget(name: "sluice", dependencies: [
-            "SluiceRuntime", "SluiceCoordinator", "SluiceWorker", "SluiceTLS", "SluiceOps", "SluiceProtocol", "SluiceWorkload", "SluiceOracle", "SluiceConnectors", "SluiceJob", "SluiceCore", "SluiceStorage",
+            "SluiceChaos", "SluiceRuntime", "SluiceCoordinator", "SluiceWorker", "SluiceTLS", "SluiceOps", "SluiceProtocol", "SluiceWorkload", "SluiceOracle", "SluiceConnectors", "SluiceJob", "SluiceCore", "SluiceStorage",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -97,7 +104,7 @@ let package = Package(
         .testTarget(name: "SluiceOracleTests", dependencies: ["SluiceOracle", "SluiceJob", "SluiceWorkload"]),
         .testTarget(name: "SluicePropertyTests", dependencies: ["SluiceCore", "SluiceJob", "SluiceOracle", "SluiceWorkload", "SluiceRuntime"]),
         .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceCoordinator", "SluiceStorage"]),
-        // Against a real PostgreSQL server (scripts/postgres-test-server; SLUICE_TEST_POSTGRES_URL).
+        .testTarget(name: "SluiceChaosTests", dependencies: ["SluiceChaos", "SluiceStorage", "SluiceWorkload"]),
         .testTarget(name: "SluiceEndToEndTests", dependencies: [
             "SluiceRuntime", "SluiceOracle", "SluiceStorage", "SluiceConnectors", "SluiceJob", "SluiceWorkload", "SluiceCore",
             "SluiceProtocol", "SluiceTLS",

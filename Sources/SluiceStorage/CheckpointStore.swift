@@ -77,6 +77,11 @@ public actor CheckpointStore {
                 from_offset INTEGER NOT NULL, to_offset INTEGER NOT NULL, rows INTEGER NOT NULL,
                 late INTEGER NOT NULL, dead_letters INTEGER NOT NULL, state_bytes INTEGER NOT NULL,
                 PRIMARY KEY(partition, seq));
+            -- Every accepted claim, with the last commit seq at that moment: the chaos checks prove
+            -- from it that no commit of an epoch older than the latest claim was accepted.
+            CREATE TABLE IF NOT EXISTS sluice_claims(
+                id INTEGER PRIMARY KEY AUTOINCREMENT, partition INTEGER NOT NULL, epoch INTEGER NOT NULL,
+                after_seq INTEGER NOT NULL);
             """)
         let version = try CheckpointStore.meta(db, "schema_version").flatMap { Int64($0) }
         if let version, version != CheckpointStore.schemaVersion {
@@ -107,7 +112,9 @@ public actor CheckpointStore {
                 .bind(1, Int64(partition)).run()
             try db.prepare("UPDATE sluice_partitions SET epoch = ? WHERE partition = ? AND epoch <= ?")
                 .bind(1, epoch).bind(2, Int64(partition)).bind(3, epoch).run()
-            return db.changes == 1
+            guard db.changes == 1 else { return false }
+            try logClaim(partition: partition, epoch: epoch)
+            return true
         }
     }
 
@@ -119,8 +126,17 @@ public actor CheckpointStore {
                 .bind(1, Int64(partition)).run()
             try db.prepare("UPDATE sluice_partitions SET epoch = epoch + 1 WHERE partition = ?")
                 .bind(1, Int64(partition)).run()
-            return try epoch(partition: partition)
+            let claimed = try epoch(partition: partition)
+            try logClaim(partition: partition, epoch: claimed)
+            return claimed
         }
+    }
+
+    private func logClaim(partition: Int, epoch: Int64) throws {
+        try db.prepare("""
+            INSERT INTO sluice_claims(partition, epoch, after_seq)
+            SELECT ?, ?, COALESCE(MAX(seq), 0) FROM sluice_commits WHERE partition = ?
+            """).bind(1, Int64(partition)).bind(2, epoch).bind(3, Int64(partition)).run()
     }
 
     public func epoch(partition: Int) throws -> Int64 {
@@ -153,7 +169,7 @@ public actor CheckpointStore {
         let p = Int64(checkpoint.partition)
         try db.transaction {
             let current = try epoch(partition: checkpoint.partition)
-            guard current == checkpoint.epoch else {
+            guard current == checkpoint.epoch || TestFaults.skipEpochCheck else {
                 throw CommitFenced(partition: checkpoint.partition, epoch: checkpoint.epoch, currentEpoch: current)
             }
             let last = try db.prepare("SELECT COALESCE(MAX(seq), 0) FROM sluice_checkpoints WHERE partition = ?").bind(1, p)
@@ -202,12 +218,40 @@ public actor CheckpointStore {
             .bind(1, state).bind(2, Int64(partition)).bind(3, seq).run()
     }
 
-    public struct CommitRecord: Sendable, Equatable {
+    public struct CommitRecord: Sendable, Equatable, Codable {
         public var partition: Int, seq: Int64, epoch: Int64, fromOffset: Int64, toOffset: Int64, rows: Int64
+
+        public init(partition: Int, seq: Int64, epoch: Int64, fromOffset: Int64, toOffset: Int64, rows: Int64) {
+            (self.partition, self.seq, self.epoch, self.fromOffset, self.toOffset, self.rows) = (partition, seq, epoch, fromOffset, toOffset, rows)
+        }
     }
 
-    /// Every commit still on record, by partition and seq.
-    public func commitLog() throws -> [CommitRecord] {
+    /// An accepted claim: `epoch` became the partition's epoch when its last commit was `afterSeq`.
+    public struct ClaimRecord: Sendable, Equatable, Codable {
+        public var partition: Int, epoch: Int64, afterSeq: Int64
+
+        public init(partition: Int, epoch: Int64, afterSeq: Int64) {
+            (self.partition, self.epoch, self.afterSeq) = (partition, epoch, afterSeq)
+        }
+    }
+
+    /// Every accepted claim, in the order they happened.
+    public func claimLog() throws -> [ClaimRecord] {
+        try CheckpointStore.claimLog(db)
+    }
+
+    /// Reads the claims of a store's database (also used read-only by the chaos harness).
+    public static func claimLog(_ db: SQLiteDatabase) throws -> [ClaimRecord] {
+        let stmt = try db.prepare("SELECT partition, epoch, after_seq FROM sluice_claims ORDER BY id")
+        var result: [ClaimRecord] = []
+        while try stmt.step() {
+            result.append(ClaimRecord(partition: Int(stmt.int64(0)), epoch: stmt.int64(1), afterSeq: stmt.int64(2)))
+        }
+        return result
+    }
+
+    /// Reads the commit log of a store's database (also used read-only by the chaos harness).
+    public static func commitLog(_ db: SQLiteDatabase) throws -> [CommitRecord] {
         let stmt = try db.prepare("SELECT partition, seq, epoch, from_offset, to_offset, rows FROM sluice_commits ORDER BY partition, seq")
         var result: [CommitRecord] = []
         while try stmt.step() {
@@ -215,6 +259,11 @@ public actor CheckpointStore {
                                        fromOffset: stmt.int64(3), toOffset: stmt.int64(4), rows: stmt.int64(5)))
         }
         return result
+    }
+
+    /// Every commit still on record, by partition and seq.
+    public func commitLog() throws -> [CommitRecord] {
+        try CheckpointStore.commitLog(db)
     }
 
     private static func meta(_ db: SQLiteDatabase, _ key: String) throws -> String? {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import SluiceChaos
 import SluiceProtocol
 import SluiceTLS
 import SluiceWorkload
@@ -37,7 +38,7 @@ extension Bench {
         let logs = (scratch as NSString).appendingPathComponent("logs")
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        var children = Children(logs: logs)
+        let children = ProcessSupervisor(logs: logs)
         defer { children.killAll() }
         let coordinator = try children.start("coordinator", [
             "coordinator", "--listen", "127.0.0.1:0", "--certs", certs, "--input", "file:\(input)",
@@ -71,7 +72,7 @@ extension Bench {
         try DevelopmentCertificates.initialize(directory: certs, workers: sessions, extraIdentities: ["operator"])
         let logs = (root as NSString).appendingPathComponent("hb-logs")
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
-        var children = Children(logs: logs)
+        let children = ProcessSupervisor(logs: logs)
         defer { children.killAll() }
         let coordinator = try children.start("coordinator", [
             "coordinator", "--listen", "127.0.0.1:0", "--certs", certs,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceChaos
 import SluiceConnectors
 import SluiceJob
 import SluiceOracle
@@ -44,7 +45,7 @@ struct Demo: AsyncParsableCommand {
         try DevelopmentCertificates.initialize(directory: certs, workers: 4, extraIdentities: ["operator"])
         print("  certificates: a development CA, the coordinator, worker-1 … worker-4 (mutual TLS)")
 
-        var children = Children(logs: logs)
+        let children = ProcessSupervisor(logs: logs)
         defer { children.killAll() }
         let coordinator = try children.start("coordinator", [
             "coordinator", "--listen", "127.0.0.1:0", "--certs", certs, "--input", input, "--output", output,
@@ -113,63 +114,5 @@ struct Demo: AsyncParsableCommand {
         print("recovery after SIGKILL of worker-2 (lease 6 s): \(times.joined(separator: ", "))")
         print("epochs: " + last.partitions.map { "\($0.partition):\($0.epoch)" }.joined(separator: " "))
         if !verification.passed { throw ExitCode(1) }
-    }
-}
-
-/// Child processes of the demo, with their logs, killed on the way out.
-struct Children {
-    let logs: String
-    private var pids: [String: Int32] = [:]
-    private var outputs: [Int32: String] = [:]
-
-    init(logs: String) { self.logs = logs }
-
-    mutating func start(_ name: String, _ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = arguments
-        let out = (logs as NSString).appendingPathComponent("\(name).out")
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        _ = FileManager.default.createFile(atPath: (logs as NSString).appendingPathComponent("\(name).log"), contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: out)
-        process.standardError = FileHandle(forWritingAtPath: (logs as NSString).appendingPathComponent("\(name).log"))
-        try process.run()
-        pids[name] = process.processIdentifier
-        outputs[process.processIdentifier] = out
-        return process.processIdentifier
-    }
-
-    /// The port the coordinator printed.
-    func waitForPort(_ pid: Int32) async throws -> Int {
-        for _ in 0..<200 {
-            if let path = outputs[pid], let text = try? String(contentsOfFile: path, encoding: .utf8),
-               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("coordinator listening on") }),
-               let port = Int(line.split(separator: ":").last ?? "") {
-                return port
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw ValidationError("the coordinator did not start; see \(logs)/coordinator.log")
-    }
-
-    mutating func kill(_ name: String) {
-        if let pid = pids.removeValue(forKey: name) { Glibc.kill(pid, SIGKILL) }
-    }
-
-    /// SIGTERM (graceful), then SIGKILL whatever is left after a few seconds.
-    mutating func terminateAll() {
-        for (_, pid) in pids { Glibc.kill(pid, SIGTERM) }
-        for _ in 0..<50 where pids.values.contains(where: { Glibc.kill($0, 0) == 0 && !isZombie($0) }) { usleep(100_000) }
-        killAll()
-    }
-
-    mutating func killAll() {
-        for (_, pid) in pids { Glibc.kill(pid, SIGKILL) }
-        pids = [:]
-    }
-
-    private func isZombie(_ pid: Int32) -> Bool {
-        var status: Int32 = 0
-        return waitpid(pid, &status, WNOHANG) == pid
     }
 }

@@ -11,7 +11,7 @@ struct Sluice: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "A stream processor: keyed event-time windows, exactly once.",
-        subcommands: [Gen.self, Run.self, OracleCommand.self, Verify.self, Bench.self, Certs.self, Coordinator.self, Worker.self, Status.self, Demo.self])
+        subcommands: [Gen.self, Run.self, OracleCommand.self, Verify.self, Bench.self, Certs.self, Coordinator.self, Worker.self, Status.self, Demo.self, Chaos.self])
 }
 
 /// Prints to standard error.

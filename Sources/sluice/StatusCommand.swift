@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
-import GRPCCore
-import GRPCNIOTransportHTTP2
+import SluiceChaos
 import SluiceProtocol
 import SluiceRuntime
 import SluiceTLS
@@ -25,16 +24,6 @@ struct Status: AsyncParsableCommand {
             }
         }
         throw userError(ValidationError("no coordinator answered:\n  " + failures.joined(separator: "\n  ")))
-    }
-}
-
-func fetchStatus(host: String, port: Int, tls: TLSFiles?) async throws -> Sluice_V1_StatusResponse {
-    let security: HTTP2ClientTransport.Posix.TransportSecurity = try tls?.client() ?? .plaintext
-    let transport = try HTTP2ClientTransport.Posix(target: coordinatorTarget(host: host, port: port), transportSecurity: security)
-    return try await withGRPCClient(transport: transport) { client in
-        var options = CallOptions.defaults
-        options.timeout = .seconds(5)
-        return try await Sluice_V1_Coordinator.Client(wrapping: client).status(Sluice_V1_StatusRequest(), options: options)
     }
 }
 

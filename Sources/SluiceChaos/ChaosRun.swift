@@ -1,0 +1,239 @@
+import Foundation
+import SluiceConnectors
+import SluiceCore
+import SluiceJob
+import SluiceOracle
+import SluiceRuntime
+import SluiceStorage
+import SluiceTLS
+import SluiceWorkload
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A suite the harness will not run as asked (exit 2): a bad suite, a store not available yet.
+public struct ChaosRefusal: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// `sluice chaos run`: starts the cluster, drives the workload, injects the schedule's faults,
+/// then checks the run against the oracle and the store's records and writes the report.
+public struct ChaosRun {
+    public struct Options: Sendable {
+        public var suitePath: String
+        public var out: String
+        public var seed: UInt64?
+        /// The `sluice` binary for the children (default: this process's own).
+        public var executable: String?
+        public var progress: Bool
+        public var build: String
+
+        public init(suitePath: String, out: String, seed: UInt64? = nil, executable: String? = nil, progress: Bool = true, build: String) {
+            self.suitePath = suitePath
+            self.out = out
+            self.seed = seed
+            self.executable = executable
+            self.progress = progress
+            self.build = build
+        }
+    }
+
+    let options: Options
+    let log: @Sendable (String) -> Void
+
+    public init(options: Options, log: @escaping @Sendable (String) -> Void) {
+        self.options = options
+        self.log = log
+    }
+
+    func path(_ name: String) -> String { (options.out as NSString).appendingPathComponent(name) }
+
+    /// Runs the suite; the report says whether every check passed. Throws `ChaosRefusal` (or a
+    /// suite error) before anything starts when the suite cannot run here.
+    public func run() async throws -> ChaosReport {
+        let suite = try Suite.load(path: options.suitePath)
+        if case .postgres = suite.store {
+            throw ChaosRefusal("suite '\(suite.name)': store: postgres is not available yet: the PostgreSQL store "
+                               + "(`sluice coordinator --store postgres://…`) is being added on another branch; run this suite "
+                               + "with `store: sqlite` until it lands")
+        }
+        let schedule = Schedule.build(suite, seed: options.seed)
+        if schedule.contains(where: { $0.kind == .fillDisk }), !FileManager.default.isExecutableFile(atPath: FaultInjector.prlimitPath) {
+            throw ChaosRefusal("the fill_disk fault needs \(FaultInjector.prlimitPath) (util-linux)")
+        }
+        let fm = FileManager.default
+        if fm.fileExists(atPath: path("results.db")) {
+            throw ChaosRefusal("\(options.out) already holds a run (results.db); choose a new --out directory")
+        }
+        for dir in ["logs", "certs"] { try fm.createDirectory(atPath: path(dir), withIntermediateDirectories: true) }
+
+        // The job, kept in DIR so the run can be verified again from there.
+        var jobPath: String?
+        var job = JobSpec.defaultBidsTumbling
+        if let relative = suite.job {
+            let base = ((options.suitePath as NSString).deletingLastPathComponent as NSString)
+            let source = relative.hasPrefix("/") ? relative : base.appendingPathComponent(relative)
+            job = try JobSpec.load(path: source)
+            try? fm.removeItem(atPath: path("job.yaml"))
+            try fm.copyItem(atPath: source, toPath: path("job.yaml"))
+            jobPath = path("job.yaml")
+        }
+
+        // The input: the generator's stream, also written out as files (the same lines) to keep.
+        let w = suite.workload, topology = suite.topology
+        let config = WorkloadConfig(seed: w.seed, events: w.events, partitions: topology.partitions, keys: w.keys)
+        if let problem = config.problem { throw ChaosRefusal("suite '\(suite.name)': workload: \(problem)") }
+        try PartitionFiles.write(config, to: path("input")) { _ in }
+        let generator = BidGenerator(config)
+        let ends = Dictionary(uniqueKeysWithValues: (0..<topology.partitions).map { ($0, Int64(generator.eventCount(partition: $0))) })
+
+        let added = schedule.filter { $0.kind == .addWorker }.count
+        try DevelopmentCertificates.initialize(directory: path("certs"), workers: topology.workers + added, extraIdentities: ["operator"])
+        let input = "gen:seed=\(w.seed),events=\(w.events),partitions=\(topology.partitions),keys=\(w.keys)"
+        let output = "sqlite:" + path("results.db")
+        let layout = LocalCluster.Layout(certs: path("certs"), logs: path("logs"), input: input, output: output,
+                                         coordinatorState: path("coordinator.db"), job: jobPath,
+                                         leaseTTLMs: topology.leaseTTLMs, heartbeatMs: topology.heartbeatMs,
+                                         rate: Double(w.events) / Double(topology.partitions) / w.seconds,
+                                         proxyLifetime: suite.bounds.runSeconds + 120)
+        let cluster = LocalCluster(layout: layout, executable: options.executable)
+        defer { cluster.shutDown() }
+        let injector = FaultInjector(cluster: cluster)
+        let startDate = Date()
+        let start = ContinuousClock.now
+        func elapsed() -> Double { (ContinuousClock.now - start).seconds }
+        let observer = ClusterObserver(start: start, storePath: path("results.db"), tls: TLSFiles(directory: path("certs"), identity: "operator"))
+
+        log("chaos: suite '\(suite.name)' (\(schedule.count) faults\(options.seed.map { ", seed \($0)" } ?? suite.random.map { ", seed \($0.seed)" } ?? "")) in \(options.out)")
+        for (i, f) in schedule.enumerated() { log(String(format: "  %2d. %6.1f s  ", i + 1, f.at) + f.summary) }
+        await observer.setCoordinator(port: try await cluster.startCoordinator())
+        for n in 1...topology.workers { try cluster.startWorker("worker-\(n)") }
+        let observing = Task { await observer.run(limit: .seconds(Int(suite.bounds.runSeconds) + 60)) }
+
+        // The schedule: inject each fault when due, heal it when its time comes.
+        var records: [FaultRecord] = []
+        var heals: [(at: Double, record: Int)] = []
+        var nextFault = 0
+        var nextWorker = topology.workers + 1
+        var finished = false
+        var lastProgress = -1.0
+        let limit = suite.bounds.runSeconds
+        for _ in 0..<Int(limit * 10) + 10 {
+            let now = elapsed()
+            if now > limit { break }
+            while nextFault < schedule.count, schedule[nextFault].at <= now {
+                let spec = schedule[nextFault]
+                var newID: String?
+                if spec.kind == .addWorker {
+                    newID = "worker-\(nextWorker)"
+                    nextWorker += 1
+                }
+                let affected = await affectedPartitions(spec, observer: observer, ends: ends)
+                let injectedAt = elapsed()
+                let notes = await injector.inject(spec, newWorkerID: newID)
+                var summary = spec.summary
+                if let newID { summary += " (\(newID))" }
+                records.append(FaultRecord(index: nextFault, kind: spec.kind, target: spec.target ?? newID, summary: summary, plannedAt: spec.at,
+                                           injectedAt: injectedAt, healedAt: nil, affected: affected, notes: notes,
+                                           recoverySeconds: nil, perPartition: [:]))
+                if options.progress { log("\n  >> \(String(format: "%.1f", injectedAt)) s: \(summary): \(notes.joined(separator: "; "))") }
+                if spec.kind.lasts || spec.restartAfter != nil { heals.append((injectedAt + (spec.duration ?? spec.restartAfter ?? 0), records.count - 1)) }
+                nextFault += 1
+            }
+            for heal in heals where heal.at <= elapsed() {
+                let index = heal.record
+                let notes = await injector.heal(schedule[records[index].index])
+                records[index].healedAt = elapsed()
+                records[index].notes += notes
+                if schedule[records[index].index].kind == .killCoordinator { await observer.setCoordinator(port: cluster.coordinatorPort) }
+                if options.progress { log("\n  << \(String(format: "%.1f", elapsed())) s: \(notes.joined(separator: "; "))") }
+            }
+            heals.removeAll { $0.at <= elapsed() && records[$0.record].healedAt != nil }
+            let committed = await observer.committedOffsets()
+            let allEnded = ends.allSatisfy { committed[$0.key] == $0.value }
+            if allEnded && nextFault == schedule.count && heals.isEmpty {
+                finished = true
+                break
+            }
+            if options.progress, now - lastProgress >= 1 {
+                lastProgress = now
+                await printProgress(now: now, observer: observer, total: w.events, faults: records.count, of: schedule.count, heals: heals.count)
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        let runSeconds = elapsed()
+        // Whatever is still broken is mended before the cluster stops (a paused process would not die
+        // gracefully; a limited one could not write its last words).
+        for heal in heals {
+            let notes = await injector.heal(schedule[records[heal.record].index])
+            records[heal.record].healedAt = elapsed()
+            records[heal.record].notes += notes + ["healed at the end of the run"]
+        }
+        observing.cancel()
+        await observing.value
+        await observer.pollCommits()
+        if options.progress { log("\nchaos: \(finished ? "every partition finished" : "stopped at the \(format(limit)) s bound") after \(String(format: "%.1f", runSeconds)) s; stopping the cluster") }
+        cluster.shutDown()
+
+        // Checks.
+        let observations = await observer.observations
+        for i in records.indices where records[i].kind == .addWorker {
+            // A new worker's partitions: those it was given within the recovery bound.
+            let t0 = records[i].injectedAt
+            let id = records[i].target ?? ""
+            records[i].affected = Array(Set(observations.owners.filter { $0.t >= t0 && $0.t <= t0 + suite.bounds.recoverySeconds }
+                .flatMap { $0.held[id] ?? [] })).sorted()
+        }
+        RecoveryAnalysis.analyze(&records, observations: observations, ends: ends)
+        var checks: [CheckResult] = []
+        if options.progress { log("chaos: checking the sink against the oracle and the store's records …") }
+        checks += try oracleChecks(job: job, output: output)
+        let db = try SQLiteDatabase(path: path("results.db"))
+        let commits = try CheckpointStore.commitLog(db)
+        let claims = try CheckpointStore.claimLog(db)
+        checks.append(CommitLogChecks.chain(commits))
+        checks.append(CommitLogChecks.epochs(commits))
+        checks.append(CommitLogChecks.fencing(commits: commits, claims: claims))
+        checks.append(CommitLogChecks.reachedEnd(commits, expected: ends))
+        checks.append(RecoveryAnalysis.check(records, bound: suite.bounds.recoverySeconds))
+
+        let jobFlag = jobPath == nil ? "" : " --job job.yaml"
+        let formatter = ISO8601DateFormatter()
+        let report = ChaosReport(
+            suite: suite.name, suiteFile: options.suitePath, store: suite.store.name,
+            seed: suite.random == nil ? nil : (options.seed ?? suite.random?.seed), startedAt: formatter.string(from: startDate),
+            build: options.build, workers: topology.workers, partitions: topology.partitions, events: w.events,
+            eventsCommitted: commits.reduce(into: [Int: Int64]()) { $0[$1.partition] = max($0[$1.partition] ?? 0, $1.toOffset) }.values.reduce(0, +),
+            runSeconds: runSeconds, finishedInTime: finished, recoveryBoundSeconds: suite.bounds.recoverySeconds,
+            passed: checks.allSatisfy(\.passed), checks: checks, faults: records, worstRecoverySeconds: RecoveryAnalysis.worst(records),
+            partitionEnds: Dictionary(uniqueKeysWithValues: ends.map { (String($0.key), $0.value) }),
+            reverify: [
+                "sluice verify --input file:input\(jobFlag) --output sqlite:results.db",
+                "sqlite3 results.db 'SELECT partition, seq, epoch, from_offset, to_offset FROM sluice_commits ORDER BY partition, seq'",
+                "sqlite3 results.db 'SELECT id, partition, epoch, after_seq FROM sluice_claims ORDER BY id'",
+            ])
+        try report.json().write(to: URL(fileURLWithPath: path("report.json")))
+        try report.markdown().write(toFile: path("report.md"), atomically: true, encoding: .utf8)
+        try Timeline.svg(report: report, observations: observations).write(toFile: path("timeline.svg"), atomically: true, encoding: .utf8)
+        let encoder = JSONEncoder()
+        try encoder.encode(observations).write(to: URL(fileURLWithPath: path("observations.json")))
+        return report
+    }
+
+    /// The partitions a fault hits, from the coordinator's latest view: those its target holds,
+    /// or every unfinished one for the coordinator. (A new worker's are found after the run.)
+    private func affectedPartitions(_ spec: FaultSpec, observer: ClusterObserver, ends: [Int: Int64]) async -> [Int] {
+        let committed = await observer.committedOffsets()
+        let unfinished = ends.keys.filter { committed[$0] != ends[$0] }
+        switch spec.kind {
+        case .killCoordinator, .restartStore:
+            return unfinished.sorted()
+        case .addWorker:
+            return []
+        default:
+            guard let target = spec.target, let sample = await observer.observations.owners.last else { return [] }
+            return (sample.held[target] ?? []).filter { unfinished.contains($0) }.sorted()
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Does what a fault says to the local cluster, and undoes it when it heals. Every action is
+/// real: signals to the processes, the proxy misbehaving, the kernel's file-size limit.
+struct FaultInjector {
+    let cluster: LocalCluster
+
+    /// Injects `fault`; returns what happened, for the report (a failure to inject is noted, not
+    /// thrown: the run goes on and the report says so).
+    func inject(_ fault: FaultSpec, newWorkerID: String?) async -> [String] {
+        let target = fault.target ?? ""
+        switch fault.kind {
+        case .killWorker:
+            guard let pid = cluster.pid(target) else { return ["\(target) was not running"] }
+            cluster.supervisor.kill(target)
+            return ["SIGKILL \(target) (pid \(pid))"]
+        case .killCoordinator:
+            guard let pid = cluster.pid("coordinator") else { return ["the coordinator was not running"] }
+            cluster.killCoordinator()
+            return ["SIGKILL coordinator (pid \(pid))"]
+        case .pauseWorker:
+            guard let pid = cluster.pid(target) else { return ["\(target) was not running"] }
+            cluster.supervisor.signal(target, SIGSTOP)
+            return ["SIGSTOP \(target) (pid \(pid))"]
+        case .cutWorker:
+            guard let proxy = cluster.proxy(target), let mode = fault.network else { return ["\(target) has no proxy"] }
+            proxy.apply(mode, direction: fault.direction)
+            return ["proxy of \(target): \(mode.name) (\(fault.direction.rawValue))"]
+        case .addWorker:
+            guard let id = newWorkerID else { return ["no worker id left"] }
+            do {
+                try cluster.startWorker(id)
+                return ["started \(id)"]
+            } catch {
+                return ["could not start \(id): \(error)"]
+            }
+        case .removeWorker:
+            guard let pid = cluster.pid(target) else { return ["\(target) was not running"] }
+            cluster.supervisor.signal(target, SIGTERM)
+            return ["SIGTERM \(target) (pid \(pid)): graceful leave"]
+        case .fillDisk:
+            guard let pid = cluster.pid(target) else { return ["\(target) was not running"] }
+            return [Self.setFileSizeLimit(pid: pid, limit: String(fault.fileSizeLimit))]
+        case .restartStore, .cutWorkerFromStore:
+            return ["\(fault.kind.rawValue) needs the PostgreSQL store"]  // refused before the run starts
+        }
+    }
+
+    /// Undoes a lasting fault, or restarts what a kill stopped.
+    func heal(_ fault: FaultSpec) async -> [String] {
+        let target = fault.target ?? ""
+        switch fault.kind {
+        case .killWorker:
+            guard fault.restartAfter != nil else { return [] }
+            do {
+                try cluster.startWorker(target)
+                return ["restarted \(target)"]
+            } catch {
+                return ["could not restart \(target): \(error)"]
+            }
+        case .killCoordinator:
+            do {
+                let port = try await cluster.startCoordinator()
+                return ["restarted the coordinator (port \(port))"]
+            } catch {
+                return ["could not restart the coordinator: \(error)"]
+            }
+        case .pauseWorker:
+            cluster.supervisor.signal(target, SIGCONT)
+            return ["SIGCONT \(target)"]
+        case .cutWorker:
+            cluster.proxy(target)?.heal()
+            return ["proxy of \(target): healed"]
+        case .fillDisk:
+            guard let pid = cluster.pid(target) else { return ["\(target) no longer runs"] }
+            return [Self.setFileSizeLimit(pid: pid, limit: "unlimited")]
+        case .addWorker, .removeWorker, .restartStore, .cutWorkerFromStore:
+            return []
+        }
+    }
+
+    /// `prlimit --pid PID --fsize=LIMIT:` sets the soft limit only (raising it back needs no
+    /// privilege). With SIGXFSZ ignored (the harness starts workers so), a write past the limit
+    /// fails with EFBIG, which SQLite reports as a failed write (SQLITE_FULL or SQLITE_IOERR): the
+    /// checkpoint store's disk is full, for this process, without a filesystem of its own.
+    static func setFileSizeLimit(pid: Int32, limit: String) -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: prlimitPath)
+        process.arguments = ["--pid", String(pid), "--fsize=\(limit):"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do {
+            try process.run()
+            process.waitUntilExit()
+        } catch {
+            return "prlimit failed to start: \(error)"
+        }
+        return process.terminationStatus == 0
+            ? "prlimit --pid \(pid) --fsize=\(limit): (soft file-size limit)"
+            : "prlimit --pid \(pid) --fsize=\(limit): exited \(process.terminationStatus)"
+    }
+
+    static let prlimitPath = "/usr/bin/prlimit"
+}

@@ -1,0 +1,197 @@
+import Foundation
+
+/// A game-day suite: the cluster to start, the workload to drive, the store, the bounds, and the
+/// faults to inject (fixed in time, drawn from a seed, or both). Parsed by `SuiteParser`.
+public struct Suite: Sendable, Equatable {
+    public var name: String
+    public var store: Store
+    public var topology: Topology
+    public var workload: Workload
+    /// A job spec file (relative to the suite file), or nil for the default tumbling job.
+    public var job: String?
+    public var bounds: Bounds
+    /// Faults at fixed times.
+    public var faults: [FaultSpec]
+    /// A seeded nemesis that draws faults at random (same seed, same schedule).
+    public var random: RandomNemesis?
+
+    public init(name: String, store: Store = .sqlite, topology: Topology = Topology(), workload: Workload = Workload(),
+                job: String? = nil, bounds: Bounds = Bounds(), faults: [FaultSpec] = [], random: RandomNemesis? = nil) {
+        self.name = name
+        self.store = store
+        self.topology = topology
+        self.workload = workload
+        self.job = job
+        self.bounds = bounds
+        self.faults = faults
+        self.random = random
+    }
+
+    /// Where checkpoints, output and the coordinator's state live.
+    public enum Store: Sendable, Equatable {
+        /// The embedded default: one SQLite database shared by the workers (sink and checkpoint store).
+        case sqlite
+        /// A PostgreSQL server (`url`, or a throwaway one the harness starts when nil). Parsed so that
+        /// suites can be written now; the harness refuses it until the PostgreSQL store lands.
+        case postgres(url: String?)
+
+        public var name: String {
+            switch self {
+            case .sqlite: "sqlite"
+            case .postgres: "postgres"
+            }
+        }
+    }
+
+    public struct Topology: Sendable, Equatable {
+        public var workers = 3
+        public var partitions = 8
+        public var leaseTTLMs: Int64 = 6_000
+        public var heartbeatMs: Int64 = 1_000
+        public init(workers: Int = 3, partitions: Int = 8, leaseTTLMs: Int64 = 6_000, heartbeatMs: Int64 = 1_000) {
+            (self.workers, self.partitions, self.leaseTTLMs, self.heartbeatMs) = (workers, partitions, leaseTTLMs, heartbeatMs)
+        }
+    }
+
+    public struct Workload: Sendable, Equatable {
+        public var seed: UInt64 = 42
+        public var events = 400_000
+        public var keys = 10_000
+        /// The generator is throttled so that the input lasts about this long.
+        public var seconds = 60.0
+        public init(seed: UInt64 = 42, events: Int = 400_000, keys: Int = 10_000, seconds: Double = 60) {
+            (self.seed, self.events, self.keys, self.seconds) = (seed, events, keys, seconds)
+        }
+    }
+
+    public struct Bounds: Sendable, Equatable {
+        /// Every fault's recovery time must stay under this.
+        public var recoverySeconds = 20.0
+        /// The whole run (cluster start to every partition finished) must end within this.
+        public var runSeconds = 170.0
+        public init(recoverySeconds: Double = 20, runSeconds: Double = 170) {
+            (self.recoverySeconds, self.runSeconds) = (recoverySeconds, runSeconds)
+        }
+    }
+
+    public struct RandomNemesis: Sendable, Equatable {
+        public var seed: UInt64 = 1
+        /// The first fault no earlier than this (s after the start).
+        public var start = 8.0
+        /// No fault starts after this.
+        public var until = 60.0
+        /// Pause between one fault's end and the next one's start, drawn uniformly (s).
+        public var gap: ClosedRange<Double> = 3...8
+        /// How long a lasting fault lasts, drawn uniformly (s).
+        public var duration: ClosedRange<Double> = 3...10
+        public var kinds: [FaultKind] = FaultKind.availableOnSQLite
+        /// Scale-in never goes below this many workers; scale-out never above `maxWorkers`.
+        public var minWorkers = 2
+        public var maxWorkers = 5
+        public init() {}
+    }
+}
+
+public enum FaultKind: String, Sendable, Equatable, CaseIterable, Codable {
+    case killWorker = "kill_worker"
+    case killCoordinator = "kill_coordinator"
+    case pauseWorker = "pause_worker"
+    /// Through the fault proxy between the worker and the coordinator.
+    case cutWorker = "cut_worker"
+    case addWorker = "add_worker"
+    /// SIGTERM: a graceful leave.
+    case removeWorker = "remove_worker"
+    case fillDisk = "fill_disk"
+    /// PostgreSQL only (not yet available): restart the server abruptly.
+    case restartStore = "restart_store"
+    /// PostgreSQL only (not yet available): a fault proxy between the worker and the database.
+    case cutWorkerFromStore = "cut_worker_from_store"
+
+    public static let availableOnSQLite: [FaultKind] = [.killWorker, .killCoordinator, .pauseWorker, .cutWorker,
+                                                         .addWorker, .removeWorker, .fillDisk]
+    public var needsPostgres: Bool { self == .restartStore || self == .cutWorkerFromStore }
+    public var needsTarget: Bool { ![.killCoordinator, .addWorker, .restartStore].contains(self) }
+    /// A fault that lasts (`for:`), as opposed to one that happens at an instant.
+    public var lasts: Bool { [.pauseWorker, .cutWorker, .fillDisk, .cutWorkerFromStore].contains(self) }
+}
+
+/// What a network fault does to the bytes through the proxy.
+public enum NetworkMode: Sendable, Equatable {
+    /// Nothing gets through (held back, as by a dropped link whose TCP retransmits later).
+    case blackhole
+    /// Each chunk waits `ms` plus a uniform jitter of ± `jitterMs`.
+    case delay(ms: Int, jitterMs: Int)
+    /// Every connection is reset (RST) at once, and so is every new one while the fault lasts.
+    case reset
+    /// At most this many bytes per second.
+    case bandwidth(bytesPerSecond: Int)
+
+    public var name: String {
+        switch self {
+        case .blackhole: "blackhole"
+        case .delay: "delay"
+        case .reset: "reset"
+        case .bandwidth: "bandwidth"
+        }
+    }
+}
+
+/// Which way a network fault applies.
+public enum Direction: String, Sendable, Equatable, CaseIterable {
+    case both
+    /// Worker to coordinator (or to the database) only.
+    case upstream
+    /// Coordinator (or database) to worker only.
+    case downstream
+}
+
+public struct FaultSpec: Sendable, Equatable {
+    public var at: Double
+    public var kind: FaultKind
+    /// `worker-N`, or nil when the kind has none.
+    public var target: String?
+    /// How long a lasting fault lasts (s).
+    public var duration: Double?
+    /// Kills: restart the process this long after (s); nil leaves it dead (workers only).
+    public var restartAfter: Double?
+    public var network: NetworkMode?
+    public var direction: Direction = .both
+    /// fill_disk: the file size limit while the disk is "full" (bytes).
+    public var fileSizeLimit: Int = 0
+
+    public init(at: Double, kind: FaultKind, target: String? = nil, duration: Double? = nil, restartAfter: Double? = nil,
+                network: NetworkMode? = nil, direction: Direction = .both, fileSizeLimit: Int = 0) {
+        self.at = at
+        self.kind = kind
+        self.target = target
+        self.duration = duration
+        self.restartAfter = restartAfter
+        self.network = network
+        self.direction = direction
+        self.fileSizeLimit = fileSizeLimit
+    }
+
+    /// When the fault stops acting: the end of a lasting fault, the restart of a kill, else `at`.
+    public var healsAt: Double { at + (duration ?? restartAfter ?? 0) }
+
+    /// One line for the progress, the report and the timeline.
+    public var summary: String {
+        var parts = [kind.rawValue]
+        if let target { parts.append(target) }
+        if let network {
+            switch network {
+            case .blackhole, .reset: parts.append(network.name)
+            case let .delay(ms, jitter): parts.append("delay \(ms)±\(jitter) ms")
+            case let .bandwidth(bps): parts.append("bandwidth \(bps) B/s")
+            }
+            if direction != .both { parts.append(direction.rawValue) }
+        }
+        if let duration { parts.append("for \(format(duration)) s") }
+        if let restartAfter { parts.append("restart after \(format(restartAfter)) s") }
+        return parts.joined(separator: " ")
+    }
+}
+
+func format(_ seconds: Double) -> String {
+    seconds == seconds.rounded() ? String(Int(seconds)) : String(format: "%.1f", seconds)
+}

@@ -1,0 +1,323 @@
+import Foundation
+import Yams
+
+/// A refused suite: `path` names the field (`faults[2].target`, `topology.workers`).
+public struct SuiteError: Error, Equatable, CustomStringConvertible {
+    public var path: String
+    public var message: String
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+    public var description: String { path.isEmpty ? "suite: \(message)" : "suite: \(path): \(message)" }
+}
+
+extension Suite {
+    public static func load(path: String) throws -> Suite {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw SuiteError(path: "", message: "cannot read suite file '\(path)': \(error.localizedDescription)")
+        }
+        return try parse(yaml: text)
+    }
+
+    public static func parse(yaml: String) throws -> Suite {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch {
+            throw SuiteError(path: "", message: "not valid YAML: \(error)")
+        }
+        guard let root else { throw SuiteError(path: "", message: "the suite is empty") }
+        let suite = try SuiteReader().suite(root)
+        try suite.validate()
+        return suite
+    }
+
+    /// Checks that hold across fields: targets exist when their fault fires, PostgreSQL-only faults.
+    func validate() throws {
+        for (i, fault) in faults.enumerated() where fault.kind.needsPostgres && store == .sqlite {
+            throw SuiteError(path: "faults[\(i)].kind", message: "'\(fault.kind.rawValue)' needs `store: postgres`; this suite's store is sqlite")
+        }
+        if let random {
+            for (i, kind) in random.kinds.enumerated() where kind.needsPostgres && store == .sqlite {
+                throw SuiteError(path: "random.kinds[\(i)]", message: "'\(kind.rawValue)' needs `store: postgres`; this suite's store is sqlite")
+            }
+        }
+        // Replay the fixed faults over the membership they change, so that a target is a worker that
+        // runs at that moment.
+        var members = Membership(initial: topology.workers)
+        for (i, fault) in faults.enumerated().sorted(by: { $0.element.at < $1.element.at }) {
+            if let target = fault.target, !members.alive.contains(target) {
+                throw SuiteError(path: "faults[\(i)].target",
+                                 message: "\(target) is not running at \(format(fault.at)) s (running: \(members.alive.sorted().joined(separator: ", ")))")
+            }
+            members.apply(fault)
+        }
+        if members.everStarted > 64 {
+            throw SuiteError(path: "faults", message: "more than 64 workers would be started")
+        }
+    }
+}
+
+/// Which workers run, as faults add, remove and kill them (a kill with a restart keeps the id).
+struct Membership {
+    private(set) var alive: Set<String>
+    private(set) var everStarted: Int
+
+    init(initial: Int) {
+        alive = Set((1...max(1, initial)).map { "worker-\($0)" })
+        everStarted = initial
+    }
+
+    /// The id the next added worker gets.
+    var nextID: String { "worker-\(everStarted + 1)" }
+
+    mutating func apply(_ fault: FaultSpec) {
+        switch fault.kind {
+        case .addWorker:
+            alive.insert(nextID)
+            everStarted += 1
+        case .removeWorker:
+            if let t = fault.target { alive.remove(t) }
+        case .killWorker where fault.restartAfter == nil:
+            if let t = fault.target { alive.remove(t) }
+        default:
+            break
+        }
+    }
+}
+
+/// Walks the YAML tree by hand so that every error carries the path of the offending field.
+private struct SuiteReader {
+    func suite(_ root: Node) throws -> Suite {
+        let top = try mapping(root, path: "", allowed: ["name", "store", "topology", "workload", "job", "bounds", "faults", "random"])
+        guard let nameNode = top["name"] else { throw SuiteError(path: "name", message: "missing") }
+        var suite = Suite(name: try string(nameNode, path: "name"))
+        if let node = top["store"] { suite.store = try store(node) }
+        if let node = top["topology"] { suite.topology = try topology(node) }
+        if let node = top["workload"] { suite.workload = try workload(node) }
+        if let node = top["job"] { suite.job = try string(node, path: "job") }
+        if let node = top["bounds"] { suite.bounds = try bounds(node) }
+        if let node = top["faults"] {
+            guard case .sequence(let items) = node else {
+                throw SuiteError(path: "faults", message: "expected a list such as `- {at: 10, kind: kill_worker, target: worker-2}`")
+            }
+            suite.faults = try items.enumerated().map { try fault($1, path: "faults[\($0)]") }
+        }
+        if let node = top["random"] { suite.random = try random(node) }
+        if suite.faults.isEmpty && suite.random == nil {
+            throw SuiteError(path: "faults", message: "a suite needs `faults:`, `random:` or both")
+        }
+        return suite
+    }
+
+    private func store(_ node: Node) throws -> Suite.Store {
+        if case .scalar(let s) = node {
+            switch s.string {
+            case "sqlite": return .sqlite
+            case "postgres": return .postgres(url: nil)
+            default: break
+            }
+            if s.string.hasPrefix("postgres://") || s.string.hasPrefix("postgresql://") { return .postgres(url: s.string) }
+        }
+        throw SuiteError(path: "store", message: "expected sqlite, postgres, or a postgres://… URL, got '\(node.string ?? "a non-scalar")'")
+    }
+
+    private func topology(_ node: Node) throws -> Suite.Topology {
+        let map = try mapping(node, path: "topology", allowed: ["workers", "partitions", "lease_ttl_ms", "heartbeat_ms"])
+        var t = Suite.Topology()
+        if let n = map["workers"] { t.workers = Int(try integer(n, path: "topology.workers", in: 1...32)) }
+        if let n = map["partitions"] { t.partitions = Int(try integer(n, path: "topology.partitions", in: 1...256)) }
+        if let n = map["lease_ttl_ms"] { t.leaseTTLMs = try integer(n, path: "topology.lease_ttl_ms", in: 200...600_000) }
+        if let n = map["heartbeat_ms"] { t.heartbeatMs = try integer(n, path: "topology.heartbeat_ms", in: 50...600_000) }
+        guard t.heartbeatMs < t.leaseTTLMs else {
+            throw SuiteError(path: "topology.heartbeat_ms", message: "must be below lease_ttl_ms (\(t.leaseTTLMs))")
+        }
+        return t
+    }
+
+    private func workload(_ node: Node) throws -> Suite.Workload {
+        let map = try mapping(node, path: "workload", allowed: ["seed", "events", "keys", "seconds"])
+        var w = Suite.Workload()
+        if let n = map["seed"] { w.seed = UInt64(try integer(n, path: "workload.seed", in: 0...Int64.max)) }
+        if let n = map["events"] { w.events = Int(try integer(n, path: "workload.events", in: 1...1_000_000_000)) }
+        if let n = map["keys"] { w.keys = Int(try integer(n, path: "workload.keys", in: 1...100_000_000)) }
+        if let n = map["seconds"] { w.seconds = try number(n, path: "workload.seconds", in: 1...86_400) }
+        return w
+    }
+
+    private func bounds(_ node: Node) throws -> Suite.Bounds {
+        let map = try mapping(node, path: "bounds", allowed: ["recovery_s", "run_s"])
+        var b = Suite.Bounds()
+        if let n = map["recovery_s"] { b.recoverySeconds = try number(n, path: "bounds.recovery_s", in: 0.1...3_600) }
+        if let n = map["run_s"] { b.runSeconds = try number(n, path: "bounds.run_s", in: 1...86_400) }
+        return b
+    }
+
+    private func random(_ node: Node) throws -> Suite.RandomNemesis {
+        let map = try mapping(node, path: "random", allowed: ["seed", "start", "until", "gap_s", "duration_s", "kinds", "min_workers", "max_workers"])
+        var r = Suite.RandomNemesis()
+        if let n = map["seed"] { r.seed = UInt64(try integer(n, path: "random.seed", in: 0...Int64.max)) }
+        if let n = map["start"] { r.start = try number(n, path: "random.start", in: 0...86_400) }
+        if let n = map["until"] { r.until = try number(n, path: "random.until", in: 0...86_400) }
+        guard r.until >= r.start else { throw SuiteError(path: "random.until", message: "must not be before random.start (\(format(r.start)))") }
+        if let n = map["gap_s"] { r.gap = try range(n, path: "random.gap_s") }
+        if let n = map["duration_s"] { r.duration = try range(n, path: "random.duration_s") }
+        if let n = map["kinds"] {
+            guard case .sequence(let items) = n, !items.isEmpty else {
+                throw SuiteError(path: "random.kinds", message: "expected a non-empty list of fault kinds")
+            }
+            r.kinds = try items.enumerated().map { try kind($1, path: "random.kinds[\($0)]") }
+        }
+        if let n = map["min_workers"] { r.minWorkers = Int(try integer(n, path: "random.min_workers", in: 1...32)) }
+        if let n = map["max_workers"] { r.maxWorkers = Int(try integer(n, path: "random.max_workers", in: 1...64)) }
+        guard r.maxWorkers >= r.minWorkers else {
+            throw SuiteError(path: "random.max_workers", message: "must be at least min_workers (\(r.minWorkers))")
+        }
+        return r
+    }
+
+    private func kind(_ node: Node, path: String) throws -> FaultKind {
+        let text = try string(node, path: path)
+        guard let kind = FaultKind(rawValue: text) else {
+            throw SuiteError(path: path, message: "unknown fault kind '\(text)'; expected one of \(FaultKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return kind
+    }
+
+    private func fault(_ node: Node, path: String) throws -> FaultSpec {
+        let map = try mapping(node, path: path, allowed: ["at", "kind", "target", "for", "restart_after", "mode", "direction",
+                                                          "delay_ms", "jitter_ms", "bytes_per_s", "file_size_limit"])
+        guard let kindNode = map["kind"] else { throw SuiteError(path: "\(path).kind", message: "missing") }
+        let kind = try kind(kindNode, path: "\(path).kind")
+        guard let atNode = map["at"] else { throw SuiteError(path: "\(path).at", message: "missing; seconds after the start") }
+        var fault = FaultSpec(at: try number(atNode, path: "\(path).at", in: 0...86_400), kind: kind)
+        func forbid(_ keys: [String]) throws {
+            for key in keys where map[key] != nil {
+                throw SuiteError(path: "\(path).\(key)", message: "not used by \(kind.rawValue); remove it")
+            }
+        }
+        if kind.needsTarget {
+            guard let t = map["target"] else { throw SuiteError(path: "\(path).target", message: "missing; a worker id such as worker-2") }
+            let target = try string(t, path: "\(path).target")
+            guard target.hasPrefix("worker-"), let n = Int(target.dropFirst(7)), n >= 1 else {
+                throw SuiteError(path: "\(path).target", message: "expected a worker id such as worker-2, got '\(target)'")
+            }
+            fault.target = target
+        } else {
+            try forbid(["target"])
+        }
+        if kind.lasts {
+            guard let d = map["for"] else { throw SuiteError(path: "\(path).for", message: "missing; how long the fault lasts (s)") }
+            fault.duration = try number(d, path: "\(path).for", in: 0.1...86_400)
+        } else {
+            try forbid(["for"])
+        }
+        switch kind {
+        case .killWorker, .killCoordinator, .restartStore:
+            if let r = map["restart_after"] {
+                fault.restartAfter = try number(r, path: "\(path).restart_after", in: 0...86_400)
+            } else if kind != .killWorker {
+                fault.restartAfter = 2  // the cluster cannot go on without its coordinator (or store)
+            }
+        default:
+            try forbid(["restart_after"])
+        }
+        if kind == .cutWorker || kind == .cutWorkerFromStore {
+            guard let m = map["mode"] else { throw SuiteError(path: "\(path).mode", message: "missing; expected one of blackhole, delay, reset, bandwidth") }
+            switch try string(m, path: "\(path).mode") {
+            case "blackhole":
+                fault.network = .blackhole
+                try forbid(["delay_ms", "jitter_ms", "bytes_per_s"])
+            case "reset":
+                fault.network = .reset
+                try forbid(["delay_ms", "jitter_ms", "bytes_per_s", "direction"])
+            case "delay":
+                guard let d = map["delay_ms"] else { throw SuiteError(path: "\(path).delay_ms", message: "missing; the added latency (ms)") }
+                let jitter = try map["jitter_ms"].map { try integer($0, path: "\(path).jitter_ms", in: 0...60_000) } ?? 0
+                fault.network = .delay(ms: Int(try integer(d, path: "\(path).delay_ms", in: 0...60_000)), jitterMs: Int(jitter))
+                try forbid(["bytes_per_s"])
+            case "bandwidth":
+                guard let b = map["bytes_per_s"] else { throw SuiteError(path: "\(path).bytes_per_s", message: "missing; the bandwidth (bytes per second)") }
+                fault.network = .bandwidth(bytesPerSecond: Int(try integer(b, path: "\(path).bytes_per_s", in: 1...1_000_000_000)))
+                try forbid(["delay_ms", "jitter_ms"])
+            case let other:
+                throw SuiteError(path: "\(path).mode", message: "unknown mode '\(other)'; expected one of blackhole, delay, reset, bandwidth")
+            }
+            if let d = map["direction"] {
+                let text = try string(d, path: "\(path).direction")
+                guard let direction = Direction(rawValue: text) else {
+                    throw SuiteError(path: "\(path).direction", message: "unknown direction '\(text)'; expected one of both, upstream, downstream")
+                }
+                fault.direction = direction
+            }
+        } else {
+            try forbid(["mode", "direction", "delay_ms", "jitter_ms", "bytes_per_s"])
+        }
+        if kind == .fillDisk {
+            if let l = map["file_size_limit"] { fault.fileSizeLimit = Int(try integer(l, path: "\(path).file_size_limit", in: 0...(1 << 40))) }
+        } else {
+            try forbid(["file_size_limit"])
+        }
+        return fault
+    }
+
+    // MARK: scalars
+
+    private func mapping(_ node: Node, path: String, allowed: [String]) throws -> [String: Node] {
+        guard case .mapping(let map) = node else {
+            throw SuiteError(path: path, message: "expected a mapping of \(allowed.joined(separator: ", "))")
+        }
+        var result: [String: Node] = [:]
+        for (keyNode, value) in map {
+            let key = keyNode.string ?? ""
+            let field = path.isEmpty ? key : "\(path).\(key)"
+            guard allowed.contains(key) else {
+                throw SuiteError(path: field, message: "unknown field; expected one of \(allowed.joined(separator: ", "))")
+            }
+            result[key] = value
+        }
+        return result
+    }
+
+    private func string(_ node: Node, path: String) throws -> String {
+        guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {
+            throw SuiteError(path: path, message: "expected a non-empty text value")
+        }
+        return scalar.string
+    }
+
+    private func integer(_ node: Node, path: String, in range: ClosedRange<Int64>) throws -> Int64 {
+        guard case .scalar(let scalar) = node, let value = Int64(scalar.string.replacingOccurrences(of: "_", with: "")) else {
+            throw SuiteError(path: path, message: "expected an integer, got '\(node.string ?? "a non-scalar")'")
+        }
+        guard range.contains(value) else {
+            throw SuiteError(path: path, message: "must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+        }
+        return value
+    }
+
+    private func number(_ node: Node, path: String, in range: ClosedRange<Double>) throws -> Double {
+        guard case .scalar(let scalar) = node, let value = Double(scalar.string.replacingOccurrences(of: "_", with: "")), value.isFinite else {
+            throw SuiteError(path: path, message: "expected a number, got '\(node.string ?? "a non-scalar")'")
+        }
+        guard range.contains(value) else {
+            throw SuiteError(path: path, message: "must be between \(format(range.lowerBound)) and \(format(range.upperBound)), got \(format(value))")
+        }
+        return value
+    }
+
+    /// `[low, high]` seconds.
+    private func range(_ node: Node, path: String) throws -> ClosedRange<Double> {
+        guard case .sequence(let items) = node, items.count == 2 else {
+            throw SuiteError(path: path, message: "expected [low, high] in seconds, such as [3, 8]")
+        }
+        let low = try number(items[0], path: "\(path)[0]", in: 0...86_400)
+        let high = try number(items[1], path: "\(path)[1]", in: 0...86_400)
+        guard low <= high else { throw SuiteError(path: path, message: "low (\(format(low))) is above high (\(format(high)))") }
+        return low...high
+    }
+}

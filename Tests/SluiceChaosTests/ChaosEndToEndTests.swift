@@ -1,0 +1,88 @@
+// The harness against real processes: the smoke suite passes on a sound build, and a build with a
+// deliberate bug (the fenced commit skipping its epoch check, a debug-only switch) fails the checks.
+
+import Foundation
+import Testing
+@testable import SluiceChaos
+
+@Suite(.serialized) struct ChaosEndToEndTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    /// `$SLUICE_BIN`, else `.build/debug/sluice`.
+    static func binary() throws -> String {
+        let path = ProcessInfo.processInfo.environment["SLUICE_BIN"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (root as NSString).appendingPathComponent(".build/debug/sluice")
+        try #require(FileManager.default.isExecutableFile(atPath: path), "no sluice binary at \(path): run `swift build` first")
+        return path
+    }
+
+    static func scratch(_ label: String) throws -> String {
+        let path = (FileManager.default.temporaryDirectory.path as NSString)
+            .appendingPathComponent("sluice-chaos-\(label)-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Runs `sluice chaos run SUITE --out DIR --quiet`, killed if it outlives `timeout`.
+    static func chaosRun(suite: String, out: String, environment: [String: String] = [:], timeout: Double) async throws -> (status: Int32, report: ChaosReport?) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try binary())
+        process.arguments = ["chaos", "run", suite, "--out", out, "--quiet"]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        _ = FileManager.default.createFile(atPath: out + ".stderr", contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: out + ".stderr")
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        if process.isRunning {
+            process.interrupt()
+            try await Task.sleep(for: .seconds(3))
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            Issue.record("sluice chaos run outlived \(Int(timeout)) s; see \(out)")
+        }
+        process.waitUntilExit()
+        let data = FileManager.default.contents(atPath: (out as NSString).appendingPathComponent("report.json"))
+        return (process.terminationStatus, try data.map { try JSONDecoder().decode(ChaosReport.self, from: $0) })
+    }
+
+    @Test func theSmokeSuitePassesOnASoundBuild() async throws {
+        let out = try Self.scratch("smoke")
+        let (status, report) = try await Self.chaosRun(suite: (Self.root as NSString).appendingPathComponent("chaos/suites/smoke.yaml"),
+                                                       out: out, timeout: 300)
+        let r = try #require(report, "no report in \(out)")
+        for check in r.checks { #expect(check.passed, "\(check.name): \(check.evidence)") }
+        #expect(status == 0)
+        #expect(r.faults.count == 4)
+        #expect(r.faults.allSatisfy { !$0.notes.isEmpty })
+        for name in ["report.md", "timeline.svg", "input/part-00000.csv", "results.db", "logs/coordinator.log"] {
+            #expect(FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent(name)), "\(name) kept")
+        }
+        if status == 0 { try? FileManager.default.removeItem(atPath: out) }
+    }
+
+    /// A worker cut off from the coordinator goes on committing (by design, safe because commits
+    /// are fenced). With the epoch check skipped, its commits land after the partition has moved:
+    /// the fencing check must catch it.
+    @Test func theChecksCatchACommitThatSkipsTheEpochCheck() async throws {
+        let out = try Self.scratch("broken")
+        let suite = (out as NSString).appendingPathComponent("zombie.yaml")
+        try """
+            name: zombie
+            topology: {workers: 3, partitions: 8, lease_ttl_ms: 4000, heartbeat_ms: 1000}
+            workload: {seed: 3, events: 160000, seconds: 30}
+            bounds: {recovery_s: 30, run_s: 110}
+            faults:
+              - {at: 8, kind: cut_worker, target: worker-1, mode: blackhole, direction: both, for: 12}
+            """.write(toFile: suite, atomically: true, encoding: .utf8)
+        let (status, report) = try await Self.chaosRun(suite: suite, out: (out as NSString).appendingPathComponent("run"),
+                                                       environment: ["SLUICE_TEST_FAULT": "skip-epoch-check"], timeout: 240)
+        let r = try #require(report, "no report in \(out)")
+        try #require(r.build == "debug", "the test-only fault exists in debug builds only")
+        #expect(status == 1)
+        let fencing = try #require(r.checks.first { $0.name == "no commit from a fenced epoch" })
+        #expect(!fencing.passed, "the fenced-epoch check let the broken build through: \(fencing.evidence)")
+        #expect(fencing.evidence.contains { $0.contains("had claimed the partition (a fenced commit was accepted)") })
+        try? FileManager.default.removeItem(atPath: out)
+    }
+}
