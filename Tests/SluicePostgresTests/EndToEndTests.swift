@@ -129,8 +129,11 @@ extension PostgresTests {
         try await cluster.waitForStatus("2 workers hold 4/4 partitions", timeout: .seconds(60)) {
             $0.settled && $0.heldCounts.values.sorted() == [4, 4]
         }
-        try await Task.sleep(for: .seconds(2))
-        let before = try await cluster.status()
+        // Mid-run: after the first commits, long before the end.
+        let before = try await cluster.waitForStatus("a first commit", timeout: .seconds(60)) { s in
+            s.partitions.contains { $0.committed > 0 }
+        }
+        #expect(!before.allFinished)
         try TestPostgres.stopImmediately()
         let stoppedAt = ContinuousClock.now
         try await Task.sleep(for: .seconds(5))
