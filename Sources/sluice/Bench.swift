@@ -16,6 +16,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Repetitions; the best is reported.") var repeats: Int = 3
     @Option(help: "Scratch directory (default: a new temporary one, removed afterwards).") var dir: String?
     @Option(help: "Only the benchmarks whose name contains this (e.g. core.tumbling).") var only: String?
+    @Option(help: "PostgreSQL server for the postgres.* benchmarks (postgres://…; a database per run is created and dropped).") var postgres: String?
 
     func run() async throws {
         #if DEBUG
@@ -24,6 +25,7 @@ struct Bench: AsyncParsableCommand {
         if only.map({ "coordinator.assign_ms".contains($0) }) ?? true { assignment() }
         try core()
         if only.map({ "run.tumbling checkpoint.overhead_pct".contains($0) }) ?? true { try runBenchmarks() }
+        if let postgres { try await postgresBenchmarks(url: postgres) }
     }
 
     // MARK: coordinator: a rebalance for 1,000 workers and 10,000 partitions
@@ -122,5 +124,17 @@ struct Bench: AsyncParsableCommand {
         note("bench: run \(name) (checkpoint every \(intervalMs) ms): \(String(format: "%.2f", elapsed)) s")
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: output + suffix) }
         return elapsed
+    }
+}
+
+extension Bench {
+    /// `postgres.sink.rows_per_s` and `postgres.run.events_per_s` (see PostgresBench.swift).
+    func postgresBenchmarks(url: String) async throws {
+        let root = dir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("sluice-bench-pg-\(getpid())")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
+        let bench = PostgresBench(url: url, runEvents: runEvents, repeats: repeats, root: root)
+        if only.map({ "postgres.sink.rows_per_s".contains($0) }) ?? true { try await bench.sink() }
+        if only.map({ "postgres.run.events_per_s".contains($0) }) ?? true { try bench.run() }
     }
 }
