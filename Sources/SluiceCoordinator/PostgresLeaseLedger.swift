@@ -3,12 +3,13 @@ import SluiceStorage
 /// The coordinator's durable epochs and owners in PostgreSQL (`sluice coordinator --store
 /// postgres://…`), in `sluice_coordinator_leases` of Sluice's versioned schema. Used only from
 /// inside the coordinator's actor, one call at a time. A lost connection is retried with backoff
-/// for at most `retryLimit` (shorter than the stores': the coordinator's actor waits meanwhile);
+/// for at most `retryLimit` (5 s, far shorter than the stores': the coordinator's actor waits
+/// meanwhile, heartbeats unanswered, so a longer wait would let leases lapse);
 /// a save that still fails throws, and the grant it belonged to is not sent.
 public final class PostgresLeaseLedger: LeaseLedger, @unchecked Sendable {
     private let session: PostgresSession
 
-    public init(url: PostgresURL, retryLimit: Duration = .seconds(20), log: @escaping @Sendable (String) -> Void) throws {
+    public init(url: PostgresURL, retryLimit: Duration = .seconds(5), log: @escaping @Sendable (String) -> Void) throws {
         session = PostgresSession(url: url, name: "coordinator ledger", retryLimit: retryLimit, log: log)
         try session.run { conn, _ in _ = try PostgresSchema.migrate(conn) }
     }

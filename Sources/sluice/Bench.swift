@@ -20,6 +20,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "TLS sessions for the coordinator heartbeat benchmark.") var heartbeatSessions: Int = 200
     @Option(help: "Seconds the heartbeat benchmark measures.") var heartbeatSeconds: Int = 5
     @Option(help: "Heartbeats each session keeps in flight (the coordinator's saturation, not a worker's pace).") var heartbeatWindow: Int = 64
+    @Option(help: "PostgreSQL server for the postgres.* benchmarks (postgres://…; a database per run is created and dropped).") var postgres: String?
 
     func run() async throws {
         #if DEBUG
@@ -37,6 +38,7 @@ struct Bench: AsyncParsableCommand {
             if wantsCluster { try await clusterBenchmarks(root: root) }
             if wantsHeartbeats { try await heartbeatBenchmark(root: root) }
         }
+        if let postgres { try await postgresBenchmarks(url: postgres) }
     }
 
     // MARK: coordinator: a rebalance for 1,000 workers and 10,000 partitions
@@ -135,5 +137,17 @@ struct Bench: AsyncParsableCommand {
         note("bench: run \(name) (checkpoint every \(intervalMs) ms): \(String(format: "%.2f", elapsed)) s")
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: output + suffix) }
         return elapsed
+    }
+}
+
+extension Bench {
+    /// `postgres.sink.rows_per_s` and `postgres.run.events_per_s` (see PostgresBench.swift).
+    func postgresBenchmarks(url: String) async throws {
+        let root = dir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("sluice-bench-pg-\(getpid())")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
+        let bench = PostgresBench(url: url, runEvents: runEvents, repeats: repeats, root: root)
+        if only.map({ "postgres.sink.rows_per_s".contains($0) }) ?? true { try await bench.sink() }
+        if only.map({ "postgres.run.events_per_s".contains($0) }) ?? true { try bench.run() }
     }
 }

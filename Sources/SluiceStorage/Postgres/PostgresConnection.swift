@@ -168,8 +168,10 @@ public final class PostgresConnection {
             var message = PostgresConnection.trim(String(cString: PQresultErrorMessage(result)))
             if message.isEmpty { message = currentError }
             PQclear(result)
+            // No SQLSTATE means libpq itself failed (the server closed the socket, …): libpq does
+            // not always mark the connection bad at once, so treat it as lost and reconnect.
             let gone = conn.map { PQstatus($0) != CONNECTION_OK } ?? true
-            throw PostgresError(message: "\(message) (in: \(sql.prefix(100)))", sqlState: state, connectionLost: gone)
+            throw PostgresError(message: "\(message) (in: \(sql.prefix(100)))", sqlState: state, connectionLost: gone || state == nil)
         }
     }
 

@@ -49,13 +49,15 @@ extension SluiceEndToEndTests.PostgresTests {
 
     @Test("sluice run on PostgreSQL: SIGKILLed at random moments, resumed; equals the oracle", .timeLimit(.minutes(8)))
     func runKilledAndResumed() async throws {
-        let input = try await Self.input()
+        // Twice the cluster tests' input: a debug build on an idle machine ran 400,000 events in
+        // about 2.5 s, too little room for two kills at up to 1.2 s.
+        let input = try await GeneratedInputs.shared.directory(seed: Self.workload.seed, events: 800_000, partitions: Self.workload.partitions)
         let url = try TestPostgres.freshDatabase("run")
         let scratch = try ScratchDir("pg-run")
         defer { scratch.remove() }
         let run = ["run", "--input", "file:\(input)", "--output", url, "--parallelism", "2",
                    "--checkpoint-interval-ms", "200", "--quiet"]
-        let report = try await killRepeatedly(run, scratch: scratch, label: "run", seed: 7, delaysMs: 600...2_000,
+        let report = try await killRepeatedly(run, scratch: scratch, label: "run", seed: 7, delaysMs: 400...1_200,
                                               targetKills: 4, maxAttempts: 8)
         print("[postgres run] \(report)")
         #expect(report.killedAfterMs.count >= 2, "only \(report) before the run finished; expected at least 2 kills")
@@ -129,8 +131,11 @@ extension SluiceEndToEndTests.PostgresTests {
         try await cluster.waitForStatus("2 workers hold 4/4 partitions", timeout: .seconds(60)) {
             $0.settled && $0.heldCounts.values.sorted() == [4, 4]
         }
-        try await Task.sleep(for: .seconds(2))
-        let before = try await cluster.status()
+        // Mid-run: after the first commits, long before the end.
+        let before = try await cluster.waitForStatus("a first commit", timeout: .seconds(60)) { s in
+            s.partitions.contains { $0.committed > 0 }
+        }
+        #expect(!before.allFinished)
         try TestPostgres.stopImmediately()
         let stoppedAt = ContinuousClock.now
         try await Task.sleep(for: .seconds(5))

@@ -132,6 +132,28 @@ extension SluiceEndToEndTests.PostgresTests {
         await #expect(throws: StoreError.self) { try await store.bind(job: "fp", partitions: 3, writer: sink) }
     }
 
+    @Test("Upsert mode: rows visible before the checkpoint commits; a replay (crash, zombie) rewrites them without duplicates")
+    func upsertIsIdempotent() async throws {
+        let url = try TestPostgres.freshDatabase("upsert")
+        let sink = try PostgresSink(url: PostgresURL(url + "?mode=upsert&table=up"), job: Self.job)
+        let store = try PostgresCheckpointStore(url: PostgresURL(url), log: { _ in })
+        try await store.bind(job: "fp", partitions: 1, writer: sink)
+        #expect(try await store.claim(partition: 0, epoch: 1))
+        let (out, state, offset) = Self.output(["1,7,100,1000", "1,8,250,2000", "2,9,5,3000", "3,1,7,15000", "bad line"])
+        let readURL = url + "?table=up"
+        _ = try sink.stage(out, partition: 0, epoch: 1, seq: 1)
+        #expect(try Self.rows(readURL) == Self.texts(out), "upserted rows are visible before the checkpoint commits")
+        // The process dies before its commit; the next owner replays the same input and stages it again.
+        #expect(try await store.claim(partition: 0, epoch: 2))
+        _ = try sink.stage(out, partition: 0, epoch: 2, seq: 1)
+        try await store.commit(Self.checkpoint(0, seq: 1, epoch: 2, offset: offset, state: state), fromOffset: 0, output: out, writer: sink)
+        // A zombie of epoch 1 stages its (identical) rows once more: harmless.
+        _ = try sink.stage(out, partition: 0, epoch: 1, seq: 1)
+        let contents = try SinkReader.read(uri: readURL, job: Self.job)
+        #expect(contents.rows.sorted() == Self.texts(out), "no duplicates, the same values")
+        #expect(contents.deadLetters.count == 1 && out.deadLetters.count == 1)
+    }
+
     @Test("A sink bound to one database refuses a checkpoint store in another, and a SQLite store")
     func sinkAndStoreMustShareTheDatabase() async throws {
         let a = try TestPostgres.freshDatabase("a")

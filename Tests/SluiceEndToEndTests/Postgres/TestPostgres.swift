@@ -62,22 +62,29 @@ enum TestPostgres {
         guard let data = environment["SLUICE_TEST_POSTGRES_DATA"], let bin = environment["SLUICE_TEST_POSTGRES_BIN"] else {
             throw TestSetupError("SLUICE_TEST_POSTGRES_DATA / SLUICE_TEST_POSTGRES_BIN are not set: start the server with scripts/postgres-test-server and eval its env")
         }
-        let process = Process()
         let pgctl = (bin as NSString).appendingPathComponent("pg_ctl")
-        if getuid() == 0 {  // the cluster belongs to the postgres user (initdb refuses root)
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-            process.arguments = ["-u", "postgres", "--", pgctl, "-D", data] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: pgctl)
-            process.arguments = ["-D", data] + arguments
+        // As root, the cluster belongs to the postgres user (initdb refuses root).
+        let command = (getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [pgctl, "-D", data] + arguments
+        // posix_spawn and waitpid rather than Foundation's Process: the server pg_ctl starts inherits
+        // the child's descriptors, and Process's exit monitoring was seen to miss pg_ctl's exit here.
+        // The output goes to a file through sh, never to a pipe the server would hold open.
+        let outputPath = NSTemporaryDirectory() + "sluice-pg-ctl-\(UUID().uuidString).out"
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        let shell = command.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+            + " >'\(outputPath)' 2>&1 </dev/null"
+        let words: [String] = ["/bin/sh", "-c", shell]
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ)
+        guard spawned == 0 else { throw TestSetupError("cannot start pg_ctl: errno \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            guard errno == EINTR else { throw TestSetupError("waitpid for pg_ctl: errno \(errno)") }
         }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let exited = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (exited, text)
     }
 
     /// `pg_ctl stop -m immediate`: no shutdown checkpoint, every connection cut (a crash, as far
