@@ -175,8 +175,12 @@ final class Cluster {
     private var children: [Child] = []
 
     /// A scratch directory with development certificates for `workerCerts` workers (and `operator`).
-    init(label: String, input: String, database: String? = nil, inputURI: String? = nil, workerCerts: Int = 4,
-         leaseTTLMs: Int = 3_000, heartbeatMs: Int = 500) async throws {
+    /// A job spec file for the coordinator (default: its built-in tumbling bid job).
+    let job: String?
+
+    init(label: String, input: String, database: String? = nil, inputURI: String? = nil, job: String? = nil,
+         workerCerts: Int = 4, leaseTTLMs: Int = 3_000, heartbeatMs: Int = 500) async throws {
+        self.job = job
         scratch = try ScratchDir("cluster-\(label)")
         certs = scratch.at("certs")
         self.input = input
@@ -206,6 +210,7 @@ final class Cluster {
         ["coordinator", "--certs", certs, "--input", inputURI, "--output", output]
             + (database.map { ["--store", $0] } ?? ["--state", coordinatorState])
             + ["--lease-ttl-ms", "\(leaseTTLMs)", "--heartbeat-ms", "\(heartbeatMs)", "--leader-ttl-ms", "\(leaderTTLMs)"]
+            + (job.map { ["--job", $0] } ?? [])
     }
 
     /// The coordinators' leadership lease: short, so that the failover test is quick.

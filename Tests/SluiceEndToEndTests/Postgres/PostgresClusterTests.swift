@@ -150,3 +150,20 @@ extension SluiceEndToEndTests.PostgresTests {
         #expect(!logs.contains("stopped on error"), "a partition failed instead of waiting for the server:\n\(cluster.diagnostics())")
     }
 }
+
+extension SluiceEndToEndTests.PostgresTests {
+    @Test("Two coordinators on PostgreSQL: the leader SIGKILLed mid-run, the follower leads within the leadership lease, workers reconnect by themselves; equals the oracle",
+          .timeLimit(.minutes(6)))
+    func coordinatorFailover() async throws {
+        let cluster = try await Cluster(label: "pg-failover", input: try await Self.input(),
+                                        database: try TestPostgres.freshDatabase("failover"))
+        defer { cluster.tearDown() }
+        try await failOverTheLeader(cluster, startWorkers: {
+            for i in 1...3 { try cluster.startWorker("worker-\(i)", rate: 5_000) }
+            return try await cluster.waitForStatus("3 workers hold 3/3/2 partitions", timeout: .seconds(60)) {
+                $0.settled && $0.heldCounts.values.sorted() == [2, 3, 3]
+            }
+        })
+        try await Self.finishAndVerify(cluster, label: "coordinator failover")
+    }
+}
