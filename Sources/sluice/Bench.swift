@@ -17,12 +17,16 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Scratch directory (default: a new temporary one, removed afterwards).") var dir: String?
     @Option(help: "Only the benchmarks whose name contains this (e.g. core.tumbling).") var only: String?
     @Option(help: "Events for the cluster benchmark (8 partitions).") var clusterEvents: Int = 16_000_000
+    @Option(help: "Sink of the cluster benchmark: file (one set of files per partition) or sqlite (one shared file).") var clusterSink = "file"
     @Option(help: "TLS sessions for the coordinator heartbeat benchmark.") var heartbeatSessions: Int = 200
     @Option(help: "Seconds the heartbeat benchmark measures.") var heartbeatSeconds: Int = 5
     @Option(help: "Heartbeats each session keeps in flight (the coordinator's saturation, not a worker's pace).") var heartbeatWindow: Int = 64
     @Option(help: "PostgreSQL server for the postgres.* benchmarks (postgres://…; a database per run is created and dropped).") var postgres: String?
 
     func run() async throws {
+        guard ["file", "sqlite"].contains(clusterSink) else {
+            throw userError(ValidationError("--cluster-sink must be file or sqlite, got '\(clusterSink)'"))
+        }
         #if DEBUG
         note("warning: this is a debug build; figures are meaningless. Use `swift build -c release`.")
         #endif

@@ -42,7 +42,10 @@ extension Bench {
         defer { children.killAll() }
         let coordinator = try children.start("coordinator", [
             "coordinator", "--listen", "127.0.0.1:0", "--certs", certs, "--input", "file:\(input)",
-            "--output", "sqlite:" + (scratch as NSString).appendingPathComponent("results.db"),
+            // By default the file sink: each partition writes its own files, so the workers share
+            // no sink lock (one SQLite sink file serializes every worker's inserts; see the README).
+            "--output", clusterSink == "sqlite" ? "sqlite:" + (scratch as NSString).appendingPathComponent("results.db")
+                                                : "file:" + (scratch as NSString).appendingPathComponent("results"),
             "--state", (scratch as NSString).appendingPathComponent("coordinator.db"), "--heartbeat-ms", "200"])
         let port = try await children.waitForPort(coordinator)
         let start = ContinuousClock.now
