@@ -33,6 +33,8 @@ public final class LeaderGate: Sendable {
     public init() {}
     public var service: CoordinatorService? { current.withLock { $0 } }
     public func lead(with service: CoordinatorService) { current.withLock { $0 = service } }
+    /// Stops serving: every call and open session is refused from now on.
+    public func stepDown() { current.withLock { $0 = nil } }
 }
 
 struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
@@ -98,6 +100,10 @@ struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
                             for await message in outbound { try await response.write(message.proto) }
                         }
                         continue
+                    }
+                    // A session belongs to the service it opened with: one that stepped down ends it.
+                    guard gate.service === service else {
+                        throw RPCError(code: .unavailable, message: "this coordinator stepped down; try the leader")
                     }
                     switch message.kind {
                     case .heartbeat(let heartbeat):

@@ -30,9 +30,9 @@ public struct NotLeader: Error, CustomStringConvertible {
     }
 }
 
-/// Runs the leadership of one coordinator: waits to lead, then keeps the lease renewed. Fail-stop:
-/// when the lease is lost, or cannot be renewed before it would expire, `onLost` is called (the
-/// coordinator process exits; its supervisor restarts it as a follower).
+/// Runs the leadership of one coordinator: waits to lead, then keeps the lease renewed. When the
+/// lease is lost, or cannot be renewed before it would expire, the coordinator steps down to a
+/// follower (its service stops, its sessions end) and waits to lead again.
 public final class LeadershipLoop: Sendable {
     public let candidate: String
     public let ttlMs: Int64
@@ -68,28 +68,30 @@ public final class LeadershipLoop: Sendable {
         }
     }
 
-    /// Renews every third of the TTL until cancelled; calls `onLost` when the lease is gone.
-    public func keepLeading(epoch: Int64, onLost: @Sendable (String) -> Void) async {
+    /// Renews every third of the TTL; returns why the leadership is lost (another coordinator took
+    /// it, or it could not be renewed before it would expire), or nil when cancelled.
+    public func keepLeading(epoch: Int64) async -> String? {
         var renewed = ContinuousClock.now
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(max(10, ttlMs / 3)))
-            if Task.isCancelled { return }
+            if Task.isCancelled { return nil }
             do {
                 if try store.renew(candidate: candidate, epoch: epoch, ttlMs: ttlMs) {
                     renewed = .now
                     continue
                 }
-                onLost("another coordinator took the leadership")
-                return
+                held.withLock { $0 = nil }
+                return "another coordinator took the leadership"
             } catch {
                 // Stop leading before the lease can expire: a follower may take it then.
                 if ContinuousClock.now - renewed > .milliseconds(ttlMs * 2 / 3) {
-                    onLost("the leadership could not be renewed in time (\(error))")
-                    return
+                    held.withLock { $0 = nil }
+                    return "the leadership could not be renewed in time (\(error))"
                 }
                 log("coordinator \(candidate): leadership renewal failed (\(error)); retrying")
             }
         }
+        return nil
     }
 
     /// Gives up the lease if this candidate leads (a graceful stop).

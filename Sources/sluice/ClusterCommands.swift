@@ -131,20 +131,22 @@ struct Coordinator: AsyncParsableCommand {
         }
         let partitions = clusterJob.partitions, leaseTTLMs = leaseTtlMs
         let leading = Task {
-            let epoch = try await leadership.waitToLead()
-            // Fail-stop: a coordinator that is no longer the leader exits; its supervisor restarts
-            // it as a follower. (Its ledger writes are refused meanwhile: see `NotLeader`.)
-            @Sendable func stepDown(_ reason: String) -> Never {
-                note("coordinator \(candidate): \(reason); exiting so that the leader alone acts")
-                Foundation.exit(3)
+            while !Task.isCancelled {
+                let epoch = try await leadership.waitToLead()
+                try ledger.fence(leaderEpoch: epoch)
+                let service = try CoordinatorService(partitions: partitions, leaseTTLMs: leaseTTLMs, ledger: ledger,
+                                                     log: { note($0) },
+                                                     onDeposed: { note("coordinator \(candidate): \($0); stepping down") })
+                await service.startTicker()
+                gate.lead(with: service)
+                note("coordinator \(candidate): leading (leader epoch \(epoch))")
+                guard let reason = await leadership.keepLeading(epoch: epoch) else { return }
+                // Step down: refuse calls, end the sessions (workers go on committing, fenced by
+                // their epochs, and reconnect), then follow until this coordinator may lead again.
+                gate.stepDown()
+                await service.stop()
+                note("coordinator \(candidate): stepped down: \(reason); following")
             }
-            try ledger.fence(leaderEpoch: epoch)
-            let service = try CoordinatorService(partitions: partitions, leaseTTLMs: leaseTTLMs, ledger: ledger,
-                                                 log: { note($0) }, onDeposed: { stepDown("\($0)") })
-            await service.startTicker()
-            gate.lead(with: service)
-            note("coordinator \(candidate): leading (leader epoch \(epoch))")
-            await leadership.keepLeading(epoch: epoch) { stepDown("lost the leadership: \($0)") }
         }
         let signals = onTermination {
             leading.cancel()
