@@ -32,16 +32,11 @@ public final class SQLiteLeaseLedger: LeaseLedger, @unchecked Sendable {
     }
 
     public func batch(_ body: () throws -> Void) throws {
-        try db.execute("BEGIN IMMEDIATE")
-        inBatch = true
-        defer { inBatch = false }
-        do {
+        try db.transaction {
+            inBatch = true
+            defer { inBatch = false }
             try checkFence()
             try body()
-            try db.execute("COMMIT")
-        } catch {
-            try? db.execute("ROLLBACK")
-            throw error
         }
     }
 

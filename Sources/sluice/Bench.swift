@@ -124,23 +124,13 @@ struct Bench: AsyncParsableCommand {
         print("run.tumbling.peak_rss_mb: \(usage.ru_maxrss / 1024) MB")
     }
 
-    /// Seconds for one `sluice run` child process (wall time, start-up included).
+    /// Seconds for one `sluice run` child process into a fresh SQLite file (wall time, start-up included).
     private func timedRun(root: String, input: String, name: String, intervalMs: Int) throws -> Double {
         let output = (root as NSString).appendingPathComponent("\(name).db")
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: output + suffix) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["run", "--input", "file:\(input)", "--output", "sqlite:\(output)", "--parallelism", "1",
-                             "--checkpoint-interval-ms", String(intervalMs), "--quiet"]
-        process.standardOutput = FileHandle.nullDevice
-        let start = ContinuousClock.now
-        try process.run()
-        process.waitUntilExit()
-        let elapsed = (ContinuousClock.now - start).seconds
-        guard process.terminationStatus == 0 else { throw ValidationError("bench run \(name) failed with status \(process.terminationStatus)") }
-        note("bench: run \(name) (checkpoint every \(intervalMs) ms): \(String(format: "%.2f", elapsed)) s")
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: output + suffix) }
-        return elapsed
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: output + suffix) } }
+        return try timedSluiceRun(input: input, output: "sqlite:\(output)", intervalMs: intervalMs,
+                                  name: "\(name) (checkpoint every \(intervalMs) ms)")
     }
 }
 
@@ -154,4 +144,20 @@ extension Bench {
         if only.map({ "postgres.sink.rows_per_s".contains($0) }) ?? true { try await bench.sink() }
         if only.map({ "postgres.run.events_per_s".contains($0) }) ?? true { try bench.run() }
     }
+}
+
+/// Seconds for `sluice run --input file:INPUT --output OUTPUT`, one lane, as a child process.
+func timedSluiceRun(input: String, output: String, intervalMs: Int, name: String) throws -> Double {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    process.arguments = ["run", "--input", "file:\(input)", "--output", output, "--parallelism", "1",
+                         "--checkpoint-interval-ms", String(intervalMs), "--quiet"]
+    process.standardOutput = FileHandle.nullDevice
+    let start = ContinuousClock.now
+    try process.run()
+    process.waitUntilExit()
+    let elapsed = (ContinuousClock.now - start).seconds
+    guard process.terminationStatus == 0 else { throw ValidationError("bench run \(name) failed with status \(process.terminationStatus)") }
+    note("bench: run \(name): \(String(format: "%.2f", elapsed)) s")
+    return elapsed
 }

@@ -101,17 +101,6 @@ struct PostgresBench {
     }
 
     private func timed(input: String, output: String, name: String) throws -> Double {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["run", "--input", "file:\(input)", "--output", output, "--parallelism", "1",
-                             "--checkpoint-interval-ms", "1000", "--quiet"]
-        process.standardOutput = FileHandle.nullDevice
-        let start = ContinuousClock.now
-        try process.run()
-        process.waitUntilExit()
-        let elapsed = (ContinuousClock.now - start).seconds
-        guard process.terminationStatus == 0 else { throw ValidationError("bench run \(name) failed with status \(process.terminationStatus)") }
-        note("bench: run \(name): \(String(format: "%.2f", elapsed)) s")
-        return elapsed
+        try timedSluiceRun(input: input, output: output, intervalMs: 1_000, name: name)
     }
 }

@@ -67,31 +67,8 @@ public struct LineDecoder: Sendable {
             }
             let digitsStart = i
             var magnitude: UInt64 = 0
-            // Eight bytes at a time: take the leading digits of each word (a run of digits never
-            // crosses the line end, whose `\n` or end of data stops it). Byte by byte near the end.
-            var scanned = false
-            while i + 8 <= limit, let base = line.baseAddress {
-                let chunk = UInt64(littleEndian: (base + i).loadUnaligned(as: UInt64.self))
-                let nonDigits = LineDecoder.nonDigitMask(chunk)
-                if nonDigits == 0 {
-                    magnitude = magnitude &* 100_000_000 &+ LineDecoder.eightDigitsValue(chunk)
-                    i += 8
-                    continue
-                }
-                let k = nonDigits.trailingZeroBitCount >> 3
-                if k > 0 {
-                    magnitude = magnitude &* LineDecoder.powersOf10[k]
-                        &+ LineDecoder.eightDigitsValue(chunk &<< UInt64(64 - 8 * k))
-                    i += k
-                }
-                scanned = true
-                break
-            }
-            while !scanned, i < n {
-                let d = line[i] &- 48
-                if d > 9 { break }
-                magnitude = magnitude &* 10 &+ UInt64(d)
-                i += 1
+            if let base = line.baseAddress {
+                (magnitude, i) = LineDecoder.scanDigits(base, from: i, readable: limit, end: n)
             }
             // Up to 19 digits cannot overflow a UInt64; only longer runs need the careful count.
             let overflow = i - digitsStart > 19 && LineDecoder.overflows(line, from: digitsStart, to: i)
@@ -146,30 +123,8 @@ public struct LineDecoder: Sendable {
                 i += 1
             }
             let digitsStart = i
-            var magnitude: UInt64 = 0
-            while i + 8 <= n {
-                let chunk = UInt64(littleEndian: (base + i).loadUnaligned(as: UInt64.self))
-                let nonDigits = LineDecoder.nonDigitMask(chunk)
-                if nonDigits == 0 {
-                    magnitude = magnitude &* 100_000_000 &+ LineDecoder.eightDigitsValue(chunk)
-                    i += 8
-                    continue
-                }
-                let k = nonDigits.trailingZeroBitCount >> 3
-                if k > 0 {
-                    magnitude = magnitude &* LineDecoder.powersOf10[k] &+ LineDecoder.eightDigitsValue(chunk &<< UInt64(64 - 8 * k))
-                    i += k
-                }
-                break
-            }
-            if i + 8 > n {  // near the end of the data: byte by byte
-                while i < n {
-                    let d = base.load(fromByteOffset: i, as: UInt8.self) &- 48
-                    if d > 9 { break }
-                    magnitude = magnitude &* 10 &+ UInt64(d)
-                    i += 1
-                }
-            }
+            let magnitude: UInt64
+            (magnitude, i) = LineDecoder.scanDigits(base, from: i, readable: n, end: n)
             let digits = i - digitsStart
             // No digits, or more than 19 (which might overflow): the careful path decides.
             if digits == 0 || digits > 19 { break fast }
@@ -204,6 +159,38 @@ public struct LineDecoder: Sendable {
             end = n
         }
         return (end, decode(UnsafeRawBufferPointer(start: base + start, count: end - start), readable: n - start, into: values))
+    }
+
+    /// The run of ASCII digits at `base[from...]`, as a value (wrapping past 19 digits: callers
+    /// check the length) and the index after it. Eight bytes at a time while `readable` allows (a
+    /// run never crosses a line end: its `\n`, or the end of data, stops it), then byte by byte up
+    /// to `end`.
+    @inline(__always)
+    static func scanDigits(_ base: UnsafeRawPointer, from start: Int, readable: Int, end: Int) -> (value: UInt64, next: Int) {
+        var i = start
+        var magnitude: UInt64 = 0
+        while i + 8 <= readable {
+            let chunk = UInt64(littleEndian: (base + i).loadUnaligned(as: UInt64.self))
+            let nonDigits = LineDecoder.nonDigitMask(chunk)
+            if nonDigits == 0 {
+                magnitude = magnitude &* 100_000_000 &+ LineDecoder.eightDigitsValue(chunk)
+                i += 8
+                continue
+            }
+            let k = nonDigits.trailingZeroBitCount >> 3
+            if k > 0 {
+                magnitude = magnitude &* LineDecoder.powersOf10[k] &+ LineDecoder.eightDigitsValue(chunk &<< UInt64(64 - 8 * k))
+                i += k
+            }
+            return (magnitude, i)
+        }
+        while i < end {
+            let d = base.load(fromByteOffset: i, as: UInt8.self) &- 48
+            if d > 9 { break }
+            magnitude = magnitude &* 10 &+ UInt64(d)
+            i += 1
+        }
+        return (magnitude, i)
     }
 
     static let powersOf10: [UInt64] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000]
