@@ -153,6 +153,8 @@ enum ClusterLog {
 /// A coordinator and its workers in one scratch directory, all real `sluice` processes. Every
 /// process it starts is SIGKILLed by `tearDown()` if still alive (call it from a `defer`).
 final class Cluster {
+    /// Names the scratch directory and the tests' printed lines.
+    let label: String
     let scratch: ScratchDir
     let certs: String
     let input: String
@@ -180,6 +182,7 @@ final class Cluster {
 
     init(label: String, input: String, database: String? = nil, inputURI: String? = nil, job: String? = nil,
          workerCerts: Int = 4, leaseTTLMs: Int = 3_000, heartbeatMs: Int = 500) async throws {
+        self.label = label
         self.job = job
         scratch = try ScratchDir("cluster-\(label)")
         certs = scratch.at("certs")

@@ -30,7 +30,7 @@ extension SluiceEndToEndTests {
         }
 
         /// Three workers holding 3/3/2 partitions, every lease granted.
-        static func startThreeWorkers(_ cluster: Cluster, metrics: Bool = false) async throws -> ClusterStatus {
+        static func startThreeWorkers(_ cluster: Cluster, rate: Int = rate, metrics: Bool = false) async throws -> ClusterStatus {
             for i in 1...3 { try cluster.startWorker("worker-\(i)", rate: rate, metrics: metrics) }
             return try await cluster.waitForStatus("3 workers hold 3/3/2 partitions", timeout: .seconds(60)) {
                 $0.settled && $0.heldCounts.values.sorted() == [2, 3, 3]
@@ -150,9 +150,17 @@ extension SluiceEndToEndTests {
             let began = ContinuousClock.now
             let cluster = try await Cluster(label: "coordinator-restart", input: try await Self.input())
             defer { cluster.tearDown() }
+            try await Self.restartTheCoordinator(cluster, rate: Self.rate) { try await finishAndVerify($0, label: "coordinator-restart") }
+            print("[cluster coordinator-restart] wall time \((ContinuousClock.now - began).ms) ms")
+        }
+
+        /// The coordinator SIGKILLed mid-run and restarted on the same state (SQLite file or
+        /// PostgreSQL) and port: the workers rejoin, no epoch goes back, no (partition, epoch) is
+        /// granted twice over both lives; then `finish` checks the result.
+        static func restartTheCoordinator(_ cluster: Cluster, rate: Int, finish: (Cluster) async throws -> Void) async throws {
             let port = try freeLocalPort()
             let first = try await cluster.startCoordinator(port: port)
-            _ = try await Self.startThreeWorkers(cluster)
+            _ = try await Self.startThreeWorkers(cluster, rate: rate)
             try await Task.sleep(for: .seconds(1))
 
             let before = try await cluster.status()
@@ -203,12 +211,11 @@ extension SluiceEndToEndTests {
                 let firstLife = grants1.filter { $0.partition == g.partition }.map(\.epoch).max() ?? 0
                 #expect(g.epoch > firstLife, "after the restart \(g), but the first coordinator had already granted epoch \(firstLife)")
             }
-            print("[cluster coordinator-restart] epochs before the kill: \(epochsText(before)); after the restart: \(epochsText(afterRestart)); "
+            print("[\(cluster.label)] epochs before the kill: \(epochsText(before)); after the restart: \(epochsText(afterRestart)); "
                   + "workers rejoined \(rejoinedAfter.ms) ms after the restart; \(grants1.count) grants before, \(grants2.count) after; "
                   + "\(polls) status polls checked")
 
-            _ = try await finishAndVerify(cluster, label: "coordinator-restart")  // also: each (partition, epoch) granted once over both logs
-            print("[cluster coordinator-restart] wall time \((ContinuousClock.now - began).ms) ms")
+            try await finish(cluster)
         }
 
         // MARK: 4. A zombie worker
@@ -219,8 +226,16 @@ extension SluiceEndToEndTests {
             let began = ContinuousClock.now
             let cluster = try await Cluster(label: "zombie", input: try await Self.input())
             defer { cluster.tearDown() }
+            try await Self.fenceOffAZombie(cluster, rate: Self.rate) { _ = try await finishAndVerify($0, label: "zombie") }
+            print("[cluster zombie] wall time \((ContinuousClock.now - began).ms) ms")
+        }
+
+        /// A worker SIGSTOPped past its lease while the others take its partitions over and claim
+        /// them in the store (SQLite or PostgreSQL); on SIGCONT its commits are fenced off (counted
+        /// in its metrics, logged, reported to the coordinator); then `finish` checks the result.
+        static func fenceOffAZombie(_ cluster: Cluster, rate: Int, finish: (Cluster) async throws -> Void) async throws {
             try await cluster.startCoordinator()
-            _ = try await Self.startThreeWorkers(cluster, metrics: true)
+            _ = try await Self.startThreeWorkers(cluster, rate: rate, metrics: true)
             try await Task.sleep(for: .milliseconds(1_500))
 
             let before = try await cluster.status()
@@ -273,7 +288,7 @@ extension SluiceEndToEndTests {
                 return fenced > 0 && !ClusterLog.lines(cluster.log(child), containing: "fenced off").isEmpty
             }
             let fencedLines = ClusterLog.lines(cluster.log(child), containing: "fenced off")
-            print("[cluster zombie] stopped \(zombie) (partitions \(held)) for \(stoppedFor.ms) ms; meanwhile: \(ownersText(moved)); "
+            print("[\(cluster.label)] stopped \(zombie) (partitions \(held)) for \(stoppedFor.ms) ms; meanwhile: \(ownersText(moved)); "
                   + "after SIGCONT sluice_commits_fenced_total = \(fenced); its log:\n  " + fencedLines.joined(separator: "\n  "))
             #expect(sawFenced, "the zombie \(zombie) had no commit fenced off within 20 s of SIGCONT (metric \(fenced)):\n\(cluster.log(child).suffix(3_000))")
             #expect(fenced > 0, "sluice_commits_fenced_total of \(zombie) is \(fenced)")
@@ -284,8 +299,7 @@ extension SluiceEndToEndTests {
             }
             #expect(coordinatorHeard, "the coordinator did not hear of the fenced commit:\n\(cluster.coordinatorLog.suffix(3_000))")
 
-            _ = try await finishAndVerify(cluster, label: "zombie")
-            print("[cluster zombie] wall time \((ContinuousClock.now - began).ms) ms")
+            try await finish(cluster)
         }
 
         // MARK: 5. The coordinator stops on SIGTERM

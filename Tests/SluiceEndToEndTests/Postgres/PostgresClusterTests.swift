@@ -117,6 +117,28 @@ extension SluiceEndToEndTests.PostgresTests {
         try await Self.finishAndVerify(cluster, label: "cluster kill-worker")
     }
 
+    @Test("Cluster on PostgreSQL: the coordinator SIGKILLed mid-run and restarted on the same store; epochs never go back; equals the oracle",
+          .timeLimit(.minutes(6)))
+    func clusterCoordinatorRestarted() async throws {
+        let cluster = try await Cluster(label: "pg-coordinator-restart", input: try await Self.input(),
+                                        database: try TestPostgres.freshDatabase("restart"))
+        defer { cluster.tearDown() }
+        try await SluiceEndToEndTests.ClusterTests.restartTheCoordinator(cluster, rate: 5_000) {
+            try await Self.finishAndVerify($0, label: "coordinator-restart")
+        }
+    }
+
+    @Test("Cluster on PostgreSQL: a worker SIGSTOPped past its lease is fenced off when it wakes; equals the oracle",
+          .timeLimit(.minutes(6)))
+    func clusterZombieFenced() async throws {
+        let cluster = try await Cluster(label: "pg-zombie", input: try await Self.input(),
+                                        database: try TestPostgres.freshDatabase("zombie"))
+        defer { cluster.tearDown() }
+        try await SluiceEndToEndTests.ClusterTests.fenceOffAZombie(cluster, rate: 5_000) {
+            try await Self.finishAndVerify($0, label: "zombie")
+        }
+    }
+
     @Test("PostgreSQL stopped with pg_ctl stop -m immediate mid-run and started again: the cluster resumes by itself; equals the oracle",
           .timeLimit(.minutes(6)))
     func serverRestartedMidRun() async throws {
