@@ -102,10 +102,11 @@ public final class PostgresConnection {
         }
     }
 
-    /// `COPY … FROM STDIN` (text format): `body` appends rows to a buffer that is sent in chunks.
-    /// Returns the rows copied.
+    /// `COPY table (columns) FROM STDIN` in the binary format: `body` appends rows to a buffer
+    /// that is sent in chunks. Returns the rows copied.
     @discardableResult
-    public func copyIn(_ sql: String, _ body: (inout PostgresCopyBuffer) throws -> Void) throws -> Int {
+    public func copyIn(into table: String, columns: [String], _ body: (inout PostgresCopyBuffer) throws -> Void) throws -> Int {
+        let sql = "COPY \"\(table)\" (\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) FROM STDIN (FORMAT binary)"
         guard let conn else { throw lost("not connected") }
         guard let start = PQexec(conn, sql) else { throw lost(currentError) }
         let status = PQresultStatus(start)
@@ -125,7 +126,7 @@ public final class PostgresConnection {
         var failure: Error?
         do {
             try body(&buffer)
-            try buffer.flushNow()
+            try buffer.finish()
         } catch {
             failure = error
         }
@@ -267,57 +268,85 @@ public final class PostgresResult {
     }
 }
 
-/// Rows for `COPY … FROM STDIN` in text format: columns separated by tabs, rows by newlines,
-/// backslash escapes in text. Sent to the server every 256 KiB.
+/// Rows for `COPY … FROM STDIN (FORMAT binary)`: each row a field count, each field its length
+/// and its value in network byte order. The server parses no text, which makes a COPY of numeric
+/// rows several times cheaper for it than the text format. Each value's type must be the column's
+/// exactly (`int32` for `integer`, `int` for `bigint`, `double` for `double precision`, `text`).
+/// Sent to the server every 256 KiB.
 public struct PostgresCopyBuffer {
     private var bytes: [UInt8] = []
     private let flush: ([UInt8]) throws -> Void
-    private var columnsInRow = 0
+    /// Where the current row's field count goes, and the fields so far.
+    private var rowStart = 0
+    private var fieldsInRow: UInt16 = 0
+
+    /// The binary COPY header: signature, flags, header extension length.
+    static let header: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00] + [0, 0, 0, 0] + [0, 0, 0, 0]
 
     init(flush: @escaping ([UInt8]) throws -> Void) {
         self.flush = flush
         bytes.reserveCapacity(1 << 18)
+        bytes.append(contentsOf: Self.header)
+        beginRow()
     }
 
-    private mutating func separate() {
-        if columnsInRow > 0 { bytes.append(9) }
-        columnsInRow += 1
+    private mutating func beginRow() {
+        rowStart = bytes.count
+        fieldsInRow = 0
+        bytes.append(0)
+        bytes.append(0)
+    }
+
+    private mutating func append<T: FixedWidthInteger>(bigEndian value: T) {
+        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
     public mutating func int(_ value: Int64) {
-        separate()
-        appendDecimal(value, to: &bytes)
+        fieldsInRow += 1
+        append(bigEndian: Int32(8))
+        append(bigEndian: value)
+    }
+
+    public mutating func int32(_ value: Int32) {
+        fieldsInRow += 1
+        append(bigEndian: Int32(4))
+        append(bigEndian: value)
     }
 
     public mutating func double(_ value: Double) {
-        separate()
-        if value.isNaN { bytes.append(contentsOf: "NaN".utf8) }
-        else if value.isInfinite { bytes.append(contentsOf: (value < 0 ? "-Infinity" : "Infinity").utf8) }
-        else { bytes.append(contentsOf: "\(value)".utf8) }  // shortest round-trip text: read back exactly
+        fieldsInRow += 1
+        append(bigEndian: Int32(8))
+        append(bigEndian: value.bitPattern)
     }
 
-    /// Text, escaped; a NUL (which PostgreSQL text cannot hold) becomes U+FFFD.
+    /// UTF-8 text; a NUL (which PostgreSQL text cannot hold) becomes U+FFFD.
     public mutating func text(_ value: String) {
-        separate()
+        fieldsInRow += 1
+        let lengthAt = bytes.count
+        append(bigEndian: Int32(0))
+        let start = bytes.count
         for byte in value.utf8 {
-            switch byte {
-            case 92: bytes.append(92); bytes.append(92)
-            case 9: bytes.append(92); bytes.append(116)
-            case 10: bytes.append(92); bytes.append(110)
-            case 13: bytes.append(92); bytes.append(114)
-            case 0: bytes.append(contentsOf: [0xEF, 0xBF, 0xBD])
-            default: bytes.append(byte)
-            }
+            if byte == 0 { bytes.append(contentsOf: [0xEF, 0xBF, 0xBD]) } else { bytes.append(byte) }
         }
+        let length = UInt32(bytes.count - start)
+        for i in 0..<4 { bytes[lengthAt + i] = UInt8(truncatingIfNeeded: length >> (24 - 8 * i)) }
     }
 
     public mutating func endRow() throws {
-        bytes.append(10)
-        columnsInRow = 0
+        bytes[rowStart] = UInt8(fieldsInRow >> 8)
+        bytes[rowStart + 1] = UInt8(truncatingIfNeeded: fieldsInRow)
         if bytes.count >= 1 << 18 { try flushNow() }
+        beginRow()
     }
 
-    mutating func flushNow() throws {
+    /// Sends what is buffered; at the end, the trailer (-1 in place of a field count) first.
+    mutating func finish() throws {
+        bytes.removeLast(2)  // the unused count of a row never begun
+        append(bigEndian: Int16(-1))
+        try flushNow()
+    }
+
+    private mutating func flushNow() throws {
         guard !bytes.isEmpty else { return }
         try flush(bytes)
         bytes.removeAll(keepingCapacity: true)

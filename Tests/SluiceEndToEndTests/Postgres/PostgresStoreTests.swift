@@ -93,6 +93,38 @@ extension SluiceEndToEndTests.PostgresTests {
         #expect(try await owner.epoch(partition: 0) == 4)
     }
 
+    @Test("Binary COPY: dead letters and late events with tabs, quotes, backslashes, NUL and non-ASCII text, and avg values, read back exactly")
+    func binaryCopyRoundTrip() async throws {
+        let url = try TestPostgres.freshDatabase("binary")
+        let sink = try PostgresSink(url: PostgresURL(url), job: Self.job)
+        let store = try PostgresCheckpointStore(url: PostgresURL(url), log: { _ in })
+        try await store.bind(job: "fp", partitions: 3, writer: sink)
+        let epoch = try await store.claimNext(partition: 2)
+        let (output, state, offset) = Self.output([
+            "1,7,100,100000", "1,7,33,100001", "2,8,1,100002",
+            "x\ty,\"q\",\\back\\slash",          // a tab, quotes and backslashes: malformed
+            "héllo wörld 🚀,1,2,3",                // non-ASCII: malformed
+            "3,4,5,6\u{0}",                          // a NUL: malformed, stored as U+FFFD
+            "9,9,9,-900000",                          // far behind the watermark: late
+        ], partition: 2)
+        #expect(output.deadLetters.count == 3 && output.late.count == 1, "the fixture's lines: \(output.deadLetters) \(output.late)")
+        try await store.commit(Self.checkpoint(2, seq: 1, epoch: epoch, offset: offset, state: state), fromOffset: 0,
+                               output: output, writer: sink)
+        #expect(try Self.rows(url) == Self.texts(output), "result rows, avg included, read back exactly")
+
+        let conn = try TestPostgres.connect(url)
+        for (suffix, expected) in [("dead_letters", output.deadLetters), ("late", output.late)] {
+            let stored = try conn.execute("SELECT partition, \"offset\", reason, line, sluice_seq FROM pg_results_\(suffix) ORDER BY \"offset\"")
+            let got = try (0..<stored.count).map { r in
+                "\(try stored.int64(r, 0))|\(try stored.int64(r, 1))|\(stored.string(r, 2) ?? "NULL")|\(stored.string(r, 3) ?? "NULL")|\(try stored.int64(r, 4))"
+            }
+            let want = expected.sorted { $0.offset < $1.offset }.map { line in
+                "2|\(line.offset)|\(line.reason)|\(line.line.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}"))|1"
+            }
+            #expect(got == want, "\(suffix) read back differs")
+        }
+    }
+
     @Test("Commit: the seq must follow; the last two checkpoints are kept; roll-back removes later output")
     func commitSequenceAndRollBack() async throws {
         let url = try TestPostgres.freshDatabase("commit")
