@@ -45,81 +45,95 @@ public struct AggregateLayout: Sendable, Equatable {
     }
 }
 
-/// Accumulator slots for many windows, with a free list so fired windows are reused.
-struct AccumulatorPool {
+/// Accumulator slots for many windows, with a free list so fired windows are reused. The slots
+/// live in raw memory and each update kind has its own list of (batch column, slot): adding an
+/// event (the engine's hottest loop, once per event and window) is plain loads and stores, with no
+/// uniqueness check of an array and no switch per aggregate.
+final class AccumulatorPool {
     let layout: AggregateLayout
-    private(set) var slots: [Int64] = []
+    private let width: Int
+    private var slots: UnsafeMutablePointer<Int64>
+    private var capacity: Int  // windows
+    private var used = 0       // windows ever allocated (free ones included)
     private var free: [Int32] = []
+    /// (batch column, slot) of each sum, min and max update.
+    private let sums: [(column: Int, slot: Int)]
+    private let mins: [(column: Int, slot: Int)]
+    private let maxes: [(column: Int, slot: Int)]
 
-    init(layout: AggregateLayout) { self.layout = layout }
+    init(layout: AggregateLayout) {
+        self.layout = layout
+        width = layout.width
+        capacity = 256
+        slots = .allocate(capacity: capacity * width)
+        let columns = layout.updates.enumerated()
+        sums = columns.filter { $0.element.kind == .sum }.map { ($0.offset, $0.element.slot) }
+        mins = columns.filter { $0.element.kind == .min }.map { ($0.offset, $0.element.slot) }
+        maxes = columns.filter { $0.element.kind == .max }.map { ($0.offset, $0.element.slot) }
+    }
 
-    var liveCount: Int { slots.count / layout.width - free.count }
+    deinit { slots.deallocate() }
 
-    mutating func allocate() -> Int32 {
+    var liveCount: Int { used - free.count }
+
+    func allocate() -> Int32 {
         let index: Int32
         if let reused = free.popLast() {
             index = reused
         } else {
-            index = Int32(slots.count / layout.width)
-            slots.append(contentsOf: repeatElement(0, count: layout.width))
+            if used == capacity { grow() }
+            index = Int32(used)
+            used += 1
         }
-        let base = Int(index) * layout.width
-        slots[base] = 0
-        for u in layout.updates {
-            switch u.kind {
-            case .sum: slots[base + u.slot] = 0
-            case .min: slots[base + u.slot] = Int64.max
-            case .max: slots[base + u.slot] = Int64.min
-            }
-        }
+        let base = slots + Int(index) * width
+        base[0] = 0
+        for u in sums { base[u.slot] = 0 }
+        for u in mins { base[u.slot] = Int64.max }
+        for u in maxes { base[u.slot] = Int64.min }
         return index
     }
 
-    mutating func release(_ index: Int32) { free.append(index) }
+    private func grow() {
+        let larger = UnsafeMutablePointer<Int64>.allocate(capacity: capacity * 2 * width)
+        larger.moveInitialize(from: slots, count: used * width)
+        slots.deallocate()
+        slots = larger
+        capacity *= 2
+    }
 
-    /// Adds event `row` of `batch` to window `index`.
+    func release(_ index: Int32) { free.append(index) }
+
+    /// Adds an event (`row`: its batch columns) to window `index`.
     @inline(__always)
-    mutating func add(_ index: Int32, _ batch: UnsafePointer<Int64>) {
-        let base = Int(index) * layout.width
-        slots.withUnsafeMutableBufferPointer { s in
-            s[base] &+= 1
-            for (u, update) in layout.updates.enumerated() {
-                let v = batch[u]
-                switch update.kind {
-                case .sum: s[base + update.slot] &+= v
-                case .min: if v < s[base + update.slot] { s[base + update.slot] = v }
-                case .max: if v > s[base + update.slot] { s[base + update.slot] = v }
-                }
-            }
-        }
+    func add(_ index: Int32, _ row: UnsafePointer<Int64>) {
+        let s = slots + Int(index) * width
+        s[0] &+= 1
+        for u in sums { s[u.slot] &+= row[u.column] }
+        for u in mins where row[u.column] < s[u.slot] { s[u.slot] = row[u.column] }
+        for u in maxes where row[u.column] > s[u.slot] { s[u.slot] = row[u.column] }
     }
 
     /// Folds window `from` into window `into` (session merges).
-    mutating func merge(_ from: Int32, into: Int32) {
-        let a = Int(from) * layout.width, b = Int(into) * layout.width
-        slots[b] &+= slots[a]
-        for u in layout.updates {
-            switch u.kind {
-            case .sum: slots[b + u.slot] &+= slots[a + u.slot]
-            case .min: slots[b + u.slot] = Swift.min(slots[b + u.slot], slots[a + u.slot])
-            case .max: slots[b + u.slot] = Swift.max(slots[b + u.slot], slots[a + u.slot])
-            }
-        }
+    func merge(_ from: Int32, into: Int32) {
+        let a = slots + Int(from) * width, b = slots + Int(into) * width
+        b[0] &+= a[0]
+        for u in sums { b[u.slot] &+= a[u.slot] }
+        for u in mins { b[u.slot] = Swift.min(b[u.slot], a[u.slot]) }
+        for u in maxes { b[u.slot] = Swift.max(b[u.slot], a[u.slot]) }
     }
 
-    func values(_ index: Int32) -> ArraySlice<Int64> {
-        let base = Int(index) * layout.width
-        return slots[base..<(base + layout.width)]
+    func values(_ index: Int32) -> UnsafeBufferPointer<Int64> {
+        UnsafeBufferPointer(start: slots + Int(index) * width, count: width)
     }
 
-    mutating func load(_ index: Int32, from reader: inout BinaryReader) throws {
-        let base = Int(index) * layout.width
-        for i in 0..<layout.width { slots[base + i] = try reader.readVarInt() }
+    func load(_ index: Int32, from reader: inout BinaryReader) throws {
+        let base = slots + Int(index) * width
+        for i in 0..<width { base[i] = try reader.readVarInt() }
     }
 
     func store(_ index: Int32, to writer: inout BinaryWriter) {
-        let base = Int(index) * layout.width
-        for i in 0..<layout.width { writer.writeVarInt(slots[base + i]) }
+        let base = slots + Int(index) * width
+        for i in 0..<width { writer.writeVarInt(base[i]) }
     }
 }
 
@@ -136,7 +150,7 @@ public struct RowBuffer: Sendable, Equatable {
     public var count: Int { starts.count }
     public var isEmpty: Bool { starts.isEmpty }
 
-    mutating func append(start: Int64, key: UInt64, values: ArraySlice<Int64>) {
+    mutating func append(start: Int64, key: UInt64, values: UnsafeBufferPointer<Int64>) {
         starts.append(start)
         keys.append(key)
         slots.append(contentsOf: values)

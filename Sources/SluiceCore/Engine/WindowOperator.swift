@@ -25,8 +25,8 @@ func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
 /// whole buckets.
 final class AlignedWindowOperator: WindowOperator {
     private struct Bucket {
-        var start: Int64
-        var slots: KeySlotTable
+        let start: Int64
+        var slots: KeySlotTable  // freed when the bucket fires or the state is replaced
     }
 
     private let size: Int64
@@ -38,6 +38,10 @@ final class AlignedWindowOperator: WindowOperator {
         self.size = size
         self.slide = slide
         pool = AccumulatorPool(layout: layout)
+    }
+
+    deinit {
+        for bucket in buckets { bucket.slots.deallocate() }
     }
 
     var nextFireTime: Int64 { buckets.first.map { $0.start + size } ?? Int64.max }
@@ -98,6 +102,7 @@ final class AlignedWindowOperator: WindowOperator {
                 rows.append(start: first.start, key: key, values: pool.values(slot))
                 pool.release(slot)
             }
+            first.slots.deallocate()
             buckets.removeFirst()
         }
     }
@@ -116,6 +121,7 @@ final class AlignedWindowOperator: WindowOperator {
 
     func decode(from reader: inout BinaryReader) throws {
         pool = AccumulatorPool(layout: pool.layout)
+        for bucket in buckets { bucket.slots.deallocate() }
         buckets = []
         let count = try reader.readVarUInt()
         var previous = Int64.min
@@ -125,15 +131,16 @@ final class AlignedWindowOperator: WindowOperator {
             previous = start
             let keys = try reader.readVarUInt()
             guard keys <= UInt64(reader.remaining) else { throw CodecError.corrupt("window key count too large") }
-            var slots = KeySlotTable(capacity: Int(keys))
+            // Appended first, so that a throw below leaves no table unowned.
+            buckets.append(Bucket(start: start, slots: KeySlotTable(capacity: Int(keys))))
+            let b = buckets.count - 1
             for _ in 0..<keys {
                 let key = try reader.readVarUInt()
-                guard slots.slot(for: key) == nil else { throw CodecError.corrupt("key \(key) twice in one window") }
+                guard buckets[b].slots.slot(for: key) == nil else { throw CodecError.corrupt("key \(key) twice in one window") }
                 let slot = pool.allocate()
                 try pool.load(slot, from: &reader)
-                slots.insert(key, slot: slot)
+                buckets[b].slots.insert(key, slot: slot)
             }
-            buckets.append(Bucket(start: start, slots: slots))
         }
     }
 }
