@@ -47,9 +47,12 @@ public struct SQLiteSink: Sink {
         let columnsPerRow = columns.count + 2
         let aggregates = formatter.layout.outputs.count
         var row = 0
+        // Prepared once per commit (a lookup hashes the whole long SQL), reset per execution.
+        let many = try db.prepare(insertMany)
         while row < rows.count {
             let n = rows.count - row >= SQLiteSink.rowsPerInsert ? SQLiteSink.rowsPerInsert : 1
-            let insert = try db.prepare(n == 1 ? insertOne : insertMany)
+            let insert = n == 1 ? try db.prepare(insertOne) : many
+            insert.reset()
             for r in row..<(row + n) {
                 let base = Int32((r - row) * columnsPerRow)
                 insert.bind(base + 1, rows.starts[r]).bind(base + 2, Int64(bitPattern: rows.keys[r]))

@@ -69,4 +69,63 @@ import Testing
         #expect(LineDecoder.eightDigitsValue(0x3837_3635_3433_3231) == 12_345_678)
         #expect(LineDecoder.nonDigitMask(0x3837_3635_2C33_3231) == 0x0000_0000_8000_0000)  // a comma inside, byte 3
     }
+
+    /// `decodeLine` (the engine's path: the plain-line shortcut, the one-pass scan, the careful
+    /// fallback) against `decode` on its own line, for random lines (valid ones of every digit
+    /// count, and mutated ones: signs, empty fields, stray bytes, CR, too many or few fields)
+    /// packed into buffers at every alignment, so the reads before and after a line are exercised.
+    @Test func decodeLineAgreesWithDecode() {
+        var rng = SplitMix64(seed: 11)
+        func digits(_ count: Int) -> String {
+            String((0..<count).map { i in Character(String(i == 0 && count > 1 ? 1 + rng.next() % 9 : rng.next() % 10)) })
+        }
+        func randomLine() -> String {
+            // Half of them shaped like the workload's (short ids, a 13-digit time), half any length.
+            var fields = rng.next() % 2 == 0
+                ? [digits(1 + Int(rng.next() % 6)), digits(1 + Int(rng.next() % 7)), digits(1 + Int(rng.next() % 6)), digits(13)]
+                : (0..<4).map { _ in digits(1 + Int(rng.next() % (rng.next() % 4 == 0 ? 20 : 14))) }
+            switch rng.next() % 8 {
+            case 0: fields[Int(rng.next() % 4)] = "-" + fields[Int(rng.next() % 4)]
+            case 1: fields[Int(rng.next() % 4)] = ""
+            case 2: fields.append(digits(3))
+            case 3: fields.removeLast()
+            default: break
+            }
+            var line = Array(fields.joined(separator: ",").utf8)
+            if rng.next() % 6 == 0, !line.isEmpty {  // a stray byte anywhere
+                line[Int(rng.next() % UInt64(line.count))] = [32, 43, 45, 44, 120, 13, 0, 255][Int(rng.next() % 8)]
+            }
+            if rng.next() % 20 == 0 { line.append(13) }
+            return String(decoding: line, as: UTF8.self)
+        }
+        var checked = 0, plain = 0
+        for _ in 0..<300 {
+            let lines = (0..<(1 + Int(rng.next() % 12))).map { _ in Array(randomLine().utf8).filter { $0 != 10 } }
+            var buffer = [UInt8](repeating: 10, count: Int(rng.next() % 10))  // empty lines in front shift the alignment
+            let first = buffer.count
+            for line in lines { buffer += line + [10] }
+            if rng.next() % 2 == 0 { buffer.removeLast() }  // the data may end without a line end
+            var start = first
+            var values = [Int64](repeating: 0, count: 4), expectedValues = [Int64](repeating: 0, count: 4)
+            buffer.withUnsafeBytes { raw in
+                let base = raw.baseAddress!
+                for line in lines where start < raw.count {
+                    let got = values.withUnsafeMutableBufferPointer { decoder.decodeLine(base, from: start, count: raw.count, into: $0.baseAddress!) }
+                    let expectedFailure = expectedValues.withUnsafeMutableBufferPointer { v in
+                        decoder.decode(UnsafeRawBufferPointer(rebasing: raw[start..<(start + line.count)]), into: v.baseAddress!)
+                    }
+                    let text = String(decoding: line, as: UTF8.self).debugDescription
+                    #expect(got.end == start + line.count, "\(text): line end")
+                    #expect(got.failure == expectedFailure, "\(text): decodeLine \(String(describing: got.failure)), decode \(String(describing: expectedFailure))")
+                    if expectedFailure == nil { #expect(values == expectedValues, "\(text): values") }
+                    let plainValues = UnsafeMutablePointer<Int64>.allocate(capacity: 4)
+                    if decoder.decodePlainLine(base, from: start, count: raw.count, into: plainValues) != nil { plain += 1 }
+                    plainValues.deallocate()
+                    checked += 1
+                    start += line.count + 1
+                }
+            }
+        }
+        #expect(checked > 1_500 && plain > 250, "\(checked) lines checked, \(plain) by the plain-line path")
+    }
 }
