@@ -112,7 +112,11 @@ struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
                                                      committedOffset: $0.committedOffset, watermark: $0.watermark,
                                                      lag: $0.lag, finished: $0.finished)
                         }
-                        try await service.handle(current.id, .heartbeat(progress: progress, eventsPerSecond: heartbeat.eventsPerSecond))
+                        let renewed = try await service.renew(current.id, progress: progress, eventsPerSecond: heartbeat.eventsPerSecond)
+                        // Written from here, beside the outbound task's grants and revocations: the
+                        // writer takes concurrent writes, and a renewal only extends leases the
+                        // worker reported holding, so its order against those messages is free.
+                        try await response.write(CoordinatorService.Outbound.renewal(renewed).proto)
                     case .released(let released):
                         try await service.handle(current.id, .released(partition: Int(released.partition), epoch: released.epoch,
                                                                        committedOffset: released.committedOffset))

@@ -140,13 +140,8 @@ public actor CoordinatorService {
     public func handle(_ worker: String, _ message: Inbound) throws {
         switch message {
         case .heartbeat(let progress, let rate):
-            metrics.heartbeats.increment()
-            if let member = core.members[worker], now - member.lastHeartbeat > leaseTTLMs / 2 {
-                log("coordinator: heartbeat from \(worker) after \(now - member.lastHeartbeat) ms of silence")
-            }
-            let (renewed, actions) = try core.heartbeat(worker, progress: progress, eventsPerSecond: rate, now: now)
+            let renewed = try renew(worker, progress: progress, eventsPerSecond: rate)
             sessions[worker]?.continuation.yield(.renewal(renewed))
-            deliver(actions)
         case .released(let partition, let epoch, let committedOffset):
             log("coordinator: \(worker) released partition \(partition) (epoch \(epoch)) at offset \(committedOffset)")
             deliver(try durably { try $0.released(worker, partition: partition, epoch: epoch, committedOffset: committedOffset, now: now) })
@@ -155,6 +150,20 @@ public actor CoordinatorService {
             metrics.fenced.increment()
             deliver(try durably { try $0.lost(worker, partition: partition, epoch: epoch, now: now) })
         }
+    }
+
+    /// A heartbeat: returns the leases it renewed, for the caller to answer with at once (the
+    /// session handler writes the renewal itself, sparing each heartbeat a trip through the
+    /// session's outbound queue); grants or revocations it causes go through that queue.
+    public func renew(_ worker: String, progress: [CoordinatorCore.Progress],
+                      eventsPerSecond: Double) throws -> [(partition: Int, epoch: Int64)] {
+        metrics.heartbeats.increment()
+        if let member = core.members[worker], now - member.lastHeartbeat > leaseTTLMs / 2 {
+            log("coordinator: heartbeat from \(worker) after \(now - member.lastHeartbeat) ms of silence")
+        }
+        let (renewed, actions) = try core.heartbeat(worker, progress: progress, eventsPerSecond: eventsPerSecond, now: now)
+        if !actions.isEmpty { deliver(actions) }
+        return renewed
     }
 
     public func snapshot() -> Snapshot {
