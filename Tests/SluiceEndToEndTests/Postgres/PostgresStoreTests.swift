@@ -35,6 +35,15 @@ extension SluiceEndToEndTests.PostgresTests {
                    watermark: 42, finished: false, state: state, files: ["a", "b"])
     }
 
+    /// A fresh database with the sink and a checkpoint store bound to job "fp".
+    static func boundStore(_ label: String, partitions: Int) async throws -> (url: String, sink: PostgresSink, store: PostgresCheckpointStore) {
+        let url = try TestPostgres.freshDatabase(label)
+        let sink = try PostgresSink(url: PostgresURL(url), job: job)
+        let store = try PostgresCheckpointStore(url: PostgresURL(url), log: { _ in })
+        try await store.bind(job: "fp", partitions: partitions, writer: sink)
+        return (url, sink, store)
+    }
+
     static func rows(_ url: String) throws -> [String] {
         try SinkReader.read(uri: url, job: job).rows.sorted()
     }
@@ -95,10 +104,7 @@ extension SluiceEndToEndTests.PostgresTests {
 
     @Test("Binary COPY: dead letters and late events with tabs, quotes, backslashes, NUL and non-ASCII text, and avg values, read back exactly")
     func binaryCopyRoundTrip() async throws {
-        let url = try TestPostgres.freshDatabase("binary")
-        let sink = try PostgresSink(url: PostgresURL(url), job: Self.job)
-        let store = try PostgresCheckpointStore(url: PostgresURL(url), log: { _ in })
-        try await store.bind(job: "fp", partitions: 3, writer: sink)
+        let (url, sink, store) = try await Self.boundStore("binary", partitions: 3)
         let epoch = try await store.claimNext(partition: 2)
         let (output, state, offset) = Self.output([
             "1,7,100,100000", "1,7,33,100001", "2,8,1,100002",
@@ -127,10 +133,7 @@ extension SluiceEndToEndTests.PostgresTests {
 
     @Test("Commit: the seq must follow; the last two checkpoints are kept; roll-back removes later output")
     func commitSequenceAndRollBack() async throws {
-        let url = try TestPostgres.freshDatabase("commit")
-        let sink = try PostgresSink(url: PostgresURL(url), job: Self.job)
-        let store = try PostgresCheckpointStore(url: PostgresURL(url), log: { _ in })
-        try await store.bind(job: "fp", partitions: 2, writer: sink)
+        let (url, sink, store) = try await Self.boundStore("commit", partitions: 2)
         let epoch = try await store.claimNext(partition: 1)
         #expect(epoch == 1)
         #expect(try await store.claimNext(partition: 1) == 2)
