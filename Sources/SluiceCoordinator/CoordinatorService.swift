@@ -24,6 +24,8 @@ public actor CoordinatorService {
         case heartbeat(progress: [CoordinatorCore.Progress], eventsPerSecond: Double)
         case released(partition: Int, epoch: Int64, committedOffset: Int64)
         case fenced(partition: Int, epoch: Int64)
+        /// The partition stopped on an error that is not a fencing (see `CoordinatorCore.failed`).
+        case failed(partition: Int, epoch: Int64, reason: String)
     }
 
     public struct Snapshot: Sendable {
@@ -154,6 +156,14 @@ public actor CoordinatorService {
             log("coordinator: \(worker) was fenced off partition \(partition) (epoch \(epoch))")
             metrics.fenced.increment()
             deliver(try durably { try $0.lost(worker, partition: partition, epoch: epoch, now: now) })
+        case .failed(let partition, let epoch, let reason):
+            metrics.failures.increment()
+            let at = now
+            let actions = try durably { try $0.failed(worker, partition: partition, epoch: epoch, now: at) }
+            let retry = core.retryAt[partition].map { " granted again in \($0 - at) ms at the earliest;" } ?? ""
+            let quarantine = core.quarantinedUntil[worker].map { " \(worker) gets no partition for \($0 - at) ms" } ?? ""
+            log("coordinator: \(worker) failed partition \(partition) (epoch \(epoch)): \(reason);\(retry)\(quarantine)")
+            deliver(actions)
         }
     }
 
