@@ -57,8 +57,17 @@ public actor CoordinatorService {
 
     private var now: Int64 { (ContinuousClock.now - started).milliseconds }
 
+    /// Set by `stop()`. A stopped service never touches the ledger again: the coordinator that
+    /// stepped down shares the ledger (one connection, not thread-safe) with the service it starts
+    /// when it leads again, and a tick already queued on this actor, or a session ending late
+    /// (`leave`), would otherwise write through it at the same time. (Found by the chaos suite on
+    /// PostgreSQL: after a server restart, a late tick of the old service and the new one desynced
+    /// the ledger's connection and the coordinator hung.)
+    private var stopped = false
+
     /// Runs a change of the core with all its ledger saves in one durable write.
     private func durably(_ change: (inout CoordinatorCore) throws -> [CoordinatorCore.Action]) throws -> [CoordinatorCore.Action] {
+        guard !stopped else { throw ServiceStopped() }
         var actions: [CoordinatorCore.Action] = []
         let before = core
         do {
@@ -83,6 +92,7 @@ public actor CoordinatorService {
     }
 
     public func stop() {
+        stopped = true
         ticker?.cancel()
         for (_, s) in sessions { s.continuation.finish() }
         sessions = [:]
@@ -91,6 +101,7 @@ public actor CoordinatorService {
     private var lapsedSeen = 0
 
     private func tick() {
+        guard !stopped else { return }
         do {
             let actions = try durably { try $0.tick(now: now) }
             for lapse in core.lapsed.dropFirst(lapsedSeen) {
@@ -114,6 +125,7 @@ public actor CoordinatorService {
     /// worker becomes a member (a rebalance may grant it partitions), and what it already owns is
     /// granted again (idempotent for the same epoch), or revoked again if a revocation is pending.
     public func openSession(_ worker: String) throws -> (id: UUID, stream: AsyncStream<Outbound>) {
+        guard !stopped else { throw ServiceStopped() }
         let (stream, continuation) = AsyncStream.makeStream(of: Outbound.self)
         sessions[worker]?.continuation.finish()
         let id = UUID()
@@ -135,11 +147,13 @@ public actor CoordinatorService {
 
     /// A graceful leave after the worker released its partitions.
     public func leave(_ worker: String) {
+        guard !stopped else { return }
         log("coordinator: \(worker) left")
         do { deliver(try durably { try $0.leave(worker, now: now) }) } catch { log("coordinator: leave failed: \(error)") }
     }
 
     public func handle(_ worker: String, _ message: Inbound) throws {
+        guard !stopped else { throw ServiceStopped() }  // a heartbeat may write too (a rejoin rebalances)
         switch message {
         case .heartbeat(let progress, let rate):
             metrics.heartbeats.increment()
@@ -197,4 +211,9 @@ public actor CoordinatorService {
         metrics.unassigned.record(core.partitions.count { $0.owner == nil })
         metrics.leader.record(1)
     }
+}
+
+/// A call reached a coordinator service that has stopped (it stepped down): nothing was done.
+public struct ServiceStopped: Error, CustomStringConvertible {
+    public var description: String { "this coordinator stepped down; try the leader" }
 }
