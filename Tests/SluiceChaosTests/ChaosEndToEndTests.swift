@@ -130,6 +130,9 @@ struct ChaosPostgresTests {
         for name in ["store.sql", "input/part-00000.csv", "logs/coordinator.log", "report.md"] {
             #expect(FileManager.default.fileExists(atPath: (run as NSString).appendingPathComponent(name)), "\(name) kept")
         }
+        // The claims are logged in PostgreSQL too: the fencing check had some to check against.
+        let fencing = try #require(r.checks.first { $0.name == "no commit from a fenced epoch" })
+        #expect(fencing.evidence.first?.contains("against 0 claims") == false, "\(fencing.evidence)")
         let dump = try String(contentsOfFile: (run as NSString).appendingPathComponent("store.sql"), encoding: .utf8)
         #expect(dump.contains("sluice_commits") && dump.contains("sluice_claims"))
         // worker-3's store refused it for 10 s, past its 2 s retry limit: it reported failures (not

@@ -39,7 +39,7 @@ import Testing
             ("name: t\nstore: postgres\nfaults:\n  - {at: 5, kind: fill_disk, target: worker-1, for: 3}", "faults[0].kind", "use cut_worker_from_store"),
             ("name: t\nstore: postgres://u@127.0.0.1:5432/db\nfaults:\n  - {at: 5, kind: restart_store}", "faults[0].kind", "cannot restart the server at postgres://u@127.0.0.1:5432/db"),
             ("name: t\nstore: postgres\nrandom: {kinds: [fill_disk]}", "random.kinds[0]", "'fill_disk' fails a worker's own file writes"),
-            ("name: t\ntopology: {store_retry_ms: 5000}\nfaults: []", "topology.store_retry_ms", "applies to `store: postgres` only"),
+            ("name: t\ntopology: {store_retry_ms: 5000}\nfaults:\n  - {at: 5, kind: kill_worker, target: worker-1}", "topology.store_retry_ms", "applies to `store: postgres` only"),
             ("name: t\nstore: postgres\ntopology: {store_retry_ms: 5}\nfaults: []", "topology.store_retry_ms", "must be between 100 and 3600000"),
             ("faults: []", "name", "missing"),
             ("name: t", "faults", "needs `faults:`, `random:` or both"),

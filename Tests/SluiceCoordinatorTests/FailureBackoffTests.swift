@@ -140,7 +140,7 @@ import Testing
         #expect(try core.failed("a", partition: 1, epoch: 1, now: 10).isEmpty)
         #expect(core.retryAt[1] != nil)
         #expect(try core.tick(now: 100).isEmpty)
-        let later = try core.tick(now: 10_000)
+        let later = try core.tick(now: 3_000)  // after both (≤ 250 ms and ≤ 1 s), within a's lease
         #expect(later == [.grant(worker: "a", partition: 1, epoch: 2)])
     }
 }
