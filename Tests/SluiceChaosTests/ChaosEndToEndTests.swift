@@ -87,19 +87,22 @@ import Testing
     }
 }
 
+extension ChaosEndToEndTests {
 /// The harness on PostgreSQL, against the test server (`SLUICE_TEST_POSTGRES_URL`, set by
 /// scripts/test; see Tests/SluiceEndToEndTests/Postgres/TestPostgres.swift): leases, checkpoints
 /// and sink in a fresh database there, a worker killed, and one cut off from the database long
 /// enough that its store gives up: its partitions fail, move to the others, and come back.
-@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["SLUICE_SKIP_POSTGRES_TESTS"] != "1",
-                             "SLUICE_SKIP_POSTGRES_TESTS=1: PostgreSQL tests skipped on purpose"))
-struct ChaosPostgresTests {
+/// Nested in the serialized ChaosEndToEndTests, so that no two clusters share the machine (and
+/// scripts/test runs it with them, after the rest).
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["SLUICE_SKIP_POSTGRES_TESTS"] != "1",
+                "SLUICE_SKIP_POSTGRES_TESTS=1: PostgreSQL tests skipped on purpose"))
+struct OnPostgres {
     static func serverURL() throws -> String {
         guard let url = ProcessInfo.processInfo.environment["SLUICE_TEST_POSTGRES_URL"], !url.isEmpty else {
             throw ChaosRefusal("""
                 SLUICE_TEST_POSTGRES_URL is not set, so there is no PostgreSQL server to run the suite against.
                 Run scripts/test (it starts a throwaway server), or:
-                  scripts/postgres-test-server start && eval "$(scripts/postgres-test-server env)" && swift test --filter ChaosPostgresTests
+                  scripts/postgres-test-server start && eval "$(scripts/postgres-test-server env)" && swift test --filter ChaosEndToEndTests
                 To skip these tests on purpose, set SLUICE_SKIP_POSTGRES_TESTS=1.
                 """)
         }
@@ -144,6 +147,7 @@ struct ChaosPostgresTests {
         #expect(grants <= 60, "\(grants) grants in a 40 s run with 6 partitions: a retry storm")
         if status == 0 { try? FileManager.default.removeItem(atPath: out) }
     }
+}
 }
 
 extension ChaosEndToEndTests {
