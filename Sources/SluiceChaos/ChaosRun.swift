@@ -11,7 +11,7 @@ import SluiceWorkload
 import Glibc
 #endif
 
-/// A suite the harness will not run as asked (exit 2): a bad suite, a store not available yet.
+/// A suite the harness will not run as asked (exit 2): a bad suite, a store it cannot set up.
 public struct ChaosRefusal: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
@@ -53,18 +53,13 @@ public struct ChaosRun {
     /// suite error) before anything starts when the suite cannot run here.
     public func run() async throws -> ChaosReport {
         let suite = try Suite.load(path: options.suitePath)
-        if case .postgres = suite.store {
-            throw ChaosRefusal("suite '\(suite.name)': store: postgres is not available yet: the PostgreSQL store "
-                               + "(`sluice coordinator --store postgres://…`) is being added on another branch; run this suite "
-                               + "with `store: sqlite` until it lands")
-        }
         let schedule = Schedule.build(suite, seed: options.seed)
         if schedule.contains(where: { $0.kind == .fillDisk }), !FileManager.default.isExecutableFile(atPath: FaultInjector.prlimitPath) {
             throw ChaosRefusal("the fill_disk fault needs \(FaultInjector.prlimitPath) (util-linux)")
         }
         let fm = FileManager.default
-        if fm.fileExists(atPath: path("results.db")) {
-            throw ChaosRefusal("\(options.out) already holds a run (results.db); choose a new --out directory")
+        for kept in ["results.db", "store.sql", "report.json"] where fm.fileExists(atPath: path(kept)) {
+            throw ChaosRefusal("\(options.out) already holds a run (\(kept)); choose a new --out directory")
         }
         for dir in ["logs", "certs"] { try fm.createDirectory(atPath: path(dir), withIntermediateDirectories: true) }
 
@@ -91,19 +86,33 @@ public struct ChaosRun {
         let added = schedule.filter { $0.kind == .addWorker }.count
         try DevelopmentCertificates.initialize(directory: path("certs"), workers: topology.workers + added, extraIdentities: ["operator"])
         let input = "gen:seed=\(w.seed),events=\(w.events),partitions=\(topology.partitions),keys=\(w.keys)"
-        let output = "sqlite:" + path("results.db")
+
+        // The store: SQLite files in DIR, or a PostgreSQL database (leases, checkpoints and sink in one).
+        let postgres: ChaosPostgres?
+        switch suite.store {
+        case .sqlite:
+            postgres = nil
+        case .postgres(let url):
+            let database = "sluice_chaos_" + UUID().uuidString.prefix(8).lowercased()
+            postgres = try url.map { try ChaosPostgres.external(url: $0, database: database) }
+                ?? ChaosPostgres.startThrowaway(database: database, log: log)
+        }
+        defer { postgres?.shutDown(keepingLogAt: path("logs/postgres.log")) }
+        let output = postgres?.databaseURL ?? "sqlite:" + path("results.db")
         let layout = LocalCluster.Layout(certs: path("certs"), logs: path("logs"), input: input, output: output,
                                          coordinatorState: path("coordinator.db"), job: jobPath,
                                          leaseTTLMs: topology.leaseTTLMs, heartbeatMs: topology.heartbeatMs,
                                          rate: Double(w.events) / Double(topology.partitions) / w.seconds,
-                                         proxyLifetime: suite.bounds.runSeconds + 120)
+                                         proxyLifetime: suite.bounds.runSeconds + 120,
+                                         postgres: postgres.map { ($0.databaseURL, $0.port) }, storeRetryMs: topology.storeRetryMs)
         let cluster = LocalCluster(layout: layout, executable: options.executable)
         defer { cluster.shutDown() }
-        let injector = FaultInjector(cluster: cluster)
+        let injector = FaultInjector(cluster: cluster, store: postgres)
         let startDate = Date()
         let start = ContinuousClock.now
         func elapsed() -> Double { (ContinuousClock.now - start).seconds }
-        let observer = ClusterObserver(start: start, storePath: path("results.db"), tls: TLSFiles(directory: path("certs"), identity: "operator"))
+        let storeRecords = CommitLogSource(postgres.map { .postgres(url: $0.databaseURL) } ?? .sqlite(path: path("results.db")))
+        let observer = ClusterObserver(start: start, commitLog: storeRecords, tls: TLSFiles(directory: path("certs"), identity: "operator"))
 
         log("chaos: suite '\(suite.name)' (\(schedule.count) faults\(options.seed.map { ", seed \($0)" } ?? suite.random.map { ", seed \($0.seed)" } ?? "")) in \(options.out)")
         for (i, f) in schedule.enumerated() { log(String(format: "  %2d. %6.1f s  ", i + 1, f.at) + f.summary) }
@@ -189,9 +198,7 @@ public struct ChaosRun {
         var checks: [CheckResult] = []
         if options.progress { log("chaos: checking the sink against the oracle and the store's records …") }
         checks += try oracleChecks(job: job, output: output)
-        let db = try SQLiteDatabase(path: path("results.db"))
-        let commits = try CheckpointStore.commitLog(db)
-        let claims = try CheckpointStore.claimLog(db)
+        let (commits, claims) = try await storeRecords.logs()
         checks.append(CommitLogChecks.chain(commits))
         checks.append(CommitLogChecks.epochs(commits))
         checks.append(CommitLogChecks.fencing(commits: commits, claims: claims))
@@ -199,6 +206,22 @@ public struct ChaosRun {
         checks.append(RecoveryAnalysis.check(records, bound: suite.bounds.recoverySeconds))
 
         let jobFlag = jobPath == nil ? "" : " --job job.yaml"
+        var reverify = [
+            "sluice verify --input file:input\(jobFlag) --output sqlite:results.db",
+            "sqlite3 results.db 'SELECT partition, seq, epoch, from_offset, to_offset FROM sluice_commits ORDER BY partition, seq'",
+            "sqlite3 results.db 'SELECT id, partition, epoch, after_seq FROM sluice_claims ORDER BY id'",
+        ]
+        if let postgres {
+            // The database is gone with the throwaway server; its dump is kept.
+            if options.progress { log("chaos: " + postgres.dump(to: path("store.sql"))) } else { _ = postgres.dump(to: path("store.sql")) }
+            let db = "postgres://USER@HOST:PORT/sluice_chaos"
+            reverify = [
+                "createdb sluice_chaos && psql -q -d sluice_chaos -f store.sql   # on any PostgreSQL server",
+                "sluice verify --input file:input\(jobFlag) --output \(db)",
+                "psql -d sluice_chaos -c 'SELECT partition, seq, epoch, from_offset, to_offset FROM sluice_commits ORDER BY partition, seq'",
+                "psql -d sluice_chaos -c 'SELECT id, partition, epoch, after_seq FROM sluice_claims ORDER BY id'",
+            ]
+        }
         let formatter = ISO8601DateFormatter()
         let report = ChaosReport(
             suite: suite.name, suiteFile: options.suitePath, store: suite.store.name,
@@ -208,11 +231,7 @@ public struct ChaosRun {
             runSeconds: runSeconds, finishedInTime: finished, recoveryBoundSeconds: suite.bounds.recoverySeconds,
             passed: checks.allSatisfy(\.passed), checks: checks, faults: records, worstRecoverySeconds: RecoveryAnalysis.worst(records),
             partitionEnds: Dictionary(uniqueKeysWithValues: ends.map { (String($0.key), $0.value) }),
-            reverify: [
-                "sluice verify --input file:input\(jobFlag) --output sqlite:results.db",
-                "sqlite3 results.db 'SELECT partition, seq, epoch, from_offset, to_offset FROM sluice_commits ORDER BY partition, seq'",
-                "sqlite3 results.db 'SELECT id, partition, epoch, after_seq FROM sluice_claims ORDER BY id'",
-            ])
+            reverify: reverify)
         try report.json().write(to: URL(fileURLWithPath: path("report.json")))
         try report.markdown().write(toFile: path("report.md"), atomically: true, encoding: .utf8)
         try Timeline.svg(report: report, observations: observations).write(toFile: path("timeline.svg"), atomically: true, encoding: .utf8)

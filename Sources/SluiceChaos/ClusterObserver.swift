@@ -38,7 +38,7 @@ public struct Observations: Sendable, Codable {
 /// stopped. Polling the commit log every 250 ms gives commit times to within that.
 public actor ClusterObserver {
     private let start: ContinuousClock.Instant
-    private let storePath: String
+    private let commitLog: CommitLogSource
     private let tls: TLSFiles?
     private var coordinatorPort: Int?
     private var data = Observations()
@@ -47,9 +47,9 @@ public actor ClusterObserver {
     public private(set) var lastStatusAt: Double = -1
     private var lastCommitted: [Int: Int64] = [:]
 
-    public init(start: ContinuousClock.Instant, storePath: String, tls: TLSFiles?) {
+    public init(start: ContinuousClock.Instant, commitLog: CommitLogSource, tls: TLSFiles?) {
         self.start = start
-        self.storePath = storePath
+        self.commitLog = commitLog
         self.tls = tls
     }
 
@@ -79,9 +79,8 @@ public actor ClusterObserver {
     }
 
     /// One read of the commit log (read-only use of the store's database).
-    public func pollCommits() {
-        guard FileManager.default.fileExists(atPath: storePath), let db = try? SQLiteDatabase(path: storePath),
-              let log = try? CheckpointStore.commitLog(db) else { return }
+    public func pollCommits() async {
+        guard let log = await commitLog.read() else { return }
         let t = now
         for c in log {
             let key = "\(c.partition)/\(c.seq)/\(c.epoch)"
@@ -96,7 +95,7 @@ public actor ClusterObserver {
     public func run(limit: Duration) async {
         let rounds = Int(limit.components.seconds * 4) + 4
         for round in 0..<rounds where !Task.isCancelled {
-            pollCommits()
+            await pollCommits()
             if round % 4 == 0 { await pollStatus() }
             try? await Task.sleep(for: .milliseconds(250))
         }

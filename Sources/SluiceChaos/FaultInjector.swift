@@ -4,9 +4,12 @@ import Glibc
 #endif
 
 /// Does what a fault says to the local cluster, and undoes it when it heals. Every action is
-/// real: signals to the processes, the proxy misbehaving, the kernel's file-size limit.
+/// real: signals to the processes, the proxy misbehaving, the kernel's file-size limit, the
+/// PostgreSQL server stopped and started.
 struct FaultInjector {
     let cluster: LocalCluster
+    /// The PostgreSQL server of a `store: postgres` suite.
+    let store: ChaosPostgres?
 
     /// Injects `fault`; returns what happened, for the report (a failure to inject is noted, not
     /// thrown: the run goes on and the report says so).
@@ -44,8 +47,18 @@ struct FaultInjector {
         case .fillDisk:
             guard let pid = cluster.pid(target) else { return ["\(target) was not running"] }
             return [Self.setFileSizeLimit(pid: pid, limit: String(fault.fileSizeLimit))]
-        case .restartStore, .cutWorkerFromStore:
-            return ["\(fault.kind.rawValue) needs the PostgreSQL store"]  // refused before the run starts
+        case .restartStore:
+            guard let store else { return ["restart_store needs the PostgreSQL store"] }  // refused when the suite is read
+            do {
+                try store.stopImmediately()
+                return ["pg_ctl stop -m immediate (127.0.0.1:\(store.port))"]
+            } catch {
+                return ["could not stop PostgreSQL: \(error)"]
+            }
+        case .cutWorkerFromStore:
+            guard let proxy = cluster.storeProxy(target), let mode = fault.network else { return ["\(target) has no proxy to the database"] }
+            proxy.apply(mode, direction: fault.direction)
+            return ["database proxy of \(target): \(mode.name) (\(fault.direction.rawValue))"]
         }
     }
 
@@ -77,7 +90,18 @@ struct FaultInjector {
         case .fillDisk:
             guard let pid = cluster.pid(target) else { return ["\(target) no longer runs"] }
             return [Self.setFileSizeLimit(pid: pid, limit: "unlimited")]
-        case .addWorker, .removeWorker, .restartStore, .cutWorkerFromStore:
+        case .restartStore:
+            guard let store else { return [] }
+            do {
+                try store.startAgain()
+                return ["PostgreSQL started again"]
+            } catch {
+                return ["could not start PostgreSQL again: \(error)"]
+            }
+        case .cutWorkerFromStore:
+            cluster.storeProxy(target)?.heal()
+            return ["database proxy of \(target): healed"]
+        case .addWorker, .removeWorker:
             return []
         }
     }

@@ -31,8 +31,9 @@ public struct Suite: Sendable, Equatable {
     public enum Store: Sendable, Equatable {
         /// The embedded default: one SQLite database shared by the workers (sink and checkpoint store).
         case sqlite
-        /// A PostgreSQL server (`url`, or a throwaway one the harness starts when nil). Parsed so that
-        /// suites can be written now; the harness refuses it until the PostgreSQL store lands.
+        /// A PostgreSQL server: a throwaway one the harness starts (nil), or the server at `url`, where
+        /// the harness creates a fresh database. Holds the coordinator's leases, every worker's
+        /// checkpoints and the sink.
         case postgres(url: String?)
 
         public var name: String {
@@ -48,8 +49,12 @@ public struct Suite: Sendable, Equatable {
         public var partitions = 8
         public var leaseTTLMs: Int64 = 6_000
         public var heartbeatMs: Int64 = 1_000
-        public init(workers: Int = 3, partitions: Int = 8, leaseTTLMs: Int64 = 6_000, heartbeatMs: Int64 = 1_000) {
+        /// PostgreSQL: how long a worker retries its checkpoint store before it fails the partition
+        /// (`sluice worker --store-retry-ms`); nil: the worker's default (120 s).
+        public var storeRetryMs: Int64?
+        public init(workers: Int = 3, partitions: Int = 8, leaseTTLMs: Int64 = 6_000, heartbeatMs: Int64 = 1_000, storeRetryMs: Int64? = nil) {
             (self.workers, self.partitions, self.leaseTTLMs, self.heartbeatMs) = (workers, partitions, leaseTTLMs, heartbeatMs)
+            self.storeRetryMs = storeRetryMs
         }
     }
 
@@ -102,13 +107,15 @@ public enum FaultKind: String, Sendable, Equatable, CaseIterable, Codable {
     /// SIGTERM: a graceful leave.
     case removeWorker = "remove_worker"
     case fillDisk = "fill_disk"
-    /// PostgreSQL only (not yet available): restart the server abruptly.
+    /// PostgreSQL only: `pg_ctl stop -m immediate`, then started again (the harness's own server).
     case restartStore = "restart_store"
-    /// PostgreSQL only (not yet available): a fault proxy between the worker and the database.
+    /// PostgreSQL only: through the fault proxy between the worker and the database.
     case cutWorkerFromStore = "cut_worker_from_store"
 
     public static let availableOnSQLite: [FaultKind] = [.killWorker, .killCoordinator, .pauseWorker, .cutWorker,
                                                          .addWorker, .removeWorker, .fillDisk]
+    public static let availableOnPostgres: [FaultKind] = [.killWorker, .killCoordinator, .pauseWorker, .cutWorker,
+                                                           .addWorker, .removeWorker, .restartStore, .cutWorkerFromStore]
     public var needsPostgres: Bool { self == .restartStore || self == .cutWorkerFromStore }
     public var needsTarget: Bool { ![.killCoordinator, .addWorker, .restartStore].contains(self) }
     /// A fault that lasts (`for:`), as opposed to one that happens at an instant.

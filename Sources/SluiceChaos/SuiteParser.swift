@@ -1,5 +1,6 @@
 import Foundation
 import Yams
+import SluiceStorage
 
 /// A refused suite: `path` names the field (`faults[2].target`, `topology.workers`).
 public struct SuiteError: Error, Equatable, CustomStringConvertible {
@@ -38,13 +39,21 @@ extension Suite {
 
     /// Checks that hold across fields: targets exist when their fault fires, PostgreSQL-only faults.
     func validate() throws {
-        for (i, fault) in faults.enumerated() where fault.kind.needsPostgres && store == .sqlite {
-            throw SuiteError(path: "faults[\(i)].kind", message: "'\(fault.kind.rawValue)' needs `store: postgres`; this suite's store is sqlite")
-        }
-        if let random {
-            for (i, kind) in random.kinds.enumerated() where kind.needsPostgres && store == .sqlite {
-                throw SuiteError(path: "random.kinds[\(i)]", message: "'\(kind.rawValue)' needs `store: postgres`; this suite's store is sqlite")
+        let kinds = faults.enumerated().map { ("faults[\($0.offset)].kind", $0.element.kind) }
+            + (random?.kinds ?? []).enumerated().map { ("random.kinds[\($0.offset)]", $0.element) }
+        for (path, kind) in kinds {
+            if kind.needsPostgres && store == .sqlite {
+                throw SuiteError(path: path, message: "'\(kind.rawValue)' needs `store: postgres`; this suite's store is sqlite")
             }
+            if kind == .fillDisk, case .postgres = store {
+                throw SuiteError(path: path, message: "'fill_disk' fails a worker's own file writes, and with `store: postgres` it writes none; use cut_worker_from_store (mode: reset) for a store that refuses a worker")
+            }
+            if kind == .restartStore, case let .postgres(url?) = store {
+                throw SuiteError(path: path, message: "'restart_store' restarts the server the harness starts itself (`store: postgres`); it cannot restart the server at \(PostgresURL.redact(url))")
+            }
+        }
+        if topology.storeRetryMs != nil, store == .sqlite {
+            throw SuiteError(path: "topology.store_retry_ms", message: "applies to `store: postgres` only; remove it")
         }
         // Replay the fixed faults over the membership they change, so that a target is a worker that
         // runs at that moment.
@@ -127,12 +136,13 @@ private struct SuiteReader {
     }
 
     private func topology(_ node: Node) throws -> Suite.Topology {
-        let map = try mapping(node, path: "topology", allowed: ["workers", "partitions", "lease_ttl_ms", "heartbeat_ms"])
+        let map = try mapping(node, path: "topology", allowed: ["workers", "partitions", "lease_ttl_ms", "heartbeat_ms", "store_retry_ms"])
         var t = Suite.Topology()
         if let n = map["workers"] { t.workers = Int(try integer(n, path: "topology.workers", in: 1...32)) }
         if let n = map["partitions"] { t.partitions = Int(try integer(n, path: "topology.partitions", in: 1...256)) }
         if let n = map["lease_ttl_ms"] { t.leaseTTLMs = try integer(n, path: "topology.lease_ttl_ms", in: 200...600_000) }
         if let n = map["heartbeat_ms"] { t.heartbeatMs = try integer(n, path: "topology.heartbeat_ms", in: 50...600_000) }
+        if let n = map["store_retry_ms"] { t.storeRetryMs = try integer(n, path: "topology.store_retry_ms", in: 100...3_600_000) }
         guard t.heartbeatMs < t.leaseTTLMs else {
             throw SuiteError(path: "topology.heartbeat_ms", message: "must be below lease_ttl_ms (\(t.leaseTTLMs))")
         }

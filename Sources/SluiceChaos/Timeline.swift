@@ -63,7 +63,7 @@ enum Timeline {
                 s.append(##"<line x1="\##(x(start))" y1="\##(y0)" x2="\##(x(start))" y2="\##(y0 + laneHeight - 4)" stroke="red" stroke-width="2"/>"##)
                 s.append(##"<text x="\##(x(start) + 3)" y="\##(y0 + 11)" fill="#b00" font-weight="bold">\##(label)</text>"##)
             } else {
-                let fill = f.kind == .killCoordinator ? "purple" : "red"
+                let fill = f.kind == .killCoordinator ? "purple" : f.kind == .restartStore ? "darkorange" : "red"
                 s.append(##"<rect x="\##(x(start))" y="\##(top)" width="\##(max(2, x(end) - x(start)))" height="\##(lanesBottom - top)" fill="\##(fill)" opacity="0.15"><title>\##(xml(f.summary))</title></rect>"##)
                 s.append(##"<text x="\##(x(start) + 3)" y="\##(top - 2)" fill="\##(fill)" font-weight="bold">\##(label)</text>"##)
             }

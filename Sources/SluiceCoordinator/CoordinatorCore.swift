@@ -2,6 +2,13 @@
 /// cooperative rebalancing. Every input carries `now` (monotonic milliseconds); every output is a
 /// list of actions for the transport to deliver. Epochs are written to the durable `LeaseLedger`
 /// before a grant leaves, so a restarted coordinator never hands out an epoch twice.
+///
+/// A fencing and a failure are different news. Fenced: another owner has a newer epoch, the
+/// partition moves at once. Failed (the worker's checkpoint store unreachable or refusing writes):
+/// granting it straight back would fail again at once, so the partition waits out a backoff of its
+/// own (`partitionBackoff`, per consecutive failure) and the worker that failed it gets no new
+/// partition during a quarantine (`workerBackoff`): the partition goes to a healthy worker if there
+/// is one. A commit that moves a partition forward ends both (the store works again).
 public struct CoordinatorCore {
     public enum Action: Equatable, Sendable {
         case grant(worker: String, partition: Int, epoch: Int64)
@@ -63,10 +70,24 @@ public struct CoordinatorCore {
     /// the next grant (for metrics and the demo).
     public private(set) var recoveries: [(partition: Int, ms: Int64)] = []
 
+    /// The wait before a failed partition is granted again, and a worker's quarantine after it
+    /// failed one (both grow with consecutive failures).
+    public var partitionBackoff = FailureBackoff(baseMs: 250, capMs: 4_000)
+    public var workerBackoff = FailureBackoff(baseMs: 1_000, capMs: 8_000)
+    private var random: SplitMix64
+    /// Consecutive failures of each partition (reset by a commit), and when it may be granted again.
+    public private(set) var partitionFailures: [Int: Int] = [:]
+    public private(set) var retryAt: [Int: Int64] = [:]
+    /// Consecutive failures reported by each worker (reset by a commit), and until when it is given
+    /// no partition (it keeps those it holds).
+    public private(set) var workerFailures: [String: Int] = [:]
+    public private(set) var quarantinedUntil: [String: Int64] = [:]
+
     /// Restores the durable epochs and owners. Restored owners get one lease time to reconnect and
     /// renew before their partitions move.
-    public init(partitions: Int, leaseTTL: Int64, ledger: any LeaseLedger, now: Int64) throws {
+    public init(partitions: Int, leaseTTL: Int64, ledger: any LeaseLedger, now: Int64, seed: UInt64 = 0x5EED) throws {
         partitionCount = partitions
+        random = SplitMix64(seed: seed)
         self.leaseTTL = leaseTTL
         self.ledger = ledger
         self.partitions = Array(repeating: PartitionState(), count: partitions)
@@ -106,6 +127,13 @@ public struct CoordinatorCore {
         for p in progress where p.partition >= 0 && p.partition < partitionCount {
             var state = partitions[p.partition]
             guard state.owner == worker, state.epoch == p.epoch else { continue }
+            if p.committedOffset > state.committedOffset || (p.finished && !state.finished) {
+                // A commit went through: the partition and the worker's store work again.
+                partitionFailures[p.partition] = nil
+                retryAt[p.partition] = nil
+                workerFailures[worker] = nil
+                quarantinedUntil[worker] = nil
+            }
             state.offset = p.offset
             state.committedOffset = max(state.committedOffset, p.committedOffset)
             state.watermark = p.watermark
@@ -136,11 +164,27 @@ public struct CoordinatorCore {
         return try rebalance(now: now)
     }
 
-    /// The owner lost the partition (its claim or a commit was fenced, or it failed): it moves,
-    /// and the worker stays a member.
+    /// The owner was fenced off the partition (its claim or a commit found a newer epoch): it
+    /// moves at once, and the worker stays a member.
     public mutating func lost(_ worker: String, partition: Int, epoch: Int64, now: Int64) throws -> [Action] {
         guard partition >= 0, partition < partitionCount, partitions[partition].owner == worker,
               partitions[partition].epoch == epoch else { return [] }
+        try orphan(partition, now: now)
+        return try rebalance(now: now)
+    }
+
+    /// The owner stopped the partition on an error that is not a fencing (its checkpoint store is
+    /// unreachable or refuses writes). The partition is granted again only after its backoff, and
+    /// not to this worker while it is quarantined: elsewhere if another worker can take it.
+    public mutating func failed(_ worker: String, partition: Int, epoch: Int64, now: Int64) throws -> [Action] {
+        guard partition >= 0, partition < partitionCount, partitions[partition].owner == worker,
+              partitions[partition].epoch == epoch else { return [] }
+        let failures = (partitionFailures[partition] ?? 0) + 1
+        partitionFailures[partition] = failures
+        retryAt[partition] = now + partitionBackoff.delay(failures: failures, using: &random)
+        let workerFailed = (workerFailures[worker] ?? 0) + 1
+        workerFailures[worker] = workerFailed
+        quarantinedUntil[worker] = max(quarantinedUntil[worker] ?? now, now + workerBackoff.delay(failures: workerFailed, using: &random))
         try orphan(partition, now: now)
         return try rebalance(now: now)
     }
@@ -165,6 +209,15 @@ public struct CoordinatorCore {
             try orphan(p, now: partitions[p].deadline - leaseTTL)
             changed = true
         }
+        // A backoff or a quarantine that ended may let a partition be granted (or moved back).
+        for (p, at) in retryAt where at <= now {
+            retryAt[p] = nil
+            changed = true
+        }
+        for (worker, until) in quarantinedUntil where until <= now {
+            quarantinedUntil[worker] = nil
+            changed = true
+        }
         return changed ? try rebalance(now: now) : []
     }
 
@@ -178,15 +231,27 @@ public struct CoordinatorCore {
     }
 
     /// Moves the assignment toward the balanced target: grants unowned partitions, revokes the
-    /// ones that should move (their grant follows the release).
+    /// ones that should move (their grant follows the release). A partition backing off after a
+    /// failure waits; one whose target worker is quarantined goes to the least loaded healthy
+    /// worker instead, or waits if there is none; nothing is moved toward a quarantined worker.
     private mutating func rebalance(now: Int64) throws -> [Action] {
         let current = Dictionary(uniqueKeysWithValues: partitions.enumerated().compactMap { p, s in s.owner.map { (p, $0) } })
         let target = Assignment.balance(partitions: partitionCount, workers: Array(members.keys), current: current)
+        let quarantined = Set(quarantinedUntil.filter { $0.value > now }.keys)
+        var load: [String: Int] = [:]
+        for owner in current.values { load[owner, default: 0] += 1 }
+        let healthy = members.keys.filter { !quarantined.contains($0) }.sorted()
         var actions: [Action] = []
         for p in 0..<partitionCount {
-            guard let want = target[p] else { continue }
+            guard var want = target[p] else { continue }
             let state = partitions[p]
             if state.owner == nil {
+                if let at = retryAt[p], at > now { continue }
+                if quarantined.contains(want) {
+                    guard let other = healthy.min(by: { (load[$0] ?? 0, $0) < (load[$1] ?? 0, $1) }) else { continue }
+                    want = other
+                }
+                load[want, default: 0] += 1
                 let epoch = state.epoch + 1
                 try ledger.save(partition: p, epoch: epoch, owner: want)
                 partitions[p].epoch = epoch
@@ -196,7 +261,7 @@ public struct CoordinatorCore {
                 if let since = state.orphanedAt { recoveries.append((p, now - since)) }
                 partitions[p].orphanedAt = nil
                 actions.append(.grant(worker: want, partition: p, epoch: epoch))
-            } else if let owner = state.owner, owner != want, state.state == .granted {
+            } else if let owner = state.owner, owner != want, state.state == .granted, !quarantined.contains(want) {
                 partitions[p].state = .revoking
                 actions.append(.revoke(worker: owner, partition: p, epoch: state.epoch))
             }

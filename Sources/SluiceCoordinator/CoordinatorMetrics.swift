@@ -7,6 +7,8 @@ public final class CoordinatorMetrics: @unchecked Sendable {
     public let revocations = Counter(label: "sluice_leases_revoked_total")
     public let expirations = Counter(label: "sluice_leases_expired_total")
     public let fenced = Counter(label: "sluice_commits_fenced_total", dimensions: [("reported_by", "worker")])
+    /// Partitions a worker stopped on an error that is not a fencing (a failing checkpoint store).
+    public let failures = Counter(label: "sluice_partition_failures_total", dimensions: [("reported_by", "worker")])
     public let heartbeats = Counter(label: "sluice_heartbeats_total")
     /// From a partition losing its owner (lapse, fencing, failure) to its grant elsewhere.
     public let recovery = Metrics.Timer(label: "sluice_partition_recovery_seconds")

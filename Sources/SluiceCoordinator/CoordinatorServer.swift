@@ -122,6 +122,8 @@ struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
                                                                        committedOffset: released.committedOffset))
                     case .fenced(let fenced):
                         try await service.handle(current.id, .fenced(partition: Int(fenced.partition), epoch: fenced.epoch))
+                    case .failed(let failed):
+                        try await service.handle(current.id, .failed(partition: Int(failed.partition), epoch: failed.epoch, reason: failed.reason))
                     case .hello, nil:
                         throw RPCError(code: .invalidArgument, message: "unexpected message in a session")
                     }

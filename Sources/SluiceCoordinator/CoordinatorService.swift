@@ -24,6 +24,8 @@ public actor CoordinatorService {
         case heartbeat(progress: [CoordinatorCore.Progress], eventsPerSecond: Double)
         case released(partition: Int, epoch: Int64, committedOffset: Int64)
         case fenced(partition: Int, epoch: Int64)
+        /// The partition stopped on an error that is not a fencing (see `CoordinatorCore.failed`).
+        case failed(partition: Int, epoch: Int64, reason: String)
     }
 
     public struct Snapshot: Sendable {
@@ -55,8 +57,17 @@ public actor CoordinatorService {
 
     private var now: Int64 { (ContinuousClock.now - started).milliseconds }
 
+    /// Set by `stop()`. A stopped service never touches the ledger again: the coordinator that
+    /// stepped down shares the ledger (one connection, not thread-safe) with the service it starts
+    /// when it leads again, and a tick already queued on this actor, or a session ending late
+    /// (`leave`), would otherwise write through it at the same time. (Found by the chaos suite on
+    /// PostgreSQL: after a server restart, a late tick of the old service and the new one desynced
+    /// the ledger's connection and the coordinator hung.)
+    private var stopped = false
+
     /// Runs a change of the core with all its ledger saves in one durable write.
     private func durably(_ change: (inout CoordinatorCore) throws -> [CoordinatorCore.Action]) throws -> [CoordinatorCore.Action] {
+        guard !stopped else { throw ServiceStopped() }
         var actions: [CoordinatorCore.Action] = []
         let before = core
         do {
@@ -81,6 +92,7 @@ public actor CoordinatorService {
     }
 
     public func stop() {
+        stopped = true
         ticker?.cancel()
         for (_, s) in sessions { s.continuation.finish() }
         sessions = [:]
@@ -89,6 +101,7 @@ public actor CoordinatorService {
     private var lapsedSeen = 0
 
     private func tick() {
+        guard !stopped else { return }
         do {
             let actions = try durably { try $0.tick(now: now) }
             for lapse in core.lapsed.dropFirst(lapsedSeen) {
@@ -112,6 +125,7 @@ public actor CoordinatorService {
     /// worker becomes a member (a rebalance may grant it partitions), and what it already owns is
     /// granted again (idempotent for the same epoch), or revoked again if a revocation is pending.
     public func openSession(_ worker: String) throws -> (id: UUID, stream: AsyncStream<Outbound>) {
+        guard !stopped else { throw ServiceStopped() }
         let (stream, continuation) = AsyncStream.makeStream(of: Outbound.self)
         sessions[worker]?.continuation.finish()
         let id = UUID()
@@ -133,11 +147,13 @@ public actor CoordinatorService {
 
     /// A graceful leave after the worker released its partitions.
     public func leave(_ worker: String) {
+        guard !stopped else { return }
         log("coordinator: \(worker) left")
         do { deliver(try durably { try $0.leave(worker, now: now) }) } catch { log("coordinator: leave failed: \(error)") }
     }
 
     public func handle(_ worker: String, _ message: Inbound) throws {
+        guard !stopped else { throw ServiceStopped() }  // a heartbeat may write too (a rejoin rebalances)
         switch message {
         case .heartbeat(let progress, let rate):
             let renewed = try renew(worker, progress: progress, eventsPerSecond: rate)
@@ -149,6 +165,14 @@ public actor CoordinatorService {
             log("coordinator: \(worker) was fenced off partition \(partition) (epoch \(epoch))")
             metrics.fenced.increment()
             deliver(try durably { try $0.lost(worker, partition: partition, epoch: epoch, now: now) })
+        case .failed(let partition, let epoch, let reason):
+            metrics.failures.increment()
+            let at = now
+            let actions = try durably { try $0.failed(worker, partition: partition, epoch: epoch, now: at) }
+            let retry = core.retryAt[partition].map { " granted again in \($0 - at) ms at the earliest;" } ?? ""
+            let quarantine = core.quarantinedUntil[worker].map { " \(worker) gets no partition for \($0 - at) ms" } ?? ""
+            log("coordinator: \(worker) failed partition \(partition) (epoch \(epoch)): \(reason);\(retry)\(quarantine)")
+            deliver(actions)
         }
     }
 
@@ -196,4 +220,9 @@ public actor CoordinatorService {
         metrics.unassigned.record(core.partitions.count { $0.owner == nil })
         metrics.leader.record(1)
     }
+}
+
+/// A call reached a coordinator service that has stopped (it stepped down): nothing was done.
+public struct ServiceStopped: Error, CustomStringConvertible {
+    public var description: String { "this coordinator stepped down; try the leader" }
 }

@@ -20,10 +20,12 @@ extension CheckpointStore: CheckpointStoring {
 }
 
 public enum CheckpointStores {
-    /// `postgres://…` (or `postgresql://…`): PostgreSQL; anything else: a SQLite file path.
-    public static func open(_ location: String, log: @escaping @Sendable (String) -> Void) throws -> any CheckpointStoring {
+    /// `postgres://…` (or `postgresql://…`): PostgreSQL, whose lost connections are retried for
+    /// `retryLimit` before an operation fails; anything else: a SQLite file path.
+    public static func open(_ location: String, retryLimit: Duration = .seconds(120),
+                            log: @escaping @Sendable (String) -> Void) throws -> any CheckpointStoring {
         if PostgresURL.isPostgres(location) {
-            return try PostgresCheckpointStore(url: PostgresURL(location), log: log)
+            return try PostgresCheckpointStore(url: PostgresURL(location), retryLimit: retryLimit, log: log)
         }
         return try CheckpointStore(path: location)
     }

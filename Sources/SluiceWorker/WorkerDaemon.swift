@@ -26,9 +26,12 @@ public actor WorkerDaemon {
         public var rate: Double?
         /// Cores the worker's partitions may use (see `Lanes`).
         public var lanes: Int
+        /// How long a PostgreSQL checkpoint store is retried before the partition fails.
+        public var storeRetryLimit: Duration
 
         public init(id: String, coordinators: [(host: String, port: Int)], tls: TLSFiles?, statePath: String? = nil,
-                    rate: Double? = nil, lanes: Int = 1) {
+                    rate: Double? = nil, lanes: Int = 1, storeRetryLimit: Duration = .seconds(120)) {
+            self.storeRetryLimit = storeRetryLimit
             self.id = id
             self.coordinators = coordinators
             self.tls = tls
@@ -109,7 +112,7 @@ public actor WorkerDaemon {
             sources.generatorLinesPerRead = max(64, min(65_536, Int64(rate / 20)))  // ~50 ms of events
         }
         let sink = try SinkFactory.open(uri: joined.output, job: job)
-        let store = try CheckpointStores.open(options.statePath ?? sink.defaultStatePath, log: log)
+        let store = try CheckpointStores.open(options.statePath ?? sink.defaultStatePath, retryLimit: options.storeRetryLimit, log: log)
         try await store.bind(job: job.pipeline.fingerprint, partitions: sources.partitions, writer: sink)
         let host = PartitionHost(job: job, sources: sources, store: store, sink: sink, stats: stats, rate: options.rate,
                                  lanes: Lanes(count: options.lanes), log: log)
@@ -121,8 +124,11 @@ public actor WorkerDaemon {
                 switch event {
                 case let .released(partition, epoch, committed):
                     message.kind = .released(.with { $0.partition = UInt32(partition); $0.epoch = epoch; $0.committedOffset = committed })
-                case let .fenced(partition, epoch), let .failed(partition, epoch, _):
+                case let .fenced(partition, epoch):
                     message.kind = .fenced(.with { $0.partition = UInt32(partition); $0.epoch = epoch })
+                case let .failed(partition, epoch, reason):
+                    // Not a fencing: the coordinator backs off and places the partition elsewhere.
+                    message.kind = .failed(.with { $0.partition = UInt32(partition); $0.epoch = epoch; $0.reason = String(reason.prefix(500)) })
                 case .finished:
                     continue  // reported in heartbeats
                 }

@@ -194,8 +194,13 @@ struct Worker: AsyncParsableCommand {
     @Option(help: "Throttle: events per second per partition (default: full speed).") var rate: Double?
     @Option(help: "Cores this worker's partitions may use; scale out with more workers.") var lanes = 1
     @Option(help: "Serve /metrics, /healthz, /readyz on HOST:PORT.") var metrics: String?
+    @Option(help: "How long a PostgreSQL checkpoint store is retried (reconnecting) before the partition fails and the coordinator places it elsewhere (ms).")
+    var storeRetryMs: Int64 = 120_000
 
     func run() async throws {
+        guard (100...3_600_000).contains(storeRetryMs) else {
+            throw userError(ValidationError("--store-retry-ms must be between 100 and 3600000, got \(storeRetryMs)"))
+        }
         let coordinators = try coordinator.split(separator: ",").map { try parseAddress(String($0), option: "--coordinator") }
         guard !coordinators.isEmpty else { throw userError(ValidationError("--coordinator needs at least one HOST:PORT")) }
         guard (1...256).contains(lanes) else { throw userError(ValidationError("--lanes must be between 1 and 256, got \(lanes)")) }
@@ -220,7 +225,8 @@ struct Worker: AsyncParsableCommand {
             // (A chain file is read for its first certificate: the leaf.)
             throw userError(ValidationError("--id \(id) does not match the certificate's identity '\(certificateIdentity)'"))
         }
-        let daemon = WorkerDaemon(options: .init(id: id, coordinators: coordinators, tls: files, statePath: state, rate: rate, lanes: lanes),
+        let daemon = WorkerDaemon(options: .init(id: id, coordinators: coordinators, tls: files, statePath: state, rate: rate, lanes: lanes,
+                                                 storeRetryLimit: .milliseconds(storeRetryMs)),
                                   log: { note($0) })
         if let metrics {
             let (h, p) = try parseAddress(metrics, option: "--metrics")

@@ -86,3 +86,76 @@ import Testing
         try? FileManager.default.removeItem(atPath: out)
     }
 }
+
+extension ChaosEndToEndTests {
+/// The harness on PostgreSQL, against the test server (`SLUICE_TEST_POSTGRES_URL`, set by
+/// scripts/test; see Tests/SluiceEndToEndTests/Postgres/TestPostgres.swift): leases, checkpoints
+/// and sink in a fresh database there, a worker killed, and one cut off from the database long
+/// enough that its store gives up: its partitions fail, move to the others, and come back.
+/// Nested in the serialized ChaosEndToEndTests, so that no two clusters share the machine (and
+/// scripts/test runs it with them, after the rest).
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["SLUICE_SKIP_POSTGRES_TESTS"] != "1",
+                "SLUICE_SKIP_POSTGRES_TESTS=1: PostgreSQL tests skipped on purpose"))
+struct OnPostgres {
+    static func serverURL() throws -> String {
+        guard let url = ProcessInfo.processInfo.environment["SLUICE_TEST_POSTGRES_URL"], !url.isEmpty else {
+            throw ChaosRefusal("""
+                SLUICE_TEST_POSTGRES_URL is not set, so there is no PostgreSQL server to run the suite against.
+                Run scripts/test (it starts a throwaway server), or:
+                  scripts/postgres-test-server start && eval "$(scripts/postgres-test-server env)" && swift test --filter ChaosEndToEndTests
+                To skip these tests on purpose, set SLUICE_SKIP_POSTGRES_TESTS=1.
+                """)
+        }
+        return url
+    }
+
+    @Test func aShortPostgresSuitePassesAndAFailingStoreMakesNoGrantStorm() async throws {
+        let out = try ChaosEndToEndTests.scratch("pg")
+        let suite = (out as NSString).appendingPathComponent("pg-smoke.yaml")
+        try """
+            name: pg-smoke
+            store: \(try Self.serverURL())
+            topology: {workers: 3, partitions: 6, lease_ttl_ms: 4000, heartbeat_ms: 1000, store_retry_ms: 2000}
+            workload: {seed: 9, events: 180000, keys: 5000, seconds: 40}
+            bounds: {recovery_s: 20, run_s: 140}
+            faults:
+              - {at: 6, kind: kill_worker, target: worker-2, restart_after: 3}
+              - {at: 14, kind: cut_worker_from_store, target: worker-3, mode: reset, for: 10}
+              - {at: 28, kind: cut_worker_from_store, target: worker-1, mode: blackhole, direction: both, for: 4}
+            """.write(toFile: suite, atomically: true, encoding: .utf8)
+        let run = (out as NSString).appendingPathComponent("run")
+        let (status, report) = try await ChaosEndToEndTests.chaosRun(suite: suite, out: run, timeout: 170)
+        let r = try #require(report, "no report in \(run)")
+        for check in r.checks { #expect(check.passed, "\(check.name): \(check.evidence)") }
+        #expect(status == 0)
+        #expect(r.store == "postgres")
+        #expect(r.faults.count == 3)
+        for name in ["store.sql", "input/part-00000.csv", "logs/coordinator.log", "report.md"] {
+            #expect(FileManager.default.fileExists(atPath: (run as NSString).appendingPathComponent(name)), "\(name) kept")
+        }
+        // The claims are logged in PostgreSQL too: the fencing check had some to check against.
+        let fencing = try #require(r.checks.first { $0.name == "no commit from a fenced epoch" })
+        #expect(fencing.evidence.first?.contains("against 0 claims") == false, "\(fencing.evidence)")
+        let dump = try String(contentsOfFile: (run as NSString).appendingPathComponent("store.sql"), encoding: .utf8)
+        #expect(dump.contains("sluice_commits") && dump.contains("sluice_claims"))
+        // worker-3's store refused it for 10 s, past its 2 s retry limit: it reported failures (not
+        // fencings), and the coordinator backed off instead of regranting at once.
+        let coordinatorLog = try ChaosEndToEndTests.logs(run, prefix: "coordinator")
+        let failures = coordinatorLog.count { $0.contains("worker-3 failed partition") }
+        let grants = coordinatorLog.count { $0.contains("coordinator: grant partition") }
+        #expect(failures >= 1, "worker-3 reported no failure: the cut did not reach its store")
+        #expect(grants <= 60, "\(grants) grants in a 40 s run with 6 partitions: a retry storm")
+        if status == 0 { try? FileManager.default.removeItem(atPath: out) }
+    }
+}
+}
+
+extension ChaosEndToEndTests {
+    /// The lines of every log of a process (`coordinator.log`, `coordinator.2.log`, …).
+    static func logs(_ run: String, prefix: String) throws -> [Substring] {
+        let dir = (run as NSString).appendingPathComponent("logs")
+        return try FileManager.default.contentsOfDirectory(atPath: dir)
+            .filter { $0.hasPrefix(prefix) && $0.hasSuffix(".log") }
+            .flatMap { try String(contentsOfFile: (dir as NSString).appendingPathComponent($0), encoding: .utf8).split(separator: "\n") }
+    }
+}

@@ -36,6 +36,11 @@ import Testing
             ("name: t\nstore: mysql\nfaults: []", "store", "expected sqlite, postgres"),
             ("name: t\nrandom: {seed: 1, gap_s: [9, 3]}", "random.gap_s", "above high"),
             ("name: t\nrandom: {kinds: [kill_worker, cut_worker_from_store]}", "random.kinds[1]", "needs `store: postgres`"),
+            ("name: t\nstore: postgres\nfaults:\n  - {at: 5, kind: fill_disk, target: worker-1, for: 3}", "faults[0].kind", "use cut_worker_from_store"),
+            ("name: t\nstore: postgres://u@127.0.0.1:5432/db\nfaults:\n  - {at: 5, kind: restart_store}", "faults[0].kind", "cannot restart the server at postgres://u@127.0.0.1:5432/db"),
+            ("name: t\nstore: postgres\nrandom: {kinds: [fill_disk]}", "random.kinds[0]", "'fill_disk' fails a worker's own file writes"),
+            ("name: t\ntopology: {store_retry_ms: 5000}\nfaults:\n  - {at: 5, kind: kill_worker, target: worker-1}", "topology.store_retry_ms", "applies to `store: postgres` only"),
+            ("name: t\nstore: postgres\ntopology: {store_retry_ms: 5}\nfaults: []", "topology.store_retry_ms", "must be between 100 and 3600000"),
             ("faults: []", "name", "missing"),
             ("name: t", "faults", "needs `faults:`, `random:` or both"),
         ]
@@ -46,23 +51,33 @@ import Testing
         }
     }
 
-    @Test func parsesEveryFaultKindAndTheFuturePostgresStore() throws {
+    @Test func parsesEveryFaultKindAndThePostgresStores() throws {
         let suite = try Suite.parse(yaml: """
             name: pg
-            store: postgres://sluice@127.0.0.1:5432/sluice
-            topology: {workers: 2, partitions: 4}
+            store: postgres
+            topology: {workers: 2, partitions: 4, store_retry_ms: 5000}
             faults:
               - {at: 1, kind: restart_store, restart_after: 2}
               - {at: 2, kind: cut_worker_from_store, target: worker-1, mode: delay, delay_ms: 100, jitter_ms: 20, for: 3}
               - {at: 3, kind: cut_worker, target: worker-2, mode: bandwidth, bytes_per_s: 1000, direction: upstream, for: 4}
               - {at: 4, kind: add_worker}
-              - {at: 5, kind: fill_disk, target: worker-3, for: 2, file_size_limit: 4096}
             """)
-        #expect(suite.store == .postgres(url: "postgres://sluice@127.0.0.1:5432/sluice"))
-        #expect(suite.faults.map(\.kind) == [.restartStore, .cutWorkerFromStore, .cutWorker, .addWorker, .fillDisk])
+        #expect(suite.store == .postgres(url: nil))
+        #expect(suite.topology.storeRetryMs == 5000)
+        #expect(suite.faults.map(\.kind) == [.restartStore, .cutWorkerFromStore, .cutWorker, .addWorker])
+        #expect(suite.faults[0].restartAfter == 2)
         #expect(suite.faults[1].network == .delay(ms: 100, jitterMs: 20))
         #expect(suite.faults[2].direction == .upstream)
-        #expect(suite.faults[4].fileSizeLimit == 4096)
+        // A given server: everything but restarting it.
+        let given = try Suite.parse(yaml: """
+            name: pg
+            store: postgres://sluice@127.0.0.1:5432/sluice
+            faults:
+              - {at: 2, kind: cut_worker_from_store, target: worker-1, mode: reset, for: 3}
+            """)
+        #expect(given.store == .postgres(url: "postgres://sluice@127.0.0.1:5432/sluice"))
+        let embedded = try Suite.parse(yaml: base + "  - {at: 5, kind: fill_disk, target: worker-3, for: 2, file_size_limit: 4096}")
+        #expect(embedded.faults[0].fileSizeLimit == 4096)
     }
 
     @Test func theShippedSuitesParse() throws {
@@ -77,5 +92,14 @@ import Testing
         #expect(Set(standard.faults.map(\.kind)) == Set(FaultKind.availableOnSQLite))
         let modes = Set(standard.faults.compactMap { $0.network?.name })
         #expect(modes == ["blackhole", "delay", "reset", "bandwidth"])
+        // postgres has every fault kind that applies to PostgreSQL, and every mode between a worker and the database.
+        let postgres = try Suite.load(path: root.appendingPathComponent("chaos/suites/postgres.yaml").path)
+        #expect(postgres.name == "postgres")
+        #expect(postgres.store == .postgres(url: nil))
+        #expect(Set(postgres.faults.map(\.kind)) == Set(FaultKind.availableOnPostgres))
+        let storeModes = Set(postgres.faults.filter { $0.kind == .cutWorkerFromStore }.compactMap { $0.network?.name })
+        #expect(storeModes == ["blackhole", "delay", "reset", "bandwidth"])
+        let storeDirections = Set(postgres.faults.filter { $0.kind == .cutWorkerFromStore }.map(\.direction))
+        #expect(storeDirections.count >= 2)
     }
 }

@@ -101,6 +101,14 @@ public nonisolated struct Sluice_V1_WorkerMessage: Sendable {
     set {kind = .fenced(newValue)}
   }
 
+  public var failed: Sluice_V1_Failed {
+    get {
+      if case .failed(let v)? = kind {return v}
+      return Sluice_V1_Failed()
+    }
+    set {kind = .failed(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -108,6 +116,7 @@ public nonisolated struct Sluice_V1_WorkerMessage: Sendable {
     case heartbeat(Sluice_V1_Heartbeat)
     case released(Sluice_V1_Released)
     case fenced(Sluice_V1_Fenced)
+    case failed(Sluice_V1_Failed)
 
   }
 
@@ -184,7 +193,8 @@ public nonisolated struct Sluice_V1_Released: Sendable {
   public init() {}
 }
 
-/// A commit of the worker was refused by the fenced store: it dropped the partition.
+/// A commit (or the claim) of the worker was refused by the fenced store: another owner has a newer
+/// epoch. The worker dropped the partition; it moves at once.
 public nonisolated struct Sluice_V1_Fenced: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -193,6 +203,27 @@ public nonisolated struct Sluice_V1_Fenced: Sendable {
   public var partition: UInt32 = 0
 
   public var epoch: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The partition stopped on an error that is not a fencing (the checkpoint store unreachable or
+/// failing its writes, a source that cannot be read): the worker dropped it. The coordinator backs
+/// off before granting it again (exponential with jitter, capped) and places it elsewhere while the
+/// worker that failed it waits out a quarantine.
+public nonisolated struct Sluice_V1_Failed: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var partition: UInt32 = 0
+
+  public var epoch: Int64 = 0
+
+  /// The error, for logs (never a secret: store URLs are logged without their password).
+  public var reason: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -476,7 +507,7 @@ nonisolated extension Sluice_V1_JoinResponse: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Sluice_V1_WorkerMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}heartbeat\0\u{1}released\0\u{1}fenced\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}heartbeat\0\u{1}released\0\u{1}fenced\0\u{1}failed\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -536,6 +567,19 @@ nonisolated extension Sluice_V1_WorkerMessage: SwiftProtobuf.Message, SwiftProto
           self.kind = .fenced(v)
         }
       }()
+      case 5: try {
+        var v: Sluice_V1_Failed?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .failed(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .failed(v)
+        }
+      }()
       default: break
       }
     }
@@ -562,6 +606,10 @@ nonisolated extension Sluice_V1_WorkerMessage: SwiftProtobuf.Message, SwiftProto
     case .fenced?: try {
       guard case .fenced(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .failed?: try {
+      guard case .failed(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     }()
     case nil: break
     }
@@ -770,6 +818,46 @@ nonisolated extension Sluice_V1_Fenced: SwiftProtobuf.Message, SwiftProtobuf._Me
   public static func ==(lhs: Sluice_V1_Fenced, rhs: Sluice_V1_Fenced) -> Bool {
     if lhs.partition != rhs.partition {return false}
     if lhs.epoch != rhs.epoch {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Sluice_V1_Failed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Failed"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}partition\0\u{1}epoch\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.partition) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.epoch) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.partition != 0 {
+      try visitor.visitSingularUInt32Field(value: self.partition, fieldNumber: 1)
+    }
+    if self.epoch != 0 {
+      try visitor.visitSingularInt64Field(value: self.epoch, fieldNumber: 2)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Sluice_V1_Failed, rhs: Sluice_V1_Failed) -> Bool {
+    if lhs.partition != rhs.partition {return false}
+    if lhs.epoch != rhs.epoch {return false}
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

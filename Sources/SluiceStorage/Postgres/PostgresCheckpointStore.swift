@@ -37,25 +37,47 @@ public actor PostgresCheckpointStore: CheckpointStoring {
     }
 
     /// Raises the epoch to `epoch` unless a newer one is stored (claiming the current one again
-    /// succeeds, as in the embedded store).
+    /// succeeds, as in the embedded store), and logs the accepted claim in `sluice_claims`.
     public func claim(partition: Int, epoch: Int64) throws -> Bool {
         try session.run { conn, _ in
-            try conn.execute("""
-                INSERT INTO sluice_partitions(partition, epoch) VALUES ($1, $2)
-                ON CONFLICT (partition) DO UPDATE SET epoch = excluded.epoch
-                WHERE sluice_partitions.epoch <= excluded.epoch
-                """, [.int(Int64(partition)), .int(epoch)]).affectedRows == 1
+            try conn.transaction {
+                try Self.lockPartition(conn, partition: partition)
+                let claimed = try conn.execute("""
+                    UPDATE sluice_partitions SET epoch = $2 WHERE partition = $1 AND epoch <= $2 RETURNING epoch
+                    """, [.int(Int64(partition)), .int(epoch)]).count == 1
+                if claimed { try Self.logClaim(conn, partition: partition, epoch: epoch) }
+                return claimed
+            }
         }
     }
 
     public func claimNext(partition: Int) throws -> Int64 {
         try session.run { conn, _ in
-            try conn.execute("""
-                INSERT INTO sluice_partitions(partition, epoch) VALUES ($1, 1)
-                ON CONFLICT (partition) DO UPDATE SET epoch = sluice_partitions.epoch + 1
-                RETURNING epoch
-                """, [.int(Int64(partition))]).int64(0, 0)
+            try conn.transaction {
+                try Self.lockPartition(conn, partition: partition)
+                let epoch = try conn.execute("""
+                    UPDATE sluice_partitions SET epoch = epoch + 1 WHERE partition = $1 RETURNING epoch
+                    """, [.int(Int64(partition))]).int64(0, 0)
+                try Self.logClaim(conn, partition: partition, epoch: epoch)
+                return epoch
+            }
         }
+    }
+
+    /// Makes sure the partition's row exists and locks it, so that a commit in flight finishes
+    /// first and the claim log's `after_seq` (read by a later statement, with a fresh snapshot)
+    /// counts it.
+    private static func lockPartition(_ conn: PostgresConnection, partition: Int) throws {
+        try conn.execute("INSERT INTO sluice_partitions(partition, epoch) VALUES ($1, 0) ON CONFLICT (partition) DO NOTHING",
+                         [.int(Int64(partition))])
+        try conn.execute("SELECT epoch FROM sluice_partitions WHERE partition = $1 FOR UPDATE", [.int(Int64(partition))])
+    }
+
+    private static func logClaim(_ conn: PostgresConnection, partition: Int, epoch: Int64) throws {
+        try conn.execute("""
+            INSERT INTO sluice_claims(partition, epoch, after_seq)
+            SELECT $1, $2, COALESCE(MAX(seq), 0) FROM sluice_commits WHERE partition = $1
+            """, [.int(Int64(partition)), .int(epoch)])
     }
 
     public func epoch(partition: Int) throws -> Int64 {
@@ -145,14 +167,30 @@ public actor PostgresCheckpointStore: CheckpointStoring {
     }
 
     public func commitLog() throws -> [CheckpointStore.CommitRecord] {
-        try session.run { conn, _ in
-            let rows = try conn.execute("""
-                SELECT partition, seq, epoch, from_offset, to_offset, "rows" FROM sluice_commits ORDER BY partition, seq
-                """)
-            return try (0..<rows.count).map { r in
-                CheckpointStore.CommitRecord(partition: Int(try rows.int64(r, 0)), seq: try rows.int64(r, 1), epoch: try rows.int64(r, 2),
-                                             fromOffset: try rows.int64(r, 3), toOffset: try rows.int64(r, 4), rows: try rows.int64(r, 5))
-            }
+        try session.run { conn, _ in try Self.commitLog(conn) }
+    }
+
+    /// Every accepted claim, in the order they happened.
+    public func claimLog() throws -> [CheckpointStore.ClaimRecord] {
+        try session.run { conn, _ in try Self.claimLog(conn) }
+    }
+
+    /// Reads the commit log of a store's database (also used by the chaos harness).
+    public static func commitLog(_ conn: PostgresConnection) throws -> [CheckpointStore.CommitRecord] {
+        let rows = try conn.execute("""
+            SELECT partition, seq, epoch, from_offset, to_offset, "rows" FROM sluice_commits ORDER BY partition, seq
+            """)
+        return try (0..<rows.count).map { r in
+            CheckpointStore.CommitRecord(partition: Int(try rows.int64(r, 0)), seq: try rows.int64(r, 1), epoch: try rows.int64(r, 2),
+                                         fromOffset: try rows.int64(r, 3), toOffset: try rows.int64(r, 4), rows: try rows.int64(r, 5))
+        }
+    }
+
+    /// Reads the claim log of a store's database (also used by the chaos harness).
+    public static func claimLog(_ conn: PostgresConnection) throws -> [CheckpointStore.ClaimRecord] {
+        let rows = try conn.execute("SELECT partition, epoch, after_seq FROM sluice_claims ORDER BY id")
+        return try (0..<rows.count).map { r in
+            CheckpointStore.ClaimRecord(partition: Int(try rows.int64(r, 0)), epoch: try rows.int64(r, 1), afterSeq: try rows.int64(r, 2))
         }
     }
 

@@ -32,6 +32,13 @@ public enum PostgresSchema {
                 expires_at timestamptz NOT NULL);
             INSERT INTO sluice_coordinator_leader VALUES (1, '', 0, '-infinity');
             """),
+        Migration(version: 3, description: "claim log", sql: """
+            -- Every accepted claim, with the partition's last commit seq at that moment: the chaos
+            -- checks prove from it that no commit of an epoch older than the latest claim was accepted.
+            CREATE TABLE sluice_claims(
+                id bigserial PRIMARY KEY, partition integer NOT NULL, epoch bigint NOT NULL,
+                after_seq bigint NOT NULL, claimed_at timestamptz NOT NULL DEFAULT now());
+            """),
     ]
 
     public static var latestVersion: Int { migrations.last?.version ?? 0 }

@@ -100,6 +100,11 @@ extension SluiceEndToEndTests.PostgresTests {
         let log = try await owner.commitLog()
         #expect(log.map(\.epoch) == [3, 4] && log.map(\.seq) == [1, 2])
         #expect(try await owner.epoch(partition: 0) == 4)
+        // The claim log (read by the chaos checks): epoch 3 from the start, epoch 4 after seq 1; the
+        // zombie's refused claim is not in it.
+        let claims = try await owner.claimLog()
+        #expect(claims == [.init(partition: 0, epoch: 3, afterSeq: 0), .init(partition: 0, epoch: 4, afterSeq: 1)])
+        #expect(try PostgresCheckpointStore.claimLog(conn) == claims)
     }
 
     @Test("Binary COPY: dead letters and late events with tabs, quotes, backslashes, NUL and non-ASCII text, and avg values, read back exactly")
@@ -137,6 +142,7 @@ extension SluiceEndToEndTests.PostgresTests {
         let epoch = try await store.claimNext(partition: 1)
         #expect(epoch == 1)
         #expect(try await store.claimNext(partition: 1) == 2)
+        #expect(try await store.claimLog() == [.init(partition: 1, epoch: 1, afterSeq: 0), .init(partition: 1, epoch: 2, afterSeq: 0)])
         var outputs: [PartitionOutput] = []
         for seq in Int64(1)...4 {
             let (out, _, _) = Self.output(["\(seq),1,\(seq * 10),\(seq * 20_000)"], partition: 1)

@@ -1,0 +1,44 @@
+/// How long the coordinator waits after failures before trying again: exponential in the number of
+/// consecutive failures, capped, with "equal jitter" (the delay is drawn between half and all of
+/// the exponential step), so that partitions and workers that failed together do not retry in step.
+public struct FailureBackoff: Sendable, Equatable {
+    /// The delay after the first failure (before jitter), in ms.
+    public var baseMs: Int64
+    /// No delay exceeds this (before jitter), in ms.
+    public var capMs: Int64
+
+    public init(baseMs: Int64, capMs: Int64) {
+        precondition(baseMs > 0 && capMs >= baseMs, "backoff: 0 < base <= cap")
+        self.baseMs = baseMs
+        self.capMs = capMs
+    }
+
+    /// The step after `failures` consecutive failures (1 = the first), without jitter.
+    public func step(failures: Int) -> Int64 {
+        guard failures > 0 else { return 0 }
+        var delay = baseMs
+        for _ in 1..<min(failures, 32) where delay < capMs { delay *= 2 }
+        return min(delay, capMs)
+    }
+
+    /// The delay after `failures` consecutive failures: uniform in [step/2, step].
+    public func delay(failures: Int, using random: inout some RandomNumberGenerator) -> Int64 {
+        let step = step(failures: failures)
+        guard step > 1 else { return step }
+        return step / 2 + Int64.random(in: 0...(step - step / 2), using: &random)
+    }
+}
+
+/// A small seeded generator (SplitMix64) for the coordinator's jitter: the core stays a pure
+/// function of its inputs (and this seed), which keeps its tests deterministic.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
