@@ -32,7 +32,7 @@ func decode(_ b: Bytes) throws -> PgOutputMessage {
     try b.bytes.withUnsafeBytes { try PgOutputDecoder.decode($0) }
 }
 
-let t = { (s: String) -> PgOutputValue in .text(Array(s.utf8)) }
+func t(_ s: String) -> PgOutputValue { .text(Array(s.utf8)) }
 
 @Suite("pgoutput decoder") struct PgOutputDecoderTests {
     @Test func beginAndCommit() throws {

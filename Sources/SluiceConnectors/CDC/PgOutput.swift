@@ -17,6 +17,12 @@ public struct PgOutputRelation: Sendable, Equatable {
         public var typeOid: UInt32
         /// Part of the replica identity (the key) when bit 1 is set.
         public var isKey: Bool
+
+        public init(name: String, typeOid: UInt32, isKey: Bool) {
+            self.name = name
+            self.typeOid = typeOid
+            self.isKey = isKey
+        }
     }
     public var id: UInt32
     public var namespace: String
@@ -24,6 +30,14 @@ public struct PgOutputRelation: Sendable, Equatable {
     /// `d` default (primary key), `n` nothing, `f` full, `i` index.
     public var replicaIdentity: UInt8
     public var columns: [Column]
+
+    public init(id: UInt32, namespace: String, name: String, replicaIdentity: UInt8, columns: [Column]) {
+        self.id = id
+        self.namespace = namespace
+        self.name = name
+        self.replicaIdentity = replicaIdentity
+        self.columns = columns
+    }
 
     /// `namespace.name`, as change events name their table.
     public var qualifiedName: String { namespace + "." + name }
