@@ -27,13 +27,23 @@ extension SluiceEndToEndTests.PostgresTests {
         var description: String { "\(op) \(id) before \(before.map { "\($0)" } ?? "-") after \(after.map { "\($0)" } ?? "-")" }
     }
 
+    /// A row of `accounts` as the writer holds it.
+    struct Account {
+        var id: Int64
+        var name: String
+        var balance: Int64
+        var note: String?
+        /// The columns as text, as the change events carry them.
+        var columns: [String: String?] { ["id": "\(id)", "name": name, "balance": "\(balance)", "note": note] }
+    }
+
     /// Transactions of 1–4 changes on `accounts` (insert a new id, update or delete a live one),
     /// with short pauses; returns its log, in commit order (one connection, so commit order is
     /// program order).
     static func cdcWriter(url: String, seed: UInt64, transactions: Int) throws -> [WrittenChange] {
         var rng = SplitMix64(seed: seed)
         let conn = try TestPostgres.connect(url)
-        var live: [Int64: [String: String?]] = [:]
+        var live: [Int64: Account] = [:]
         var nextID: Int64 = 1
         var log: [WrittenChange] = []
         for _ in 0..<transactions {
@@ -42,31 +52,28 @@ extension SluiceEndToEndTests.PostgresTests {
             try conn.transaction {
                 for _ in 0..<(Int(rng.next() % 4) + 1) {
                     let roll = rng.next() % 10
-                    if rows.isEmpty || roll < 5 {
-                        let id = nextID
+                    let ids = rows.keys.sorted()
+                    if ids.isEmpty || roll < 5 {
+                        let row = Account(id: nextID, name: "n\(rng.next() % 1_000) \"q\",\ttab", balance: Int64(rng.next() % 10_000),
+                                          note: rng.next() % 3 == 0 ? nil : "note \(nextID)")
                         nextID += 1
-                        let row: [String: String?] = ["id": "\(id)", "name": "n\(rng.next() % 1_000) \"q\",\ttab", "balance": "\(rng.next() % 10_000)",
-                                                      "note": rng.next() % 3 == 0 ? nil : "note \(id)"]
                         try conn.execute("INSERT INTO accounts(id, name, balance, note) VALUES ($1, $2, $3, $4)",
-                                         [.int(id), .text(row["name"]!!), .int(Int64(row["balance"]!!)!), row["note"]!.map { .text($0) } ?? .null])  // built above
-                        rows[id] = row
-                        changes.append(WrittenChange(op: "insert", id: id, before: nil, after: row))
-                    } else {
-                        let ids = rows.keys.sorted()
-                        let id = ids[Int(rng.next() % UInt64(ids.count))]
-                        let old = rows[id]!  // picked from the keys
+                                         [.int(row.id), .text(row.name), .int(row.balance), row.note.map { .text($0) } ?? .null])
+                        rows[row.id] = row
+                        changes.append(WrittenChange(op: "insert", id: row.id, before: nil, after: row.columns))
+                    } else if let old = rows[ids[Int(rng.next() % UInt64(ids.count))]] {
                         if roll < 8 {
                             var new = old
-                            new["balance"] = "\(rng.next() % 10_000)"
-                            new["note"] = rng.next() % 2 == 0 ? nil : "updated \(rng.next() % 100)"
+                            new.balance = Int64(rng.next() % 10_000)
+                            new.note = rng.next() % 2 == 0 ? nil : "updated \(rng.next() % 100)"
                             try conn.execute("UPDATE accounts SET balance = $2, note = $3 WHERE id = $1",
-                                             [.int(id), .int(Int64(new["balance"]!!)!), new["note"]!.map { .text($0) } ?? .null])
-                            rows[id] = new
-                            changes.append(WrittenChange(op: "update", id: id, before: old, after: new))
+                                             [.int(old.id), .int(new.balance), new.note.map { .text($0) } ?? .null])
+                            rows[old.id] = new
+                            changes.append(WrittenChange(op: "update", id: old.id, before: old.columns, after: new.columns))
                         } else {
-                            try conn.execute("DELETE FROM accounts WHERE id = $1", [.int(id)])
-                            rows[id] = nil
-                            changes.append(WrittenChange(op: "delete", id: id, before: old, after: nil))
+                            try conn.execute("DELETE FROM accounts WHERE id = $1", [.int(old.id)])
+                            rows[old.id] = nil
+                            changes.append(WrittenChange(op: "delete", id: old.id, before: old.columns, after: nil))
                         }
                     }
                 }
@@ -192,7 +199,7 @@ extension SluiceEndToEndTests.PostgresTests {
         try #require(streaming, "the 4 replication slots were not streaming within 60 s:\n\(cluster.diagnostics())")
 
         let sampler = Task.detached { await Self.sampleSlots(url: database, prefix: prefix, partitions: partitions, until: .now + .seconds(240)) }
-        let writer = Task.detached { try Self.cdcWriter(url: database, seed: 77, transactions: 400) }
+        let writer = Task.detached { try Self.cdcWriter(url: database, seed: 77, transactions: 700) }
         try await Task.sleep(for: .seconds(3))
         let victim = try #require(settled.heldCounts.filter { $0.value == 2 }.keys.sorted().first ?? settled.heldCounts.keys.sorted().first)
         let moved = settled.partitions(of: victim)
