@@ -100,7 +100,7 @@ let package = Package(
 
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
         .testTarget(name: "SluiceJobTests", dependencies: ["SluiceJob"]),
-        .testTarget(name: "SluiceConnectorsTests", dependencies: ["SluiceConnectors", "SluiceCore"]),
+        .testTarget(name: "SluiceConnectorsTests", dependencies: ["SluiceConnectors", "SluiceCore", "SluiceJob", "SluiceStorage"]),
         .testTarget(name: "SluiceStorageTests", dependencies: ["SluiceStorage", "SluiceCore"]),
         .testTarget(name: "SluiceOracleTests", dependencies: ["SluiceOracle", "SluiceJob", "SluiceWorkload"]),
         .testTarget(name: "SluicePropertyTests", dependencies: ["SluiceCore", "SluiceJob", "SluiceOracle", "SluiceWorkload", "SluiceRuntime"]),

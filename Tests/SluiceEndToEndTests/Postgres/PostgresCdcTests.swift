@@ -207,6 +207,16 @@ extension SluiceEndToEndTests.PostgresTests {
         child.kill()
         let killed = await child.wait(timeout: .seconds(10))
         try #require(killed.signaled && killed.status == SIGKILL, "\(victim) was not running when killed: \(killed)")
+        // Connection failures: the server ends every walsender of the test's slots, twice, while
+        // the writer goes on. The sources must reconnect at their positions (logged) and lose or
+        // double nothing.
+        var terminated = 0
+        for _ in 0..<2 {
+            try await Task.sleep(for: .seconds(2))
+            let r = try conn.execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name LIKE $1 AND active",
+                                     [.text(prefix + "\\_p%")])
+            terminated += r.count
+        }
         let written = try await writer.value
 
         var sinkRows = 0
@@ -249,6 +259,9 @@ extension SluiceEndToEndTests.PostgresTests {
             let advanced = (samples.last[slot] ?? 0) > (samples.first[slot] ?? Int64.max)
             #expect(advanced, "\(slot)'s confirmed flush position never moved (no feedback?): \(samples.first[slot] ?? -1) → \(samples.last[slot] ?? -1)")
         }
+        let logs = cluster.workers.filter { $0.key != victim }.map { cluster.log($0.value) }.joined(separator: "\n")
+        #expect(terminated > 0 && logs.contains("PostgreSQL unavailable") && logs.contains("is back after"),
+                "\(terminated) walsenders terminated; the workers did not log their reconnection:\n\(cluster.diagnostics())")
         for p in moved {
             #expect(after.row(p)?.owner != victim && after.row(p)?.owner != nil, "partition \(p) did not move off \(victim): \(after)")
             let pids = samples.ownerPids["\(prefix)_p\(p)"] ?? []
@@ -256,7 +269,7 @@ extension SluiceEndToEndTests.PostgresTests {
         }
         print("[postgres cdc] \(written.count) changes (\(written.filter { $0.op == "insert" }.count) inserts, "
               + "\(written.filter { $0.op == "update" }.count) updates, \(written.filter { $0.op == "delete" }.count) deletes), "
-              + "\(victim) SIGKILLed (partitions \(moved) moved); \(samples.samples) slot samples, \(samples.violations.count) violations")
+              + "\(victim) SIGKILLed (partitions \(moved) moved), \(terminated) walsenders terminated; \(samples.samples) slot samples, \(samples.violations.count) violations")
         _ = await cluster.stopGracefully()
         await Self.dropSlots(database, prefix: prefix)
     }
