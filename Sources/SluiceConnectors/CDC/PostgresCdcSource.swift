@@ -94,14 +94,21 @@ public final class PostgresCdcSource: PartitionSource {
         return true  // a change stream never ends
     }
 
-    /// Reads frames until a transaction completes and nothing more is waiting, or the wait is over.
+    /// Reads frames until whole transactions are ready and nothing more is waiting (or the wait is
+    /// over, or enough is ready), or the server asks for a status update.
     private func receive() throws {
         guard let stream else { return }
         let deadline = ContinuousClock.now + readWait
-        while decoder.readyBytes < readBytes {
+        while true {
             let got = try stream.nextReplicationMessage { try decoder.handle(frame: $0) }
-            if got { continue }
-            if decoder.readyBytes > 0 || decoder.replyRequested { return }
+            if decoder.replyRequested { return }
+            let ready = decoder.readyBytes
+            if got {
+                // A busy table: hand on what is whole once there is plenty, or the wait is over.
+                if ready >= readBytes || (ready > 0 && ContinuousClock.now >= deadline) { return }
+                continue
+            }
+            if ready > 0 { return }
             let left = deadline - ContinuousClock.now
             if left <= .zero { return }
             stream.waitForReplicationData(milliseconds: Int32(max(1, left.milliseconds)))
