@@ -4,6 +4,8 @@
 //    the writer's changes, per partition in commit (LSN) order, none twice; and no slot's
 //    confirmed_flush_lsn may ever pass the newest committed checkpoint of its partition.
 // 2. A windowed job over the CDC inserts equals the oracle run on the writer's own log.
+// 3. The server crashes and restarts under a running job: the sources reconnect (logged) and the
+//    change events are still exactly the writer's.
 
 import Foundation
 import SluiceCore
@@ -40,11 +42,11 @@ extension SluiceEndToEndTests.PostgresTests {
     /// Transactions of 1–4 changes on `accounts` (insert a new id, update or delete a live one),
     /// with short pauses; returns its log, in commit order (one connection, so commit order is
     /// program order).
-    static func cdcWriter(url: String, seed: UInt64, transactions: Int) throws -> [WrittenChange] {
+    static func cdcWriter(url: String, seed: UInt64, transactions: Int, firstID: Int64 = 1) throws -> [WrittenChange] {
         var rng = SplitMix64(seed: seed)
         let conn = try TestPostgres.connect(url)
         var live: [Int64: Account] = [:]
-        var nextID: Int64 = 1
+        var nextID = firstID
         var log: [WrittenChange] = []
         for _ in 0..<transactions {
             var changes: [WrittenChange] = []
@@ -169,6 +171,32 @@ extension SluiceEndToEndTests.PostgresTests {
         return object.mapValues { $0 as? String }
     }
 
+    /// The `changes` table holds exactly `written`, per partition in LSN order, none twice.
+    static func expectSinkEquals(_ written: [WrittenChange], conn: PostgresConnection, partitions: Int) throws {
+        let r = try conn.execute("SELECT sluice_partition, lsn, lsn_index, table_name, op, before, after FROM changes ORDER BY lsn, lsn_index")
+        let distinct = try conn.execute("SELECT COUNT(DISTINCT (lsn, lsn_index)) FROM changes").int64(0, 0)
+        #expect(Int(distinct) == r.count, "\(r.count - Int(distinct)) change events are in the sink twice")
+        var got: [Int: [WrittenChange]] = [:]
+        var misplaced: [String] = []
+        for i in 0..<r.count {
+            let partition = Int(try r.int64(i, 0))
+            let op = r.string(i, 4) ?? "?"
+            let before = Self.parseRow(r.string(i, 5)), afterRow = Self.parseRow(r.string(i, 6))
+            let id = Int64(((op == "delete" ? before : afterRow)?["id"] ?? nil) ?? "") ?? -1
+            if Int(id % Int64(partitions)) != partition { misplaced.append("id \(id) in partition \(partition)") }
+            if r.string(i, 3) != "public.accounts" { misplaced.append("table \(r.string(i, 3) ?? "NULL")") }
+            got[partition, default: []].append(WrittenChange(op: op, id: id, before: before, after: afterRow))
+        }
+        #expect(misplaced.isEmpty, "\(misplaced.prefix(5))")
+        let expected = Dictionary(grouping: written) { Int($0.id % Int64(partitions)) }
+        for p in 0..<partitions {
+            let e = expected[p] ?? [], g = got[p] ?? []
+            let firstDiff = zip(e, g).enumerated().first { $0.element.0 != $0.element.1 }
+            #expect(e == g, "partition \(p): \(g.count) changes in the sink, \(e.count) written; first difference at \(firstDiff.map { "\($0.offset): wrote \($0.element.0), sink \($0.element.1)" } ?? "the end")")
+        }
+
+    }
+
     @Test("CDC on PostgreSQL: raw change events while a worker is SIGKILLed and slots change owner: exactly the writer's changes, in LSN order; confirmed flush never passes a committed checkpoint",
           .timeLimit(.minutes(6)))
     func cdcChangeEventsExactlyOnce() async throws {
@@ -230,27 +258,7 @@ extension SluiceEndToEndTests.PostgresTests {
         let samples = await sampler.value
         #expect(complete, "the sink holds \(sinkRows) of the writer's \(written.count) changes:\n\(cluster.diagnostics())")
 
-        let r = try conn.execute("SELECT sluice_partition, lsn, lsn_index, table_name, op, before, after FROM changes ORDER BY lsn, lsn_index")
-        let distinct = try conn.execute("SELECT COUNT(DISTINCT (lsn, lsn_index)) FROM changes").int64(0, 0)
-        #expect(Int(distinct) == r.count, "\(r.count - Int(distinct)) change events are in the sink twice")
-        var got: [Int: [WrittenChange]] = [:]
-        var misplaced: [String] = []
-        for i in 0..<r.count {
-            let partition = Int(try r.int64(i, 0))
-            let op = r.string(i, 4) ?? "?"
-            let before = Self.parseRow(r.string(i, 5)), afterRow = Self.parseRow(r.string(i, 6))
-            let id = Int64(((op == "delete" ? before : afterRow)?["id"] ?? nil) ?? "") ?? -1
-            if Int(id % Int64(partitions)) != partition { misplaced.append("id \(id) in partition \(partition)") }
-            if r.string(i, 3) != "public.accounts" { misplaced.append("table \(r.string(i, 3) ?? "NULL")") }
-            got[partition, default: []].append(WrittenChange(op: op, id: id, before: before, after: afterRow))
-        }
-        #expect(misplaced.isEmpty, "\(misplaced.prefix(5))")
-        let expected = Dictionary(grouping: written) { Int($0.id % Int64(partitions)) }
-        for p in 0..<partitions {
-            let e = expected[p] ?? [], g = got[p] ?? []
-            let firstDiff = zip(e, g).enumerated().first { $0.element.0 != $0.element.1 }
-            #expect(e == g, "partition \(p): \(g.count) changes in the sink, \(e.count) written; first difference at \(firstDiff.map { "\($0.offset): wrote \($0.element.0), sink \($0.element.1)" } ?? "the end")")
-        }
+        try Self.expectSinkEquals(written, conn: conn, partitions: partitions)
 
         #expect(samples.samples >= 20, "only \(samples.samples) samples of the slots")
         #expect(samples.violations.isEmpty, "\(samples.violations.count) violations, e.g. \(samples.violations.prefix(3))")
@@ -353,6 +361,52 @@ extension SluiceEndToEndTests.PostgresTests {
         let dead = try conn.execute("SELECT COUNT(*) FROM results_dead_letters").int64(0, 0)
         #expect(dead == 0, "\(dead) captured inserts were dead-lettered")
         print("[postgres cdc windowed] \(oracleRows.count) window rows and \(oracleLate.count) late bids equal the oracle's")
+        _ = await cluster.stopGracefully()
+        await Self.dropSlots(database, prefix: prefix)
+    }
+}
+
+extension SluiceEndToEndTests.PostgresTests {
+    @Test("CDC on PostgreSQL: the server crashes (immediate stop) and restarts while the job streams, between two writer phases: the raw change events are still exactly the writer's",
+          .timeLimit(.minutes(5)))
+    func cdcSurvivesServerRestart() async throws {
+        let database = try TestPostgres.freshDatabase("cdcrestart")
+        let conn = try TestPostgres.connect(database)
+        try conn.execute("CREATE TABLE accounts(id bigint PRIMARY KEY, name text NOT NULL, balance bigint NOT NULL, note text)")
+        let partitions = 2
+        let prefix = "sluice_e2e_\(UInt32.random(in: 0...UInt32.max))"
+        defer { Task.detached { await Self.dropSlots(database, prefix: prefix) } }
+        let scratch = try ScratchDir("cdc-restart")
+        defer { scratch.remove() }
+        let job = scratch.at("job.yaml")
+        try "name: cdc-restart\nkind: changes\ntable: changes\ncheckpoint: {interval_ms: 300}\n".write(toFile: job, atomically: true, encoding: .utf8)
+        let source = Self.cdcURI(database, "table=accounts&partitions=\(partitions)&key=id&slot=\(prefix)")
+        let cluster = try await Cluster(label: "pg-cdc-restart", input: scratch.path, database: database, inputURI: source, job: job)
+        defer { cluster.tearDown() }
+        try await cluster.startCoordinator()
+        try cluster.startWorker("worker-1", rate: nil)
+        _ = try await cluster.waitForStatus("worker-1 holds both partitions", timeout: .seconds(60)) { $0.settled && $0.heldCounts.count == 1 }
+        let streaming = await Self.waitForSlots(conn, prefix: prefix, partitions: partitions)
+        try #require(streaming, "the replication slots were not streaming within 60 s:\n\(cluster.diagnostics())")
+
+        var written = try Self.cdcWriter(url: database, seed: 9, transactions: 150)
+        try TestPostgres.stopImmediately()
+        try await Task.sleep(for: .seconds(3))
+        try TestPostgres.start()
+        written += try Self.cdcWriter(url: database, seed: 10, transactions: 150, firstID: 1_000_000)
+
+        let check = try TestPostgres.connect(database)
+        var count = 0
+        let complete = await eventually(timeout: .seconds(120), every: .milliseconds(500)) {
+            count = Int((try? check.execute("SELECT COUNT(*) FROM changes").int64(0, 0)) ?? 0)
+            return count >= written.count
+        }
+        try await Task.sleep(for: .seconds(2))
+        #expect(complete, "the sink holds \(count) of the writer's \(written.count) changes:\n\(cluster.diagnostics())")
+        try Self.expectSinkEquals(written, conn: check, partitions: partitions)
+        let log = cluster.workers.values.map { cluster.log($0) }.joined(separator: "\n")
+        #expect(log.contains("cdc source") && log.contains("is back after"), "the sources did not log their reconnection:\n\(cluster.diagnostics())")
+        print("[postgres cdc restart] \(written.count) changes across a server crash and restart, exactly once")
         _ = await cluster.stopGracefully()
         await Self.dropSlots(database, prefix: prefix)
     }
