@@ -9,9 +9,11 @@ import Glibc
 /// - Position: an LSN. Every transaction that committed below it has been handed out (see
 ///   `CdcStreamDecoder`). Streaming restarts there (`START_REPLICATION … LOGICAL position`).
 /// - Confirmation: the slot's confirmed flush position (what PostgreSQL may forget) is only ever
-///   a position that a committed checkpoint holds: the one this source was opened at, then each
-///   one the runner reports through `committed(position:)` after a commit. A crash therefore
-///   replays from the checkpoint and never skips. Status updates go out at least every second
+///   a position that a committed checkpoint holds, and one checkpoint behind the newest: the
+///   runner reports each commit through `committed(position:)`, and the source confirms the
+///   position of the commit before (the first time, the one it was opened at). A crash replays
+///   from the newest checkpoint; a corrupt newest checkpoint falls back to the one before it
+///   (the store keeps two), whose position the slot still holds. Status updates go out at least every second
 ///   (and when the server asks), also while the table is idle, so the walsender never times out
 ///   and an idle partition's confirmed position keeps following its checkpoints.
 /// - Failures: a broken stream (or a slot still held by its previous owner's dying connection)
@@ -29,8 +31,10 @@ public final class PostgresCdcSource: PartitionSource {
     private let decoder: CdcStreamDecoder
     private let log: @Sendable (String) -> Void
     private var stream: PostgresConnection?
-    /// The newest position a committed checkpoint holds: what the slot may confirm.
-    private var confirmed: Int64
+    /// What the slot may forget: the position of the committed checkpoint before the newest.
+    private var confirmed: Int64 = 0
+    /// The newest committed checkpoint's position.
+    private var newestCommitted: Int64
     private var lastStatus = ContinuousClock.now - .seconds(60)
     private var sentConfirmed: Int64 = -1
     private var retry: (attempt: Int, since: ContinuousClock.Instant, due: ContinuousClock.Instant, backoffMs: Int)?
@@ -48,7 +52,7 @@ public final class PostgresCdcSource: PartitionSource {
         self.log = log
         decoder = CdcStreamDecoder(table: spec.table, keyColumn: spec.keyColumn, partitions: spec.partitions,
                                    partition: partition, mode: mode, position: position)
-        confirmed = position  // it came from a committed checkpoint (or is 0: nothing to confirm)
+        newestCommitted = position  // it came from a committed checkpoint (or is 0: nothing yet)
         let setup = PostgresSession(url: spec.url, name: name, log: log)
         try setup.run { conn, _ in try CdcSetup.ensure(spec, slot: slot, on: conn, log: log) }
         do {
@@ -65,7 +69,8 @@ public final class PostgresCdcSource: PartitionSource {
     }
 
     public func committed(position: Int64) {
-        if position > confirmed { confirmed = position }
+        if newestCommitted > confirmed { confirmed = newestCommitted }
+        if position > newestCommitted { newestCommitted = position }
     }
 
     public func read(_ body: (UnsafeRawBufferPointer) -> Void) throws -> Bool {

@@ -2,7 +2,7 @@
 // 1. Raw change events: a writer inserts, updates and deletes rows while a cluster runs a job of
 //    kind `changes`; a worker is SIGKILLed, so its slots change owner. The sink must hold exactly
 //    the writer's changes, per partition in commit (LSN) order, none twice; and no slot's
-//    confirmed_flush_lsn may ever pass the newest committed checkpoint of its partition.
+//    confirmed_flush_lsn may ever pass a committed checkpoint (the source confirms one behind the newest).
 // 2. A windowed job over the CDC inserts equals the oracle run on the writer's own log.
 // 3. The server crashes and restarts under a running job: the sources reconnect (logged) and the
 //    change events are still exactly the writer's.
@@ -97,9 +97,11 @@ extension SluiceEndToEndTests.PostgresTests {
         var ownerPids: [String: Set<Int64>] = [:]
     }
 
-    /// Every 100 ms: each slot's confirmed_flush_lsn, then the newest committed checkpoint position
-    /// of each partition (read after, so it can only be newer). A slot may be ahead of its
-    /// partition's checkpoints only at its creation point, before any checkpoint holds a position.
+    /// Every 100 ms: each slot's confirmed_flush_lsn, then the committed checkpoints' positions of
+    /// each partition (read after, so they can only be newer). The source confirms one checkpoint
+    /// behind the newest (so a fallback past a corrupt newest one is still replayable): a slot may
+    /// not pass its partition's second-newest checkpoint (the store keeps two), except at its
+    /// creation point, before any checkpoint holds a position.
     static func sampleSlots(url: String, prefix: String, partitions: Int, until deadline: ContinuousClock.Instant) async -> SlotSamples {
         var result = SlotSamples()
         guard let conn = try? TestPostgres.connect(url) else {
@@ -112,14 +114,20 @@ extension SluiceEndToEndTests.PostgresTests {
                 SELECT slot_name, (confirmed_flush_lsn - '0/0'::pg_lsn)::bigint, COALESCE(active_pid, 0)
                 FROM pg_replication_slots WHERE slot_name LIKE $1
                 """, [.text(prefix + "\\_p%")]),
-                  let committed = try? conn.execute("SELECT partition, MAX(position) FROM sluice_checkpoints GROUP BY partition")
+                  let committed = try? conn.execute("""
+                      SELECT partition, MAX(position), CASE WHEN COUNT(*) > 1 THEN MIN(position) ELSE 0 END
+                      FROM sluice_checkpoints GROUP BY partition
+                      """)
             else {
                 try? await Task.sleep(for: .milliseconds(100))
                 continue
             }
-            var newest: [Int: Int64] = [:]
+            var newest: [Int: Int64] = [:], previous: [Int: Int64] = [:]
             for r in 0..<committed.count {
-                if let p = try? committed.int64(r, 0), let v = try? committed.int64(r, 1) { newest[Int(p)] = v }
+                if let p = try? committed.int64(r, 0), let v = try? committed.int64(r, 1), let w = try? committed.int64(r, 2) {
+                    newest[Int(p)] = v
+                    previous[Int(p)] = w
+                }
             }
             for r in 0..<slots.count {
                 guard let name = slots.string(r, 0), let flushed = try? slots.int64(r, 1),
@@ -131,8 +139,9 @@ extension SluiceEndToEndTests.PostgresTests {
                 }
                 result.last[name] = flushed
                 if let pid = try? slots.int64(r, 2), pid != 0 { result.ownerPids[name, default: []].insert(pid) }
-                if flushed > max(checkpoint, creation[name] ?? 0) {
-                    result.violations.append("\(name): confirmed_flush_lsn \(flushed) is past partition \(p)'s newest committed checkpoint \(checkpoint)")
+                let allowed = previous[p] ?? 0
+                if flushed > max(allowed, creation[name] ?? 0) {
+                    result.violations.append("\(name): confirmed_flush_lsn \(flushed) is past partition \(p)'s second-newest committed checkpoint \(allowed) (newest \(checkpoint))")
                 }
             }
             result.samples += 1
