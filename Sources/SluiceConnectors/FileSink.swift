@@ -17,6 +17,7 @@ public struct FileSink: Sink {
     private let header: String
     private let formatter: RowFormatter
 
+    /// (A `changes` job's results files hold change events, with ChangeTable's columns.)
     public init(directory: String, pipeline: Pipeline) {
         self.directory = directory
         header = pipeline.outputColumns.joined(separator: ",") + "\n"
@@ -64,6 +65,7 @@ public struct FileSink: Sink {
             try writeDurably(bytes, to: (dir as NSString).appendingPathComponent(stagedName(name, epoch: epoch)))
             names.append(name)
         }
+        if !output.changes.isEmpty { try put("results", ChangeTable.csv(output.changes)) }
         if !output.rows.isEmpty {
             var bytes = Array(header.utf8)
             bytes.reserveCapacity(output.rows.count * 32)

@@ -24,6 +24,8 @@ public struct PostgresSink: Sink {
     private let columns: [String]
     private let formatter: RowFormatter
     private let upserts: UpsertConnection?
+    /// A `changes` job: the table holds change events (ChangeTable), not windowed results.
+    private let changes: Bool
 
     public init(url: PostgresURL, job: JobSpec, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.url = url
@@ -35,7 +37,11 @@ public struct PostgresSink: Sink {
             throw SinkError("sink \(url.redacted): unknown mode '\(url.options["mode"] ?? "")'; expected transactional or upsert")
         }
         self.mode = mode
-        columns = job.pipeline.outputColumns
+        changes = job.kind == .changes
+        if changes && mode == .upsert {
+            throw SinkError("sink \(url.redacted): mode=upsert keys windowed results; a job of kind changes writes its events exactly once in the checkpoint's transaction: drop mode=upsert")
+        }
+        columns = changes ? ChangeTable.columns : job.pipeline.outputColumns
         formatter = RowFormatter(layout: AggregateLayout(pipeline: job.pipeline))
         upserts = mode == .upsert ? UpsertConnection(PostgresSession(url: url, name: "upsert sink", log: log)) : nil
     }
@@ -57,6 +63,11 @@ public struct PostgresSink: Sink {
         let values = columns.enumerated().map { i, name in
             "\"\(name)\" " + (name.hasPrefix("avg_") && i >= 2 ? "double precision" : "bigint") + " NOT NULL"
         }.joined(separator: ", ")
+        let results = changes ? ChangeTable.postgresDDL(table) : """
+            CREATE TABLE IF NOT EXISTS "\(table)"(\(values), sluice_partition integer NOT NULL, sluice_seq bigint NOT NULL);
+            DROP INDEX IF EXISTS "\(table)_sluice_seq";
+            CREATE INDEX IF NOT EXISTS "\(table)_sluice_seq_brin" ON "\(table)" USING brin (sluice_partition, sluice_seq);
+            """
         switch mode {
         case .transactional:
             // The index serves only a roll-back's `DELETE … WHERE sluice_partition = $1 AND
@@ -65,9 +76,7 @@ public struct PostgresSink: Sink {
             // costs next to nothing, and since rows arrive in seq order it points the delete at
             // the table's tail. Tables made by older versions lose their B-tree here.
             try pg.execute("""
-                CREATE TABLE IF NOT EXISTS "\(table)"(\(values), sluice_partition integer NOT NULL, sluice_seq bigint NOT NULL);
-                DROP INDEX IF EXISTS "\(table)_sluice_seq";
-                CREATE INDEX IF NOT EXISTS "\(table)_sluice_seq_brin" ON "\(table)" USING brin (sluice_partition, sluice_seq);
+                \(results)
                 CREATE TABLE IF NOT EXISTS "\(table)_late"(partition integer NOT NULL, "offset" bigint NOT NULL, reason text NOT NULL, line text NOT NULL, sluice_seq bigint NOT NULL);
                 CREATE TABLE IF NOT EXISTS "\(table)_dead_letters"(partition integer NOT NULL, "offset" bigint NOT NULL, reason text NOT NULL, line text NOT NULL, sluice_seq bigint NOT NULL);
                 """)
@@ -83,6 +92,7 @@ public struct PostgresSink: Sink {
 
     public func write(_ output: PartitionOutput, partition: Int, seq: Int64, in pg: PostgresConnection) throws {
         guard mode == .transactional else { return }  // upserted in `stage`
+        try ChangeTable.copyPostgres(output.changes, table: table, partition: partition, seq: seq, in: pg)
         try copy(output, partition: partition, seq: seq, into: "", in: pg)
     }
 

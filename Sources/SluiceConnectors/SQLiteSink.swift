@@ -11,6 +11,8 @@ public struct SQLiteSink: Sink {
     public let table: String
     public let columns: [String]
     private let formatter: RowFormatter
+    /// A `changes` job: the table holds change events (ChangeTable), not windowed results.
+    private let changes: Bool
 
     private static let rowsPerInsert = 64
     private let insertOne: String
@@ -19,7 +21,8 @@ public struct SQLiteSink: Sink {
     public init(path: String, job: JobSpec) {
         self.path = path
         table = job.table
-        columns = job.pipeline.outputColumns
+        changes = job.kind == .changes
+        columns = changes ? ChangeTable.columns : job.pipeline.outputColumns
         formatter = RowFormatter(layout: AggregateLayout(pipeline: job.pipeline))
         let tuple = "(" + Array(repeating: "?", count: columns.count + 2).joined(separator: ", ") + ")"
         insertOne = "INSERT INTO \"\(job.table)\" VALUES \(tuple)"
@@ -30,8 +33,10 @@ public struct SQLiteSink: Sink {
 
     public func createTables(in db: SQLiteDatabase) throws {
         let valueColumns = columns.map { "\"\($0)\"" + ($0.hasPrefix("avg_") ? " REAL" : " INTEGER") }.joined(separator: ", ")
+        let results = changes ? ChangeTable.sqliteDDL(table)
+            : "CREATE TABLE IF NOT EXISTS \"\(table)\"(\(valueColumns), sluice_partition INTEGER NOT NULL, sluice_seq INTEGER NOT NULL);"
         try db.execute("""
-            CREATE TABLE IF NOT EXISTS "\(table)"(\(valueColumns), sluice_partition INTEGER NOT NULL, sluice_seq INTEGER NOT NULL);
+            \(results)
             CREATE TABLE IF NOT EXISTS "\(table)_late"(partition INTEGER NOT NULL, offset INTEGER NOT NULL, reason TEXT NOT NULL, line TEXT NOT NULL, sluice_seq INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS "\(table)_dead_letters"(partition INTEGER NOT NULL, offset INTEGER NOT NULL, reason TEXT NOT NULL, line TEXT NOT NULL, sluice_seq INTEGER NOT NULL);
             """)
@@ -42,6 +47,7 @@ public struct SQLiteSink: Sink {
     public func recover(partition: Int, last: Checkpoint?) throws {}
 
     public func write(_ output: PartitionOutput, partition: Int, seq: Int64, in db: SQLiteDatabase) throws {
+        try ChangeTable.writeSQLite(output.changes, table: table, partition: partition, seq: seq, in: db)
         let rows = output.rows
         // Rows go in 64 at a time: one statement execution per 64 rows costs far less than 64.
         let columnsPerRow = columns.count + 2

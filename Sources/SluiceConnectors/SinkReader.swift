@@ -11,6 +11,9 @@ public struct SinkContents: Sendable {
 
 public enum SinkReader {
     public static func read(uri: String, job: JobSpec) throws -> SinkContents {
+        guard job.kind == .windows else {
+            throw SinkError("job '\(job.name)' is of kind changes: its sink holds change events, which have no oracle to verify against; query its table (\(job.table)) directly")
+        }
         if uri.hasPrefix("sqlite:") { return try readSQLite(path: String(uri.dropFirst(7)), job: job) }
         if uri.hasPrefix("file:") { return try readFiles(directory: String(uri.dropFirst(5))) }
         if PostgresURL.isPostgres(uri) { return try readPostgres(url: PostgresURL(uri), job: job) }

@@ -17,10 +17,14 @@ public protocol PartitionSource: AnyObject {
     var remaining: Int64? { get }
     /// True when `position` counts lines; false when it counts bytes.
     var positionCountsLines: Bool { get }
+    /// A checkpoint with this position has committed: what lies before it will never be read
+    /// again, so a source that holds input for replay (a replication slot) may release it.
+    func committed(position: Int64)
 }
 
 extension PartitionSource {
     public var lastReadWasEmpty: Bool { false }
+    public func committed(position: Int64) {}
 
     /// Lines left to read: exact for a line-positioned source, else estimated from the mean line
     /// length so far (`linesRead` lines took `position` bytes); nil when unknown.
@@ -37,11 +41,13 @@ public struct SourceError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Opens the partitions of an input: `file:DIR`, `gen:…` (a `WorkloadInput`) or a PostgreSQL outbox.
+/// Opens the partitions of an input: `file:DIR`, `gen:…` (a `WorkloadInput`), a PostgreSQL outbox
+/// or PostgreSQL change data capture.
 public struct SourceFactory: Sendable {
     private enum Kind: Sendable {
         case workload(WorkloadInput, files: [String])
         case outbox(OutboxSpec)
+        case cdc(CdcSpec)
     }
 
     private let kind: Kind
@@ -52,8 +58,22 @@ public struct SourceFactory: Sendable {
     /// leave the thread pool free for heartbeats.
     public var generatorLinesPerRead: Int64 = 65_536
 
-    public init(uri: String, schema: Schema = .bids) throws {
+    /// What a CDC source yields: change lines (a `changes` job) or CSV of `schema` for inserts.
+    private let changeEvents: Bool
+
+    /// `changeEvents`: the job writes change events (kind `changes`); `jobName` names its CDC slots.
+    public init(uri: String, schema: Schema = .bids, changeEvents: Bool = false, jobName: String = "sluice") throws {
         self.schema = schema
+        self.changeEvents = changeEvents
+        if CdcSpec.isCdc(uri) {
+            let spec = try CdcSpec(uri: uri, jobName: jobName)
+            kind = .cdc(spec)
+            partitions = spec.partitions
+            return
+        }
+        if changeEvents {
+            throw SourceError("a job of kind changes needs a change-data-capture source (\(CdcSpec.scheme)…), not '\(PostgresURL.redact(uri))'")
+        }
         if OutboxSpec.isOutbox(uri) {
             let spec = try OutboxSpec(uri: uri)
             kind = .outbox(spec)
@@ -82,6 +102,9 @@ public struct SourceFactory: Sendable {
                                    linesPerRead: generatorLinesPerRead)
         case .outbox(let spec):
             return try PostgresOutboxSource(spec: spec, schema: schema, partition: partition, position: position, log: log)
+        case .cdc(let spec):
+            let mode: CdcStreamDecoder.Mode = changeEvents ? .changes : .inserts(fields: schema.fields.map(\.name))
+            return try PostgresCdcSource(spec: spec, mode: mode, partition: partition, position: position, log: log)
         }
     }
 }

@@ -181,6 +181,7 @@ public actor CoordinatorService {
     /// session's outbound queue); grants or revocations it causes go through that queue.
     public func renew(_ worker: String, progress: [CoordinatorCore.Progress],
                       eventsPerSecond: Double) throws -> [(partition: Int, epoch: Int64)] {
+        guard !stopped else { throw ServiceStopped() }  // a rejoin rebalances, which writes
         metrics.heartbeats.increment()
         if let member = core.members[worker], now - member.lastHeartbeat > leaseTTLMs / 2 {
             log("coordinator: heartbeat from \(worker) after \(now - member.lastHeartbeat) ms of silence")

@@ -5,6 +5,9 @@ import Yams
 /// checkpoints. `JobSpec.parse` refuses a bad spec with the path of the field and what it expects.
 public struct JobSpec: Sendable, Equatable {
     public var name: String
+    /// Windowed aggregates (the default), or the source's change events written as they are.
+    public var kind: JobKind
+    /// The windowed pipeline (unused by a `changes` job, which holds the reference one).
     public var pipeline: Pipeline
     /// Source URI (`file:DIR`, `gen:seed=1,events=1000000,partitions=8`); `--input` overrides it.
     public var source: String?
@@ -14,9 +17,10 @@ public struct JobSpec: Sendable, Equatable {
     public var table: String
     public var checkpointIntervalMs: Int64
 
-    public init(name: String, pipeline: Pipeline, source: String? = nil, sink: String? = nil,
+    public init(name: String, kind: JobKind = .windows, pipeline: Pipeline, source: String? = nil, sink: String? = nil,
                 table: String = "results", checkpointIntervalMs: Int64 = 1_000) {
         self.name = name
+        self.kind = kind
         self.pipeline = pipeline
         self.source = source
         self.sink = sink
@@ -25,6 +29,17 @@ public struct JobSpec: Sendable, Equatable {
     }
 
     public static let defaultBidsTumbling = JobSpec(name: "bids-tumbling", pipeline: .bidsTumbling)
+
+    /// What a checkpoint store is bound to, so that a changed job never resumes another's state.
+    public var fingerprint: String { kind == .changes ? "changes" : pipeline.fingerprint }
+}
+
+/// `windows`: decode events of the schema, window and aggregate them (the default).
+/// `changes`: write every change event of a change-data-capture source (`postgres-cdc://`) as one
+/// row (lsn, index, commit time, table, op, before, after); no schema, window or aggregates.
+public enum JobKind: String, Sendable, Equatable {
+    case windows
+    case changes
 }
 
 /// A refused job spec: `path` names the field (`window.size_ms`, `aggregates[1]`), `message` says
@@ -70,10 +85,24 @@ private struct SpecReader {
 
     func job() throws -> JobSpec {
         let top = try mapping(root, path: "", allowed: [
-            "name", "schema", "key", "time", "watermark", "window", "aggregates", "source", "sink", "table",
+            "name", "kind", "schema", "key", "time", "watermark", "window", "aggregates", "source", "sink", "table",
             "checkpoint",
         ])
         let name = try top["name"].map { try string($0, path: "name") } ?? "job"
+        let kindName = try top["kind"].map { try string($0, path: "kind") } ?? "windows"
+        guard let kind = JobKind(rawValue: kindName) else {
+            throw JobSpecError(path: "kind", message: "unknown job kind '\(kindName)'; expected windows or changes")
+        }
+        if kind == .changes {
+            for field in ["schema", "key", "time", "watermark", "window", "aggregates"] where top[field] != nil {
+                throw JobSpecError(path: field, message: "not used by a job of kind changes (it writes change events as they are); remove it")
+            }
+            return JobSpec(name: name, kind: .changes, pipeline: .bidsTumbling,
+                           source: try top["source"].map { try string($0, path: "source") },
+                           sink: try top["sink"].map { try string($0, path: "sink") },
+                           table: try top["table"].map { try identifier($0, path: "table") } ?? "changes",
+                           checkpointIntervalMs: try checkpointInterval(top))
+        }
         let schema = try top["schema"].map { try self.schema($0) } ?? .bids
         let key = try top["key"].map { try string($0, path: "key") } ?? "auction"
         let time = try top["time"].map { try string($0, path: "time") } ?? "event_time_ms"
@@ -101,15 +130,17 @@ private struct SpecReader {
         let source = try top["source"].map { try string($0, path: "source") }
         let sink = try top["sink"].map { try string($0, path: "sink") }
         let table = try top["table"].map { try identifier($0, path: "table") } ?? "results"
-        var interval: Int64 = 1_000
-        if let checkpoint = top["checkpoint"] {
-            let map = try mapping(checkpoint, path: "checkpoint", allowed: ["interval_ms"])
-            if let node = map["interval_ms"] { interval = try positive(node, path: "checkpoint.interval_ms") }
-        }
+        let interval = try checkpointInterval(top)
         let pipeline = Pipeline(schema: schema, keyField: key, timeField: time, watermark: watermark,
                                 window: window, aggregates: aggregates)
         return JobSpec(name: name, pipeline: pipeline, source: source, sink: sink, table: table,
                        checkpointIntervalMs: interval)
+    }
+
+    private func checkpointInterval(_ top: [String: Node]) throws -> Int64 {
+        guard let checkpoint = top["checkpoint"] else { return 1_000 }
+        let map = try mapping(checkpoint, path: "checkpoint", allowed: ["interval_ms"])
+        return try map["interval_ms"].map { try positive($0, path: "checkpoint.interval_ms") } ?? 1_000
     }
 
     private func schema(_ node: Node) throws -> Schema {

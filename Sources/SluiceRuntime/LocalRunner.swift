@@ -46,11 +46,12 @@ public struct LocalRunner: Sendable {
     public init(options: Options) { self.options = options }
 
     public func run(log: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Summary {
-        let sources = try SourceFactory(uri: options.input, schema: options.job.pipeline.schema)
+        let sources = try SourceFactory(uri: options.input, schema: options.job.pipeline.schema,
+                                        changeEvents: options.job.kind == .changes, jobName: options.job.name)
         let sink = try SinkFactory.open(uri: options.output, job: options.job)
         let statePath = options.statePath ?? sink.defaultStatePath
         let store = try CheckpointStores.open(statePath, log: log)
-        try await store.bind(job: options.job.pipeline.fingerprint, partitions: sources.partitions, writer: sink)
+        try await store.bind(job: options.job.fingerprint, partitions: sources.partitions, writer: sink)
 
         let started = ContinuousClock.now
         let lanes = max(1, min(options.parallelism, sources.partitions))

@@ -13,7 +13,7 @@ public final class PartitionRunner {
     private let job: JobSpec
     private let store: any CheckpointStoring
     private let sink: any Sink
-    private var processor: PartitionProcessor
+    private var processor: any PartitionProcessing
     private var source: (any PartitionSource)?
     private var lastSeq: Int64 = 0
     private var lastCommitOffset: Int64 = 0
@@ -44,8 +44,16 @@ public final class PartitionRunner {
         self.store = store
         self.sink = sink
         self.stats = stats
-        processor = PartitionProcessor(partition: partition, pipeline: job.pipeline)
+        processor = PartitionRunner.makeProcessor(job: job, partition: partition)
         interval = .milliseconds(job.checkpointIntervalMs)
+    }
+
+    /// Windows and aggregates, or (a `changes` job) change events written as they are.
+    static func makeProcessor(job: JobSpec, partition: Int) -> any PartitionProcessing {
+        switch job.kind {
+        case .windows: return PartitionProcessor(partition: partition, pipeline: job.pipeline)
+        case .changes: return ChangeLogProcessor(partition: partition)
+        }
     }
 
     /// Restores the newest checkpoint that decodes. A corrupt one (caught by its CRC) is rolled back
@@ -65,7 +73,7 @@ public final class PartitionRunner {
         }
         if restored == nil, !stored.isEmpty {
             // Nothing restorable: a fresh processor, and the start of the input.
-            processor = PartitionProcessor(partition: partition, pipeline: job.pipeline)
+            processor = PartitionRunner.makeProcessor(job: job, partition: partition)
         }
         if let newest = stored.first, newest.seq != (restored?.seq ?? 0) {
             try await store.rollBack(partition: partition, epoch: epoch, to: restored?.seq ?? 0, writer: sink)
@@ -115,11 +123,13 @@ public final class PartitionRunner {
             position: source?.position ?? 0, watermark: processor.watermark, finished: finished,
             state: try processor.snapshot(), files: files)
         try await store.commit(checkpoint, fromOffset: lastCommitOffset, output: output, writer: sink)
+        // Only now may a source release what the checkpoint covers (a CDC slot's flush position).
+        source?.committed(position: checkpoint.position)
         try sink.publish(files: files, partition: partition, epoch: epoch)
         lastSeq = seq
         lastCommitOffset = processor.offset
         lastCommit = .now
-        stats.rows.add(Int64(output.rows.count))
+        stats.rows.add(Int64(output.rows.count + output.changes.count))
         stats.late.add(Int64(output.late.count))
         stats.deadLetters.add(Int64(output.deadLetters.count))
         stats.commits.add(1)

@@ -103,6 +103,16 @@ public final class SQLiteStatement {
         return self
     }
 
+    /// Text, or NULL for nil.
+    @discardableResult
+    public func bind(_ index: Int32, _ value: String?) -> SQLiteStatement {
+        guard let value else {
+            sqlite3_bind_null(stmt, index)
+            return self
+        }
+        return bind(index, value)
+    }
+
     @discardableResult
     public func bind(_ index: Int32, _ value: [UInt8]) -> SQLiteStatement {
         value.withUnsafeBytes { bytes in

@@ -135,7 +135,7 @@ struct Bench: AsyncParsableCommand {
 }
 
 extension Bench {
-    /// `postgres.sink.rows_per_s` and `postgres.run.events_per_s` (see PostgresBench.swift).
+    /// `postgres.sink.rows_per_s`, `postgres.run.events_per_s` (PostgresBench.swift) and `cdc.*` (CdcBench.swift).
     func postgresBenchmarks(url: String) async throws {
         let root = dir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("sluice-bench-pg-\(getpid())")
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -143,6 +143,7 @@ extension Bench {
         let bench = PostgresBench(url: url, runEvents: runEvents, repeats: repeats, root: root)
         if only.map({ "postgres.sink.rows_per_s".contains($0) }) ?? true { try await bench.sink() }
         if only.map({ "postgres.run.events_per_s".contains($0) }) ?? true { try bench.run() }
+        if only.map({ "postgres.cdc.events_per_s cdc.events_per_s cdc.lag_p50_ms cdc.lag_p99_ms".contains($0) }) ?? true { try await bench.cdc() }
     }
 }
 

@@ -17,7 +17,7 @@ struct PostgresBench {
     let root: String
 
     /// A new database on the server; returns its URL and a function that drops it.
-    private func freshDatabase(_ label: String) throws -> (url: String, drop: () -> Void) {
+    func freshDatabase(_ label: String) throws -> (url: String, drop: () -> Void) {
         let admin = try PostgresConnection(url: PostgresURL(url))
         let name = "sluice_bench_\(label)_\(getpid())"
         try admin.execute("DROP DATABASE IF EXISTS \(name)")

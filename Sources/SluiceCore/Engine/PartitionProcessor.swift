@@ -20,10 +20,12 @@ public struct PartitionOutput: Sendable, Equatable {
     public var rows: RowBuffer
     public var late: [RejectedLine] = []
     public var deadLetters: [RejectedLine] = []
+    /// Change events, in order (jobs of kind `changes` only; empty for windowed jobs).
+    public var changes: [ChangeRow] = []
 
     public init(width: Int) { rows = RowBuffer(width: width) }
 
-    public var isEmpty: Bool { rows.isEmpty && late.isEmpty && deadLetters.isEmpty }
+    public var isEmpty: Bool { rows.isEmpty && late.isEmpty && deadLetters.isEmpty && changes.isEmpty }
 }
 
 public final class PartitionProcessor {

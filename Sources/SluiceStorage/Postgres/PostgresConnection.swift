@@ -39,12 +39,15 @@ public enum PostgresValue: Sendable, Equatable {
 /// `PGPASSWORD` or a password file (`PGPASSFILE`, `~/.pgpass`), all read by libpq itself; Sluice
 /// never logs it (messages name `url.redacted`).
 public final class PostgresConnection {
-    private var conn: OpaquePointer?
+    /// libpq's handle (internal: the replication stream in PostgresConnection+Replication.swift uses it).
+    var conn: OpaquePointer?
     public let url: PostgresURL
 
     /// Connects, waiting at most `connectTimeoutSeconds`. TCP keepalives and a user timeout make a
     /// silently dead server an error within about 30 s rather than a hang.
-    public init(url: PostgresURL, connectTimeoutSeconds: Int = 5, applicationName: String = "sluice") throws {
+    /// `replication: true` opens a logical replication connection (`replication=database`), which
+    /// takes simple queries and the replication commands (see PostgresConnection+Replication.swift).
+    public init(url: PostgresURL, connectTimeoutSeconds: Int = 5, applicationName: String = "sluice", replication: Bool = false) throws {
         self.url = url
         // Defaults first, the URL last: what the URL says wins (libpq keeps the last value).
         let settings: [(String, String)] = [
@@ -53,7 +56,7 @@ public final class PostgresConnection {
             ("tcp_user_timeout", "30000"),
             ("application_name", applicationName),
             ("dbname", url.connectionString),
-        ]
+        ] + (replication ? [("replication", "database")] : [])
         conn = PostgresConnection.withCStrings(settings.map(\.0)) { keys in
             PostgresConnection.withCStrings(settings.map(\.1)) { values in
                 PQconnectdbParams(keys, values, 1)
@@ -152,13 +155,13 @@ public final class PostgresConnection {
 
     // MARK: private
 
-    private var currentError: String { conn.map { PostgresConnection.trim(String(cString: PQerrorMessage($0))) } ?? "not connected" }
+    var currentError: String { conn.map { PostgresConnection.trim(String(cString: PQerrorMessage($0))) } ?? "not connected" }
 
-    private func lost(_ message: String) -> PostgresError {
+    func lost(_ message: String) -> PostgresError {
         PostgresError(message: message, sqlState: nil, connectionLost: true)
     }
 
-    private func check(_ result: OpaquePointer?, sql: String) throws -> PostgresResult {
+    func check(_ result: OpaquePointer?, sql: String) throws -> PostgresResult {
         guard let result else { throw lost(currentError) }
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
@@ -330,6 +333,12 @@ public struct PostgresCopyBuffer {
         }
         let length = UInt32(bytes.count - start)
         for i in 0..<4 { bytes[lengthAt + i] = UInt8(truncatingIfNeeded: length >> (24 - 8 * i)) }
+    }
+
+    /// NULL: a field of length -1.
+    public mutating func null() {
+        fieldsInRow += 1
+        append(bigEndian: Int32(-1))
     }
 
     public mutating func endRow() throws {

@@ -1,5 +1,5 @@
 /// A `postgres://` (or `postgresql://`) URL as Sluice takes it: libpq's URI syntax, plus Sluice's
-/// own query parameters (`table`, `mode`, and for the outbox source `partitions`, `key`), which are taken out before the URL reaches libpq.
+/// own query parameters (`table`, `mode`, and for the outbox and CDC sources `partitions`, `key`, `slot`, `publication`), which are taken out before the URL reaches libpq.
 /// `redacted` is the only form that is ever logged: it has no password.
 public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     /// What libpq connects with (Sluice's parameters removed; a password, if any, still in it).
@@ -11,7 +11,7 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     /// `host:port/dbname` as written (empty parts stay empty): which database two URLs name.
     public let target: String
 
-    static let sluiceParameters: Set<String> = ["table", "mode", "partitions", "key"]
+    static let sluiceParameters: Set<String> = ["table", "mode", "partitions", "key", "slot", "publication"]
 
     public static func isPostgres(_ text: String) -> Bool {
         text.hasPrefix("postgres://") || text.hasPrefix("postgresql://")

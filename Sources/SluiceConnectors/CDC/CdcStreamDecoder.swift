@@ -1,0 +1,242 @@
+import SluiceCore
+
+/// Turns one partition's replication stream into lines, whole transactions at a time, and keeps
+/// the position: the end LSN of the last transaction handed out (or a keepalive's position while
+/// no transaction is open, so an idle partition's position still moves). No I/O: the source feeds
+/// it frames; the tests feed it byte fixtures.
+///
+/// - Dedupe: a transaction whose commit LSN is below the position was handed out already (or was
+///   skipped as empty before that point); it is dropped whole. The server applies the same rule
+///   when streaming starts at a position, so a replay from a checkpoint never doubles a change.
+/// - Partitioning: a change belongs to partition `key % P` of its row's key column (the new row
+///   for inserts and updates, the old row for deletes); a key that is not an integer is hashed
+///   (FNV-1a of its text), a NULL or missing key goes to partition 0.
+public final class CdcStreamDecoder {
+    public enum Mode: Sendable, Equatable {
+        /// Every insert, update and delete as a change line (jobs of kind `changes`).
+        case changes
+        /// Inserts only, as CSV of these columns of the new row (a windowed job's schema).
+        case inserts(fields: [String])
+    }
+
+    private struct Transaction {
+        var commitLSN: Int64
+        var commitTimeMs: Int64
+        var skip: Bool
+        var index: Int64 = 0
+        var start: Int  // where its lines begin in `pending`
+        var events = 0
+    }
+
+    private struct Relation {
+        var info: PgOutputRelation
+        var keyIndex: Int?
+        /// For `.inserts`: the column of each schema field.
+        var fieldIndexes: [Int?]
+        var captured: Bool
+    }
+
+    public let partition: Int
+    public let partitions: Int
+    private let table: String
+    private let keyColumn: String
+    private let mode: Mode
+    private var relations: [UInt32: Relation] = [:]
+    private var transaction: Transaction?
+    /// Lines of complete transactions (and the open one, from its `start`).
+    private var pending: [UInt8] = []
+    private var pendingEvents = 0
+    /// The position covering every complete transaction in `pending`.
+    public private(set) var position: Int64
+    /// The furthest WAL position the server has reported: the `write` of a status update.
+    public private(set) var received: Int64 = 0
+    /// The server asked for a status update at once.
+    public var replyRequested = false
+    /// Transactions dropped because they were below the position.
+    public private(set) var skippedTransactions = 0
+
+    public init(table: String, keyColumn: String, partitions: Int, partition: Int, mode: Mode, position: Int64) {
+        self.table = table
+        self.keyColumn = keyColumn
+        self.partitions = partitions
+        self.partition = partition
+        self.mode = mode
+        self.position = position
+        received = position
+    }
+
+    public var inTransaction: Bool { transaction != nil }
+    /// Bytes of complete transactions waiting to be taken.
+    public var readyBytes: Int { transaction?.start ?? pending.count }
+
+    /// Hands the lines of complete transactions to `body` (if any) and forgets them; returns their count.
+    @discardableResult
+    public func take(_ body: (UnsafeRawBufferPointer) -> Void) -> Int {
+        let end = readyBytes
+        guard end > 0 else { return 0 }
+        pending.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[0..<end])) }
+        pending.removeSubrange(0..<end)
+        if var t = transaction { t.start = 0; transaction = t }
+        let n = pendingEvents
+        pendingEvents = 0
+        return n
+    }
+
+    /// The connection broke: the open transaction will be sent again from the position.
+    public func discardOpenTransaction() {
+        guard let t = transaction else { return }
+        pending.removeSubrange(t.start...)
+        transaction = nil
+    }
+
+    /// One frame of the stream (XLogData or keepalive).
+    public func handle(frame bytes: UnsafeRawBufferPointer) throws {
+        switch try ReplicationFrame.decode(bytes) {
+        case .keepalive(let walEnd, let reply):
+            received = max(received, walEnd)
+            if reply { replyRequested = true }
+            // Between transactions, everything before the server's position has been sent.
+            if transaction == nil, walEnd > position { position = walEnd }
+        case .xlogData(let start, let end, let payload):
+            received = max(received, start, end)
+            try handle(message: PgOutputDecoder.decode(payload))
+        }
+    }
+
+    public func handle(message: PgOutputMessage) throws {
+        switch message {
+        case .begin(let lsn, let micros, _):
+            guard transaction == nil else { throw PgOutputError("begin inside an open transaction") }
+            let skip = lsn < position
+            if skip { skippedTransactions += 1 }
+            transaction = Transaction(commitLSN: lsn, commitTimeMs: CdcStreamDecoder.unixMillis(micros), skip: skip, start: pending.count)
+        case .commit(let lsn, let endLSN, _):
+            guard let t = transaction else { throw PgOutputError("commit without a transaction") }
+            guard lsn == t.commitLSN else { throw PgOutputError("commit LSN \(lsn) does not match begin's \(t.commitLSN)") }
+            transaction = nil
+            pendingEvents += t.events
+            if !t.skip, endLSN > position { position = endLSN }
+        case .relation(let info):
+            let names = info.columns.map(\.name)
+            var fieldIndexes: [Int?] = []
+            if case .inserts(let fields) = mode { fieldIndexes = fields.map { names.firstIndex(of: $0) } }
+            relations[info.id] = Relation(info: info, keyIndex: names.firstIndex(of: keyColumn), fieldIndexes: fieldIndexes,
+                                          captured: info.name == table)
+        case .insert(let id, let new):
+            try change(id, op: "insert", before: nil, after: new, key: new)
+        case .update(let id, let old, _, let new):
+            try change(id, op: "update", before: old, after: new, key: new)
+        case .delete(let id, let old, _):
+            try change(id, op: "delete", before: old, after: nil, key: old)
+        case .skipped:
+            break
+        }
+    }
+
+    private func change(_ id: UInt32, op: String, before: [PgOutputValue]?, after: [PgOutputValue]?, key: [PgOutputValue]) throws {
+        guard var t = transaction else { throw PgOutputError("\(op) outside a transaction") }
+        guard let relation = relations[id] else { throw PgOutputError("\(op) for relation \(id), which was never described") }
+        let index = t.index
+        t.index += 1
+        defer { transaction = t }
+        guard !t.skip, relation.captured, owner(relation, key: key, fallback: before) == partition else { return }
+        switch mode {
+        case .changes:
+            appendDecimal(t.commitLSN, to: &pending)
+            pending.append(9)
+            appendDecimal(index, to: &pending)
+            pending.append(9)
+            appendDecimal(t.commitTimeMs, to: &pending)
+            pending.append(9)
+            pending.append(contentsOf: relation.info.qualifiedName.utf8)
+            pending.append(9)
+            pending.append(contentsOf: op.utf8)
+            pending.append(9)
+            if let before { ChangeJSON.append(relation.info.columns, before, fallback: nil, to: &pending) }
+            pending.append(9)
+            if let after { ChangeJSON.append(relation.info.columns, after, fallback: before, to: &pending) }
+            pending.append(10)
+        case .inserts:
+            guard op == "insert", let after else { return }
+            for (f, column) in relation.fieldIndexes.enumerated() {
+                if f > 0 { pending.append(44) }
+                if let column, column < after.count, case .text(let text) = after[column] { pending.append(contentsOf: text) }
+            }
+            pending.append(10)
+        }
+        t.events += 1
+    }
+
+    /// The partition of a change: its key's value modulo P.
+    private func owner(_ relation: Relation, key: [PgOutputValue], fallback: [PgOutputValue]?) -> Int {
+        guard partitions > 1 else { return 0 }
+        guard let k = relation.keyIndex else { return 0 }
+        var value = k < key.count ? key[k] : .null
+        if value == .unchangedToast, let fallback, k < fallback.count { value = fallback[k] }
+        guard case .text(let text) = value else { return 0 }
+        return CdcStreamDecoder.partition(ofKey: text, partitions: partitions)
+    }
+
+    public static func partition(ofKey text: [UInt8], partitions: Int) -> Int {
+        let p = Int64(partitions)
+        if let v = Int64(String(decoding: text, as: UTF8.self)) { return Int((v % p + p) % p) }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in text { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return Int(hash % UInt64(partitions))
+    }
+
+    /// µs since 2000-01-01 → ms since 1970-01-01.
+    static func unixMillis(_ postgresMicros: Int64) -> Int64 {
+        (postgresMicros + PostgresEpoch.offsetMicros) / 1_000
+    }
+}
+
+enum PostgresEpoch {
+    static let offsetMicros: Int64 = 946_684_800_000_000
+}
+
+/// A row as a JSON object of column name → text value or null. A value PostgreSQL did not send
+/// (an unchanged TOAST value, `u`) is taken from `fallback` (the old row, complete under replica
+/// identity full); without one the column is left out.
+enum ChangeJSON {
+    static func append(_ columns: [PgOutputRelation.Column], _ values: [PgOutputValue], fallback: [PgOutputValue]?,
+                       to out: inout [UInt8]) {
+        out.append(123)  // {
+        var first = true
+        for (i, column) in columns.enumerated() where i < values.count {
+            var value = values[i]
+            if value == .unchangedToast {
+                guard let fallback, i < fallback.count, fallback[i] != .unchangedToast else { continue }
+                value = fallback[i]
+            }
+            if !first { out.append(44) }
+            first = false
+            string(Array(column.name.utf8), to: &out)
+            out.append(58)  // :
+            switch value {
+            case .text(let text): string(text, to: &out)
+            default: out.append(contentsOf: "null".utf8)
+            }
+        }
+        out.append(125)  // }
+    }
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    static func string(_ text: [UInt8], to out: inout [UInt8]) {
+        out.append(34)
+        for b in text {
+            switch b {
+            case 34: out.append(92); out.append(34)
+            case 92: out.append(92); out.append(92)
+            case 10: out.append(92); out.append(110)
+            case 9: out.append(92); out.append(116)
+            case 13: out.append(92); out.append(114)
+            case 0..<32:
+                out.append(contentsOf: [92, 117, 48, 48, hex[Int(b >> 4)], hex[Int(b & 15)]])
+            default: out.append(b)
+            }
+        }
+        out.append(34)
+    }
+}

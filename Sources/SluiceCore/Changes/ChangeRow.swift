@@ -1,0 +1,99 @@
+// One row change captured from a database (PostgreSQL logical replication), as a job of kind
+// `changes` writes it to its sink, and the line format that carries it from the source to the
+// `ChangeLogProcessor`.
+
+/// A change event: which table, what happened, the row before and after, and where it sits in the
+/// database's history. `(lsn, index)` identifies it: `lsn` is the commit LSN of its transaction
+/// (every change of a transaction shares it), `index` its 0-based place in the transaction.
+public struct ChangeRow: Sendable, Equatable {
+    public var lsn: Int64
+    public var index: Int64
+    /// The transaction's commit time, milliseconds since the Unix epoch.
+    public var commitTimeMs: Int64
+    public var table: String
+    /// `insert`, `update` or `delete`.
+    public var op: String
+    /// The row as a JSON object of column → text value (or null); empty when there is none
+    /// (`before` of an insert, `after` of a delete).
+    public var before: String
+    public var after: String
+
+    public init(lsn: Int64, index: Int64, commitTimeMs: Int64, table: String, op: String, before: String, after: String) {
+        self.lsn = lsn
+        self.index = index
+        self.commitTimeMs = commitTimeMs
+        self.table = table
+        self.op = op
+        self.before = before
+        self.after = after
+    }
+}
+
+/// The change-line format: `lsn \t index \t commit_time_ms \t table \t op \t before \t after \n`.
+/// Tabs separate because none of the fields can hold one: the numbers and `op` cannot, table names
+/// are plain identifiers, and the JSON texts escape every control character.
+public enum ChangeLine {
+    public static let fieldCount = 7
+
+    public static func append(_ row: ChangeRow, to out: inout [UInt8]) {
+        appendDecimal(row.lsn, to: &out)
+        out.append(9)
+        appendDecimal(row.index, to: &out)
+        out.append(9)
+        appendDecimal(row.commitTimeMs, to: &out)
+        out.append(9)
+        out.append(contentsOf: row.table.utf8)
+        out.append(9)
+        out.append(contentsOf: row.op.utf8)
+        out.append(9)
+        out.append(contentsOf: row.before.utf8)
+        out.append(9)
+        out.append(contentsOf: row.after.utf8)
+        out.append(10)
+    }
+
+    /// Parses one line (without its `\n`); nil with a reason when it is not a change line.
+    public static func parse(_ line: UnsafeRawBufferPointer) -> Result<ChangeRow, ChangeLineError> {
+        var fields: [UnsafeRawBufferPointer] = []
+        fields.reserveCapacity(fieldCount)
+        var start = 0
+        for i in 0..<line.count where line[i] == 9 {
+            fields.append(UnsafeRawBufferPointer(rebasing: line[start..<i]))
+            start = i + 1
+        }
+        fields.append(UnsafeRawBufferPointer(rebasing: line[start..<line.count]))
+        guard fields.count == fieldCount else { return .failure(.fieldCount(fields.count)) }
+        guard let lsn = integer(fields[0]) else { return .failure(.notAnInteger("lsn")) }
+        guard let index = integer(fields[1]) else { return .failure(.notAnInteger("index")) }
+        guard let time = integer(fields[2]) else { return .failure(.notAnInteger("commit_time_ms")) }
+        let op = String(decoding: fields[4], as: UTF8.self)
+        guard op == "insert" || op == "update" || op == "delete" else { return .failure(.unknownOp(op)) }
+        return .success(ChangeRow(lsn: lsn, index: index, commitTimeMs: time, table: String(decoding: fields[3], as: UTF8.self),
+                                  op: op, before: String(decoding: fields[5], as: UTF8.self),
+                                  after: String(decoding: fields[6], as: UTF8.self)))
+    }
+
+    private static func integer(_ bytes: UnsafeRawBufferPointer) -> Int64? {
+        guard !bytes.isEmpty, bytes.count <= 19 else { return nil }
+        var value: Int64 = 0
+        for b in bytes {
+            guard b >= 48, b <= 57 else { return nil }
+            value = value * 10 + Int64(b - 48)
+        }
+        return value
+    }
+}
+
+public enum ChangeLineError: Error, Equatable, Sendable, CustomStringConvertible {
+    case fieldCount(Int)
+    case notAnInteger(String)
+    case unknownOp(String)
+
+    public var description: String {
+        switch self {
+        case .fieldCount(let n): return "expected \(ChangeLine.fieldCount) tab-separated fields, got \(n)"
+        case .notAnInteger(let field): return "field '\(field)' is not a non-negative integer"
+        case .unknownOp(let op): return "unknown op '\(op)'; expected insert, update or delete"
+        }
+    }
+}

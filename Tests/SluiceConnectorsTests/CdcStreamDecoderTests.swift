@@ -1,0 +1,141 @@
+// The CDC stream decoder: whole transactions only, dedupe below the position, partitioning by key,
+// the change-line and insert-CSV forms, keepalives; and the ChangeLogProcessor reading its lines.
+
+import SluiceConnectors
+import SluiceCore
+import Testing
+
+private func frame(_ message: Bytes, at lsn: Int64) -> [UInt8] {
+    Bytes("w").int64(lsn).int64(lsn).int64(0).raw(message.bytes).bytes
+}
+
+private let relation = Bytes("R").int32(9).string("public").string("accounts").char("f").int16(3)
+    .byte(1).string("id").int32(20).int32(UInt32(bitPattern: -1))
+    .byte(0).string("name").int32(25).int32(UInt32(bitPattern: -1))
+    .byte(0).string("doc").int32(25).int32(UInt32(bitPattern: -1))
+
+/// One transaction: begin (commit LSN `lsn`), the messages, commit (end `lsn + 8`); time 2 s after 2000-01-01.
+private func transaction(_ lsn: Int64, _ messages: [Bytes]) -> [[UInt8]] {
+    [frame(Bytes("B").int64(lsn).int64(2_000_000).int32(1), at: lsn - 50)]
+        + messages.enumerated().map { frame($1, at: lsn - 40 + Int64($0)) }
+        + [frame(Bytes("C").byte(0).int64(lsn).int64(lsn + 8).int64(2_000_000), at: lsn)]
+}
+
+private func feed(_ decoder: CdcStreamDecoder, _ frames: [[UInt8]]) throws {
+    for f in frames { try f.withUnsafeBytes { try decoder.handle(frame: $0) } }
+}
+
+private func lines(_ decoder: CdcStreamDecoder) -> [String] {
+    var text = ""
+    decoder.take { text += String(decoding: $0, as: UTF8.self) }
+    return text.split(separator: "\n").map(String.init)
+}
+
+/// 2000-01-01T00:00:02Z in Unix milliseconds.
+private let commitMs = "946684802000"
+
+@Suite("CDC stream decoder") struct CdcStreamDecoderTests {
+    @Test func changeLinesWithJSONBeforeAndAfter() throws {
+        let d = CdcStreamDecoder(table: "accounts", keyColumn: "id", partitions: 1, partition: 0, mode: .changes, position: 0)
+        try feed(d, [frame(relation, at: 10)] + transaction(1_000, [
+            Bytes("I").int32(9).char("N").tuple(["1", "a\tb", nil]),
+            Bytes("U").int32(9).char("O").tuple(["1", "a\tb", "long"]).char("N").tuple(["1", "c\"", "\u{0}TOAST"]),
+            Bytes("D").int32(9).char("O").tuple(["1", "c\"", "long"]),
+        ]))
+        #expect(lines(d) == [
+            "1000\t0\t\(commitMs)\tpublic.accounts\tinsert\t\t{\"id\":\"1\",\"name\":\"a\\tb\",\"doc\":null}",
+            // The unchanged TOAST value is taken from the old row.
+            "1000\t1\t\(commitMs)\tpublic.accounts\tupdate\t{\"id\":\"1\",\"name\":\"a\\tb\",\"doc\":\"long\"}\t{\"id\":\"1\",\"name\":\"c\\\"\",\"doc\":\"long\"}",
+            "1000\t2\t\(commitMs)\tpublic.accounts\tdelete\t{\"id\":\"1\",\"name\":\"c\\\"\",\"doc\":\"long\"}\t",
+        ])
+        #expect(d.position == 1_008)
+    }
+
+    @Test func anOpenTransactionIsNotHandedOut() throws {
+        let d = CdcStreamDecoder(table: "accounts", keyColumn: "id", partitions: 1, partition: 0, mode: .changes, position: 0)
+        let t = transaction(2_000, [Bytes("I").int32(9).char("N").tuple(["1", "x", nil])])
+        try feed(d, [frame(relation, at: 10)] + t.dropLast())
+        #expect(lines(d).isEmpty && d.position == 0 && d.inTransaction)
+        // A keepalive inside a transaction must not move the position past it.
+        try feed(d, [Bytes("k").int64(5_000).int64(0).byte(0).bytes])
+        #expect(d.position == 0)
+        d.discardOpenTransaction()  // the connection broke: the server sends it again
+        try feed(d, t)
+        #expect(lines(d).count == 1 && d.position == 2_008)
+        // Between transactions a keepalive moves the position (an idle table still confirms).
+        try feed(d, [Bytes("k").int64(5_000).int64(0).byte(1).bytes])
+        #expect(d.position == 5_000 && d.replyRequested)
+    }
+
+    @Test func transactionsBelowThePositionAreDropped() throws {
+        // Reopened at 2_008 (the end of the transaction committed at 2_000): a replay of it is skipped.
+        let d = CdcStreamDecoder(table: "accounts", keyColumn: "id", partitions: 1, partition: 0, mode: .changes, position: 2_008)
+        try feed(d, [frame(relation, at: 10)]
+                 + transaction(2_000, [Bytes("I").int32(9).char("N").tuple(["1", "old", nil])])
+                 + transaction(3_000, [Bytes("I").int32(9).char("N").tuple(["2", "new", nil])]))
+        let out = lines(d)
+        #expect(out.count == 1 && out[0].hasPrefix("3000\t0\t"))
+        #expect(d.skippedTransactions == 1 && d.position == 3_008)
+    }
+
+    @Test func partitionsKeepTheirKeysAndNumberChangesAlike() throws {
+        let txn = transaction(4_000, (0..<6).map { Bytes("I").int32(9).char("N").tuple(["\($0)", "v", nil]) }
+                              + [Bytes("D").int32(9).char("O").tuple(["-3", "v", nil])])
+        var seen: [String] = []
+        for p in 0..<3 {
+            let d = CdcStreamDecoder(table: "accounts", keyColumn: "id", partitions: 3, partition: p, mode: .changes, position: 0)
+            try feed(d, [frame(relation, at: 10)] + txn)
+            let out = lines(d)
+            for line in out {
+                let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+                let row = fields[4] == "delete" ? fields[5] : fields[6]
+                let id = Int(row.split(separator: "\"")[3]) ?? -99
+                #expect(((id % 3) + 3) % 3 == p, "\(line) in partition \(p)")
+                seen.append(String(fields[1]))
+            }
+            #expect(d.position == 4_008, "every partition moves past the transaction")
+        }
+        // The index is the change's place in the whole transaction: unique across partitions.
+        #expect(seen.sorted() == (0..<7).map(String.init))
+    }
+
+    @Test func insertsModeWritesTheSchemaFieldsAsCSV() throws {
+        let bids = Bytes("R").int32(3).string("public").string("bids").char("f").int16(4)
+            .byte(0).string("id").int32(20).int32(0).byte(0).string("price").int32(20).int32(0)
+            .byte(0).string("auction").int32(20).int32(0).byte(0).string("event_time_ms").int32(20).int32(0)
+        let d = CdcStreamDecoder(table: "bids", keyColumn: "auction", partitions: 2, partition: 1,
+                                 mode: .inserts(fields: ["auction", "bidder", "price", "event_time_ms"]), position: 0)
+        try feed(d, [frame(bids, at: 10)] + transaction(6_000, [
+            Bytes("I").int32(3).char("N").tuple(["1", "70", "5", "1000"]),
+            Bytes("I").int32(3).char("N").tuple(["2", "80", "4", "1001"]),  // auction 4: partition 0
+            Bytes("U").int32(3).char("N").tuple(["1", "71", "5", "1000"]),  // updates are not inserts
+        ]))
+        // No `bidder` column in the table: the field stays empty (a dead letter downstream).
+        #expect(lines(d) == ["5,,70,1000"])
+    }
+
+    @Test func keysThatAreNotIntegersAreHashed() {
+        #expect(CdcStreamDecoder.partition(ofKey: Array("17".utf8), partitions: 4) == 1)
+        #expect(CdcStreamDecoder.partition(ofKey: Array("-17".utf8), partitions: 4) == 3)
+        let p = CdcStreamDecoder.partition(ofKey: Array("abc".utf8), partitions: 4)
+        #expect((0..<4).contains(p) && p == CdcStreamDecoder.partition(ofKey: Array("abc".utf8), partitions: 4))
+    }
+}
+
+@Suite("Change log processor") struct ChangeLogProcessorTests {
+    @Test func linesBecomeRowsAndBadLinesDeadLetters() throws {
+        let text = "10\t0\t5\tpublic.t\tinsert\t\t{\"id\":\"1\"}\nnot a change\n10\t1\t6\tpublic.t\tdelete\t{\"id\":\"1\"}\t\n"
+        let p = ChangeLogProcessor(partition: 2)
+        #expect(Array(text.utf8).withUnsafeBytes { p.process($0) } == 3)
+        let out = p.takeOutput()
+        #expect(out.changes == [
+            ChangeRow(lsn: 10, index: 0, commitTimeMs: 5, table: "public.t", op: "insert", before: "", after: "{\"id\":\"1\"}"),
+            ChangeRow(lsn: 10, index: 1, commitTimeMs: 6, table: "public.t", op: "delete", before: "{\"id\":\"1\"}", after: ""),
+        ])
+        #expect(out.deadLetters.map(\.offset) == [1])
+        #expect(p.offset == 3 && p.eventsIn == 2 && p.watermark == 6)
+        let restored = ChangeLogProcessor(partition: 2)
+        try restored.restore(try p.snapshot())
+        #expect(restored.offset == 3 && restored.eventsIn == 2 && restored.watermark == 6)
+    }
+}
