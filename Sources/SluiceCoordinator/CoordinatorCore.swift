@@ -1,3 +1,5 @@
+import SluiceWorkload  // SplitMix64, the seeded generator of the jitter
+
 /// The coordinator's decisions, without network or clocks: membership, leases with epochs, and
 /// cooperative rebalancing. Every input carries `now` (monotonic milliseconds); every output is a
 /// list of actions for the transport to deliver. Epochs are written to the durable `LeaseLedger`

@@ -1,4 +1,5 @@
 import SluiceCoordinator
+import SluiceWorkload
 import Testing
 
 /// A worker whose checkpoint store is down fails every partition it is granted. Before `failed`

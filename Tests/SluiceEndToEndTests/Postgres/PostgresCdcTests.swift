@@ -101,7 +101,7 @@ extension SluiceEndToEndTests.PostgresTests {
     /// each partition (read after, so they can only be newer). The source confirms one checkpoint
     /// behind the newest (so a fallback past a corrupt newest one is still replayable): a slot may
     /// not pass its partition's second-newest checkpoint (the store keeps two), except at its
-    /// creation point, before any checkpoint holds a position.
+    /// creation point, where it stays until the partition has two checkpoints.
     static func sampleSlots(url: String, prefix: String, partitions: Int, until deadline: ContinuousClock.Instant) async -> SlotSamples {
         var result = SlotSamples()
         guard let conn = try? TestPostgres.connect(url) else {
@@ -135,7 +135,9 @@ extension SluiceEndToEndTests.PostgresTests {
                 let checkpoint = newest[p] ?? 0
                 if result.first[name] == nil {
                     result.first[name] = flushed
-                    if checkpoint == 0 { creation[name] = flushed }
+                    // Before a second checkpoint the source confirms nothing, so a slot first seen
+                    // then is still at its creation point (and must stay there until one exists).
+                    if (previous[p] ?? 0) == 0 { creation[name] = flushed }
                 }
                 result.last[name] = flushed
                 if let pid = try? slots.int64(r, 2), pid != 0 { result.ownerPids[name, default: []].insert(pid) }
