@@ -131,12 +131,13 @@ extension SluiceEndToEndTests.PostgresTests {
     @Test("Cluster on PostgreSQL: a worker SIGSTOPped past its lease is fenced off when it wakes; equals the oracle",
           .timeLimit(.minutes(6)))
     func clusterZombieFenced() async throws {
-        let cluster = try await Cluster(label: "pg-zombie", input: try await Self.input(),
+        // The SQLite scenario's input and rate (125,000 events per partition at 8,000/s): the
+        // stopped worker's partitions must have committed a checkpoint and still be mid-input
+        // when their gauges are checked, and a 1 MiB block is paced as a whole.
+        let cluster = try await Cluster(label: "pg-zombie", input: try await SluiceEndToEndTests.ClusterTests.input(),
                                         database: try TestPostgres.freshDatabase("zombie"))
         defer { cluster.tearDown() }
-        // 2,500 events/s per partition: 20 s of input, so the stopped worker's partitions are
-        // still mid-input when their lag is checked, even on a loaded machine.
-        try await SluiceEndToEndTests.ClusterTests.fenceOffAZombie(cluster, rate: 2_500) {
+        try await SluiceEndToEndTests.ClusterTests.fenceOffAZombie(cluster, rate: SluiceEndToEndTests.ClusterTests.rate) {
             try await Self.finishAndVerify($0, label: "zombie")
         }
     }
