@@ -18,8 +18,7 @@ enum ChangeTable {
         """
         CREATE TABLE IF NOT EXISTS "\(table)"(lsn bigint NOT NULL, lsn_index bigint NOT NULL, commit_time_ms bigint NOT NULL,
             table_name text NOT NULL, op text NOT NULL, before text, after text, sluice_partition integer NOT NULL, sluice_seq bigint NOT NULL);
-        DROP INDEX IF EXISTS "\(table)_sluice_seq";
-        CREATE INDEX IF NOT EXISTS "\(table)_sluice_seq_brin" ON "\(table)" USING brin (sluice_partition, sluice_seq);
+        \(PostgresSink.seqIndex(table))
         """
     }
 

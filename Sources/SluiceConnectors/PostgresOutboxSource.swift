@@ -23,26 +23,12 @@ public struct OutboxSpec: Sendable, Equatable {
     public static func isOutbox(_ uri: String) -> Bool { uri.hasPrefix(scheme) }
 
     public init(uri: String) throws {
-        guard OutboxSpec.isOutbox(uri) else { throw SourceError("'\(PostgresURL.redact(uri))' is not a postgres-outbox:// source") }
-        let url = try PostgresURL("postgres://" + uri.dropFirst(OutboxSpec.scheme.count))
-        func fail(_ what: String) -> SourceError {
-            SourceError("source '\(url.redacted)': \(what); write postgres-outbox://USER@HOST:PORT/DB?table=TABLE&partitions=P[&key=COLUMN]")
-        }
-        guard let table = url.options["table"], OutboxSpec.isIdentifier(table) else { throw fail("table= must name the outbox table (letters, digits, _)") }
-        guard let text = url.options["partitions"], let partitions = Int(text), (1...100_000).contains(partitions) else {
-            throw fail("partitions= must be a number of partitions between 1 and 100000")
-        }
-        let key = url.options["key"] ?? "key"
-        guard OutboxSpec.isIdentifier(key) else { throw fail("key= must name a column (letters, digits, _)") }
-        self.url = url
-        self.table = table
-        keyColumn = key
-        self.partitions = partitions
-    }
-
-    /// Plain SQL identifiers only: they are spliced into queries, quoted.
-    static func isIdentifier(_ s: String) -> Bool {
-        !s.isEmpty && s.utf8.count <= 63 && s.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
+        let parsed = try PostgresTableURI(uri: uri, scheme: OutboxSpec.scheme, defaultKey: "key", maxPartitions: 100_000,
+                                          usage: "write postgres-outbox://USER@HOST:PORT/DB?table=TABLE&partitions=P[&key=COLUMN]")
+        url = parsed.url
+        table = parsed.table
+        keyColumn = parsed.keyColumn
+        partitions = parsed.partitions
     }
 }
 

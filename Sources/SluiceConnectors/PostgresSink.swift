@@ -30,7 +30,7 @@ public struct PostgresSink: Sink {
     public init(url: PostgresURL, job: JobSpec, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.url = url
         table = url.options["table"] ?? job.table
-        guard PostgresSink.isIdentifier(table) else {
+        guard SQLIdentifier.isPlain(table) else {
             throw SinkError("sink \(url.redacted): table '\(table)' is not a valid name; use letters, digits and _ (not starting with a digit)")
         }
         guard let mode = Mode(rawValue: url.options["mode"] ?? "transactional") else {
@@ -46,9 +46,18 @@ public struct PostgresSink: Sink {
         upserts = mode == .upsert ? UpsertConnection(PostgresSession(url: url, name: "upsert sink", log: log)) : nil
     }
 
-    static func isIdentifier(_ text: String) -> Bool {
-        guard let first = text.utf8.first, !(first >= 48 && first <= 57) else { return false }
-        return text.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
+
+    /// The index of a transactional table's `(sluice_partition, sluice_seq)`. It serves only a
+    /// roll-back's `DELETE … WHERE sluice_partition = $1 AND sluice_seq > $2` (after a corrupt
+    /// newest checkpoint: rare). A B-tree on every row doubled the server's cost of each COPY; a
+    /// BRIN index (min/max per range of pages) costs next to nothing, and since rows arrive in seq
+    /// order it points the delete at the table's tail. Tables made by older versions lose their
+    /// B-tree here.
+    static func seqIndex(_ table: String) -> String {
+        """
+        DROP INDEX IF EXISTS "\(table)_sluice_seq";
+        CREATE INDEX IF NOT EXISTS "\(table)_sluice_seq_brin" ON "\(table)" USING brin (sluice_partition, sluice_seq);
+        """
     }
 
     /// The checkpoint store lives in the same database (without Sluice's `table`/`mode` options).
@@ -65,16 +74,10 @@ public struct PostgresSink: Sink {
         }.joined(separator: ", ")
         let results = changes ? ChangeTable.postgresDDL(table) : """
             CREATE TABLE IF NOT EXISTS "\(table)"(\(values), sluice_partition integer NOT NULL, sluice_seq bigint NOT NULL);
-            DROP INDEX IF EXISTS "\(table)_sluice_seq";
-            CREATE INDEX IF NOT EXISTS "\(table)_sluice_seq_brin" ON "\(table)" USING brin (sluice_partition, sluice_seq);
+            \(PostgresSink.seqIndex(table))
             """
         switch mode {
         case .transactional:
-            // The index serves only a roll-back's `DELETE … WHERE sluice_partition = $1 AND
-            // sluice_seq > $2` (after a corrupt newest checkpoint: rare). A B-tree on every row
-            // doubled the server's cost of each COPY; a BRIN index (min/max per range of pages)
-            // costs next to nothing, and since rows arrive in seq order it points the delete at
-            // the table's tail. Tables made by older versions lose their B-tree here.
             try pg.execute("""
                 \(results)
                 CREATE TABLE IF NOT EXISTS "\(table)_late"(partition integer NOT NULL, "offset" bigint NOT NULL, reason text NOT NULL, line text NOT NULL, sluice_seq bigint NOT NULL);

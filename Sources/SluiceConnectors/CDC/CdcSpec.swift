@@ -20,27 +20,18 @@ public struct CdcSpec: Sendable, Equatable {
 
     /// `jobName` makes the default slot prefix (`sluice_<job>`), so two jobs on one table never share slots.
     public init(uri: String, jobName: String = "sluice") throws {
-        guard CdcSpec.isCdc(uri) else { throw SourceError("'\(PostgresURL.redact(uri))' is not a postgres-cdc:// source") }
-        let url = try PostgresURL("postgres://" + uri.dropFirst(CdcSpec.scheme.count))
-        func fail(_ what: String) -> SourceError { SourceError("source '\(url.redacted)': \(what); \(CdcSpec.usage)") }
-        guard let table = url.options["table"], OutboxSpec.isIdentifier(table) else {
-            throw fail("table= must name the table to capture (letters, digits, _)")
+        let parsed = try PostgresTableURI(uri: uri, scheme: CdcSpec.scheme, defaultKey: "id", maxPartitions: 1_000,
+                                          partitionsNote: " (each holds a replication slot)", usage: CdcSpec.usage)
+        let prefix = parsed.url.options["slot"] ?? CdcSpec.slotName(for: jobName)
+        guard CdcSpec.isSlotName(prefix), prefix.utf8.count + "_p".utf8.count + String(parsed.partitions - 1).utf8.count <= 63 else {
+            throw parsed.error("slot= must be a slot name prefix of lowercase letters, digits and _ (with _p<N> at most 63 characters)")
         }
-        guard let text = url.options["partitions"], let partitions = Int(text), (1...1_000).contains(partitions) else {
-            throw fail("partitions= must be a number of partitions between 1 and 1000 (each holds a replication slot)")
-        }
-        let key = url.options["key"] ?? "id"
-        guard OutboxSpec.isIdentifier(key) else { throw fail("key= must name a column (letters, digits, _)") }
-        let prefix = url.options["slot"] ?? CdcSpec.slotName(for: jobName)
-        guard CdcSpec.isSlotName(prefix), prefix.utf8.count + "_p".utf8.count + String(partitions - 1).utf8.count <= 63 else {
-            throw fail("slot= must be a slot name prefix of lowercase letters, digits and _ (with _p<N> at most 63 characters)")
-        }
-        let publication = url.options["publication"] ?? "sluice_\(table)"
-        guard OutboxSpec.isIdentifier(publication) else { throw fail("publication= must name a publication (letters, digits, _)") }
-        self.url = url
-        self.table = table
-        keyColumn = key
-        self.partitions = partitions
+        let publication = parsed.url.options["publication"] ?? "sluice_\(parsed.table)"
+        guard SQLIdentifier.isPlain(publication) else { throw parsed.error("publication= must name a publication (letters, digits, _)") }
+        url = parsed.url
+        table = parsed.table
+        keyColumn = parsed.keyColumn
+        partitions = parsed.partitions
         slotPrefix = prefix
         self.publication = publication
     }
