@@ -20,8 +20,8 @@ public actor CoordinatorService {
         }
     }
 
+    /// What a worker says besides heartbeats (which `renew` answers).
     public enum Inbound: Sendable {
-        case heartbeat(progress: [CoordinatorCore.Progress], eventsPerSecond: Double)
         case released(partition: Int, epoch: Int64, committedOffset: Int64)
         case fenced(partition: Int, epoch: Int64)
         /// The partition stopped on an error that is not a fencing (see `CoordinatorCore.failed`).
@@ -153,11 +153,8 @@ public actor CoordinatorService {
     }
 
     public func handle(_ worker: String, _ message: Inbound) throws {
-        guard !stopped else { throw ServiceStopped() }  // a heartbeat may write too (a rejoin rebalances)
+        guard !stopped else { throw ServiceStopped() }
         switch message {
-        case .heartbeat(let progress, let rate):
-            let renewed = try renew(worker, progress: progress, eventsPerSecond: rate)
-            sessions[worker]?.continuation.yield(.renewal(renewed))
         case .released(let partition, let epoch, let committedOffset):
             log("coordinator: \(worker) released partition \(partition) (epoch \(epoch)) at offset \(committedOffset)")
             deliver(try durably { try $0.released(worker, partition: partition, epoch: epoch, committedOffset: committedOffset, now: now) })

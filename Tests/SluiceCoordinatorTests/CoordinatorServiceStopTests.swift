@@ -45,7 +45,7 @@ final class CountingLedger: LeaseLedger, Sendable {
             try await service.handle("a", .failed(partition: 0, epoch: 1, reason: "test"))
         }
         await #expect(throws: ServiceStopped.self) {
-            try await service.handle("b", .heartbeat(progress: [], eventsPerSecond: 0))
+            try await service.renew("b", progress: [], eventsPerSecond: 0)
         }
         await #expect(throws: ServiceStopped.self) { try await service.openSession("b") }
         try await Task.sleep(for: .milliseconds(400))
