@@ -16,7 +16,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Repetitions; the best is reported.") var repeats: Int = 3
     @Option(help: "Scratch directory (default: a new temporary one, removed afterwards).") var dir: String?
     @Option(help: "Only the benchmarks whose name contains this (e.g. core.tumbling).") var only: String?
-    @Option(help: "Events for the cluster benchmark (8 partitions).") var clusterEvents: Int = 16_000_000
+    @Option(help: "Events for the cluster benchmark (8 partitions; enough that a run lasts seconds, not process start).") var clusterEvents: Int = 64_000_000
     @Option(help: "Sink of the cluster benchmark: file (one set of files per partition) or sqlite (one shared file).") var clusterSink = "file"
     @Option(help: "TLS sessions for the coordinator heartbeat benchmark.") var heartbeatSessions: Int = 200
     @Option(help: "Seconds the heartbeat benchmark measures.") var heartbeatSeconds: Int = 5
