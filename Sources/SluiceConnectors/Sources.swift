@@ -54,9 +54,19 @@ public struct SourceFactory: Sendable {
     public let partitions: Int
     /// The fields a source that stores columns (the outbox) selects, in this order.
     private let schema: Schema
-    /// Lines per block from the generator: smaller blocks keep a throttled partition smooth and
-    /// leave the thread pool free for heartbeats.
-    public var generatorLinesPerRead: Int64 = 65_536
+    /// Lines per block from the generator, and bytes per block from a file (see `throttle`).
+    public private(set) var generatorLinesPerRead: Int64 = 65_536
+    public private(set) var fileBlockBytes = 1 << 20
+
+    /// Blocks of about 50 ms of events for partitions paced at `rate` events per second, so that a
+    /// throttled partition moves smoothly, commits at its interval (a commit waits for the end of a
+    /// block), and leaves the thread pool free for heartbeats.
+    public mutating func throttle(eventsPerSecond rate: Double) {
+        guard rate > 0 else { return }
+        let lines = max(64, min(65_536, Int64(rate / 20)))
+        generatorLinesPerRead = lines
+        fileBlockBytes = Int(lines) * 40  // the reference workload's lines are 30–40 bytes
+    }
 
     /// What a CDC source yields: change lines (a `changes` job) or CSV of `schema` for inserts.
     private let changeEvents: Bool
@@ -96,7 +106,7 @@ public struct SourceFactory: Sendable {
     public func open(partition: Int, position: Int64, log: @escaping @Sendable (String) -> Void = { _ in }) throws -> any PartitionSource {
         switch kind {
         case .workload(.files, let files):
-            return try FileSource(path: files[partition], position: position)
+            return try FileSource(path: files[partition], position: position, blockSize: fileBlockBytes)
         case .workload(.generator(let config), _):
             return GeneratorSource(generator: BidGenerator(config), partition: partition, offset: position,
                                    linesPerRead: generatorLinesPerRead)

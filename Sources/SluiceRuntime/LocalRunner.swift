@@ -15,15 +15,19 @@ public struct LocalRunner: Sendable {
         /// Lanes: partitions are dealt round-robin to this many tasks (1 = one core).
         public var parallelism: Int
         public var progress: Bool
+        /// Throttle: events per second per partition (nil: full speed).
+        public var rate: Double?
 
         public init(job: JobSpec, input: String, output: String, statePath: String? = nil,
-                    parallelism: Int = ProcessInfo.processInfo.activeProcessorCount, progress: Bool = false) {
+                    parallelism: Int = ProcessInfo.processInfo.activeProcessorCount, progress: Bool = false,
+                    rate: Double? = nil) {
             self.job = job
             self.input = input
             self.output = output
             self.statePath = statePath
             self.parallelism = parallelism
             self.progress = progress
+            self.rate = rate
         }
     }
 
@@ -46,8 +50,10 @@ public struct LocalRunner: Sendable {
     public init(options: Options) { self.options = options }
 
     public func run(log: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Summary {
-        let sources = try SourceFactory(uri: options.input, schema: options.job.pipeline.schema,
-                                        changeEvents: options.job.kind == .changes, jobName: options.job.name)
+        var throttled = try SourceFactory(uri: options.input, schema: options.job.pipeline.schema,
+                                          changeEvents: options.job.kind == .changes, jobName: options.job.name)
+        if let rate = options.rate { throttled.throttle(eventsPerSecond: rate) }
+        let sources = throttled
         let sink = try SinkFactory.open(uri: options.output, job: options.job)
         let statePath = options.statePath ?? sink.defaultStatePath
         let store = try CheckpointStores.open(statePath, log: log)
@@ -57,31 +63,47 @@ public struct LocalRunner: Sendable {
         let lanes = max(1, min(options.parallelism, sources.partitions))
         let job = options.job
         let stats = self.stats
+        let rate = options.rate
         let reporter = options.progress ? Task { await Self.report(stats: stats, partitions: sources.partitions, started: started) } : nil
         defer { reporter?.cancel() }
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             for lane in 0..<lanes {
                 group.addTask {
-                    var runners: [PartitionRunner] = []
+                    var runners: [(runner: PartitionRunner, pace: Pace?)] = []
                     for partition in stride(from: lane, to: sources.partitions, by: lanes) {
                         let epoch = try await store.claimNext(partition: partition)
                         let runner = PartitionRunner(partition: partition, epoch: epoch, job: job, store: store,
                                                      sink: sink, stats: stats)
                         try await runner.start(sources: sources, log: log)
-                        if runner.finished { stats.partitionsDone.add(1) } else { runners.append(runner) }
+                        if runner.finished {
+                            stats.partitionsDone.add(1)
+                        } else {
+                            runners.append((runner, Pace(rate: rate, startEvents: runner.eventsIn)))
+                        }
                     }
                     // Round-robin one block at a time, so every partition of the lane moves forward.
+                    // A partition ahead of its pace is passed over; when all are, the lane sleeps
+                    // until the first is due.
                     while !runners.isEmpty {
                         var i = 0
+                        var firstDue: Duration?
+                        var stepped = false
                         while i < runners.count {
-                            if try await runners[i].step() {
+                            if let wait = runners[i].pace?.wait(eventsIn: runners[i].runner.eventsIn), wait > .zero {
+                                firstDue = min(firstDue ?? wait, wait)
+                                i += 1
+                                continue
+                            }
+                            stepped = true
+                            if try await runners[i].runner.step() {
                                 i += 1
                             } else {
                                 stats.partitionsDone.add(1)
                                 runners.remove(at: i)
                             }
                         }
+                        if !stepped, let firstDue { try await Task.sleep(for: firstDue) }
                     }
                 }
             }

@@ -155,8 +155,7 @@ private struct TaskContext: Sendable {
             }
             let runner = PartitionRunner(partition: partition, epoch: epoch, job: job, store: store, sink: sink, stats: stats)
             try await runner.start(sources: sources, log: log)
-            let started = ContinuousClock.now
-            let startEvents = runner.eventsIn
+            let pace = Pace(rate: rate, startEvents: runner.eventsIn)
             var announcedFinish = false
             while true {
                 switch PartitionHost.Control.Stop(rawValue: control.stop.load(ordering: .relaxed)) ?? .none {
@@ -186,14 +185,11 @@ private struct TaskContext: Sendable {
                 control.committedOffset.store(runner.committedOffset, ordering: .relaxed)
                 control.watermark.store(runner.watermark, ordering: .relaxed)
                 control.lag.store(runner.lag, ordering: .relaxed)
-                if let rate, rate > 0 {
-                    // Pace the partition: sleep while ahead of `rate` events per second.
-                    // Sleep in short slices so that a revocation is answered at once.
-                    let due = Double(runner.eventsIn - startEvents) / rate
-                    while due > (ContinuousClock.now - started).seconds,
+                if let pace {
+                    // Sleep while ahead of the pace, in short slices so that a revocation is answered at once.
+                    while case let wait = pace.wait(eventsIn: runner.eventsIn), wait > .zero,
                           control.stop.load(ordering: .relaxed) == PartitionHost.Control.Stop.none.rawValue {
-                        let left = due - (ContinuousClock.now - started).seconds
-                        try await Task.sleep(for: .milliseconds(max(1, min(100, Int(left * 1_000)))))
+                        try await Task.sleep(for: min(wait, .milliseconds(100)))
                     }
                 } else if runner.waitingForInput {
                     try await Task.sleep(for: .milliseconds(50))  // a live source with nothing new

@@ -108,9 +108,7 @@ public actor WorkerDaemon {
         guard host == nil else { return }
         let job = try JobSpec.parse(yaml: joined.jobYaml)
         var sources = try SourceFactory(uri: joined.input, schema: job.pipeline.schema, changeEvents: job.kind == .changes, jobName: job.name)
-        if let rate = options.rate, rate > 0 {
-            sources.generatorLinesPerRead = max(64, min(65_536, Int64(rate / 20)))  // ~50 ms of events
-        }
+        if let rate = options.rate { sources.throttle(eventsPerSecond: rate) }
         let sink = try SinkFactory.open(uri: joined.output, job: job)
         let store = try CheckpointStores.open(options.statePath ?? sink.defaultStatePath, retryLimit: options.storeRetryLimit, log: log)
         try await store.bind(job: job.fingerprint, partitions: sources.partitions, writer: sink)

@@ -225,6 +225,7 @@ struct Worker: AsyncParsableCommand {
             // (A chain file is read for its first certificate: the leaf.)
             throw userError(ValidationError("--id \(id) does not match the certificate's identity '\(certificateIdentity)'"))
         }
+        try checkRate(rate)
         let daemon = WorkerDaemon(options: .init(id: id, coordinators: coordinators, tls: files, statePath: state, rate: rate, lanes: lanes,
                                                  storeRetryLimit: .milliseconds(storeRetryMs)),
                                   log: { note($0) })

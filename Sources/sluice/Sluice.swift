@@ -25,6 +25,13 @@ func loadJob(_ path: String?) throws -> JobSpec {
     return try JobSpec.load(path: path)
 }
 
+/// `--rate` of `run` and `worker`: absent (full speed) or a positive, finite number.
+func checkRate(_ rate: Double?) throws {
+    if let rate, !(rate > 0 && rate.isFinite) {
+        throw userError(ValidationError("--rate must be a positive number of events per second per partition, got \(rate)"))
+    }
+}
+
 /// Turns a library error into a one-line message and exit code 2 (bad input or configuration).
 func userError(_ error: Error) -> ExitCode {
     note("error: \(error)")
@@ -63,6 +70,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Checkpoint store: a SQLite path or postgres://…. Default: the sink's database, or DIR/_sluice_state.db.") var state: String?
     @Option(help: "Partitions processed in parallel (1 = one core).") var parallelism: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Override the job's checkpoint interval (ms).") var checkpointIntervalMs: Int64?
+    @Option(help: "Throttle: events per second per partition (default: full speed).") var rate: Double?
     @Flag(help: "No progress line.") var quiet = false
 
     func run() async throws {
@@ -79,8 +87,9 @@ struct Run: AsyncParsableCommand {
             throw userError(ValidationError("no output: pass --output (sqlite:PATH or file:DIR) or set `sink:` in the job"))
         }
         guard parallelism > 0 else { throw userError(ValidationError("--parallelism must be at least 1")) }
+        try checkRate(rate)
         let runner = LocalRunner(options: .init(job: spec, input: input, output: output, statePath: state,
-                                                parallelism: parallelism, progress: !quiet))
+                                                parallelism: parallelism, progress: !quiet, rate: rate))
         let summary: LocalRunner.Summary
         do {
             summary = try await runner.run(log: { note($0) })

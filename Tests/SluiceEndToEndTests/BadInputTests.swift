@@ -160,6 +160,8 @@ extension SluiceEndToEndTests {
                           mentioning: ["no-such-job.yaml"], "missing job file")
         try await refused(["run", "--input", "file:\(input)", "--output", "sqlite:" + scratch.at("e.db"), "--checkpoint-interval-ms", "0"],
                           mentioning: ["--checkpoint-interval-ms"], "zero checkpoint interval")
+        try await refused(["run", "--input", "file:\(input)", "--output", "sqlite:" + scratch.at("e.db"), "--rate", "0"],
+                          mentioning: ["--rate", "positive"], "zero rate")
         try await refused(["run", "--input", "file:\(input)", "--output", "bogus:" + scratch.at("f")],
                           mentioning: ["unknown sink"], "unknown sink")
 

@@ -51,12 +51,14 @@ extension SluiceEndToEndTests {
         let scratch = try ScratchDir("kill-\(sink)")
         defer { scratch.remove() }
         let output = sink.uri(scratch)
+        // Throttled to 20,000 events/s per partition, so that the 250,000 events of each partition
+        // last at least 12.5 s on any machine: a fast one finished the unthrottled run in under 3 s,
+        // before the fourth kill. Each block is still processed and committed at full speed.
         let run = ["run", "--input", "file:\(input)", "--output", output, "--parallelism", "2",
-                   "--checkpoint-interval-ms", "200", "--quiet"]
+                   "--checkpoint-interval-ms", "200", "--rate", "20000", "--quiet"]
 
         // Delays of 0.4–3 s from our own seeded generator. Seed 98 gives 679, 792, 794, 848, 1365, 829,
-        // 1360, … ms: the first four add up to 3.1 s, too little for even a fast machine (2 cores at
-        // 300k events/s each) to finish 2,000,000 events before the fourth kill.
+        // 1360, … ms: the first four add up to 3.1 s, a quarter of the throttled run.
         let report = try await killRepeatedly(run, scratch: scratch, label: "run", seed: 98, delaysMs: 400...3_000,
                                               targetKills: 6, maxAttempts: 10)
         print("[kill-and-resume, \(sink) sink] \(report)")
@@ -77,7 +79,8 @@ extension SluiceEndToEndTests {
         #expect(counts.rows > 100_000, "suspiciously few rows: \(counts)")
         let lines = try inputLineCounts(directory: input)
         #expect(lines.count == w.partitions && lines.reduce(0, +) == Int64(w.events))
-        _ = try await expectContiguousCommitLog(statePath: sink.statePath(scratch), lineCounts: lines)
+        let log = try await expectContiguousCommitLog(statePath: sink.statePath(scratch), lineCounts: lines)
+        #expect(killedAttemptsThatCommitted(log) >= 4, "kills before any commit of their attempt: \(report)")
         if sink == .file {
             let staged = try fileSinkLines(directory: scratch.at("out")).staged
             #expect(staged.isEmpty, "files left in .staging after a complete run: \(staged.prefix(5))")
@@ -93,10 +96,12 @@ extension SluiceEndToEndTests {
         let output = SinkKind.sqlite.uri(scratch)
         let jobPath = E2E.job(job)
         try #require(FileManager.default.fileExists(atPath: jobPath), "no job spec at \(jobPath)")
+        // 37,500 events per partition at 10,000 events/s: at least 3.75 s on any machine (unthrottled,
+        // a fast one ran these jobs in about 1 s).
         let run = ["run", "--job", jobPath, "--input", "file:\(input)", "--output", output, "--parallelism", "1",
-                   "--checkpoint-interval-ms", "100", "--quiet"]
+                   "--checkpoint-interval-ms", "100", "--rate", "10000", "--quiet"]
 
-        // These jobs run at about 50–150k events/s on one core, so 300,000 events last 2–6 s: kill early.
+        // Two kills early in the run.
         let report = try await killRepeatedly(run, scratch: scratch, label: "run", seed: 5, delaysMs: 300...800,
                                               targetKills: 2, maxAttempts: 6)
         print("[kill-and-resume, \(job)] \(report)")
@@ -112,8 +117,9 @@ extension SluiceEndToEndTests {
         let counts = try sqliteSinkCounts(path: scratch.at("out.db"), table: table)
         #expect(counts.hasNoDuplicates, "duplicates in the sink: \(counts)")
         #expect(counts.rows > 1_000, "suspiciously few rows: \(counts)")
-        _ = try await expectContiguousCommitLog(statePath: SinkKind.sqlite.statePath(scratch),
-                                                lineCounts: try inputLineCounts(directory: input))
+        let log = try await expectContiguousCommitLog(statePath: SinkKind.sqlite.statePath(scratch),
+                                                      lineCounts: try inputLineCounts(directory: input))
+        #expect(killedAttemptsThatCommitted(log) == 2, "kills before any commit of their attempt: \(report)")
     }
 
     @Test("A corrupt newest checkpoint is rolled back and the run falls back to the one before", arguments: SinkKind.allCases)
@@ -124,8 +130,9 @@ extension SluiceEndToEndTests {
         defer { scratch.remove() }
         let output = sink.uri(scratch)
         let statePath = sink.statePath(scratch)
+        // 125,000 events per partition at 25,000 events/s: at least 5 s on any machine.
         let run = ["run", "--input", "file:\(input)", "--output", output, "--parallelism", "1",
-                   "--checkpoint-interval-ms", "100", "--quiet"]
+                   "--checkpoint-interval-ms", "100", "--rate", "25000", "--quiet"]
 
         // Kill after about 2 s, once at least two partitions hold two unfinished checkpoints (so that
         // one can fall back to the older one and one can lose both).

@@ -340,6 +340,15 @@ func expectContiguousCommitLog(statePath: String, lineCounts: [Int64],
     return log
 }
 
+/// The killed attempts that had committed something before their kill: the distinct epochs in the
+/// commit log below the final run's (every start of `sluice run` claims each partition with the next
+/// epoch). A kill test whose attempts died before their first commit would test little.
+func killedAttemptsThatCommitted(_ log: [CheckpointStore.CommitRecord]) -> Int {
+    let epochs = Set(log.map(\.epoch))
+    guard let final = epochs.max() else { return 0 }
+    return epochs.subtracting([final]).count
+}
+
 // MARK: - Generated inputs, shared by the tests of one run
 
 /// `sluice gen` outputs, generated once per (seed, events, partitions) and removed when the test

@@ -49,14 +49,14 @@ extension SluiceEndToEndTests.PostgresTests {
 
     @Test("sluice run on PostgreSQL: SIGKILLed at random moments, resumed; equals the oracle", .timeLimit(.minutes(8)))
     func runKilledAndResumed() async throws {
-        // Twice the cluster tests' input: a debug build on an idle machine ran 400,000 events in
-        // about 2.5 s, too little room for two kills at up to 1.2 s.
+        // 100,000 events per partition at 20,000 events/s: at least 5 s on any machine, room for
+        // several kills at up to 1.2 s (unthrottled, a fast machine finished in under 0.8 s).
         let input = try await GeneratedInputs.shared.directory(seed: Self.workload.seed, events: 800_000, partitions: Self.workload.partitions)
         let url = try TestPostgres.freshDatabase("run")
         let scratch = try ScratchDir("pg-run")
         defer { scratch.remove() }
         let run = ["run", "--input", "file:\(input)", "--output", url, "--parallelism", "2",
-                   "--checkpoint-interval-ms", "200", "--quiet"]
+                   "--checkpoint-interval-ms", "200", "--rate", "20000", "--quiet"]
         let report = try await killRepeatedly(run, scratch: scratch, label: "run", seed: 7, delaysMs: 400...1_200,
                                               targetKills: 4, maxAttempts: 8)
         print("[postgres run] \(report)")
