@@ -122,6 +122,10 @@ struct Bench: AsyncParsableCommand {
         print("run.tumbling.no_checkpoints.events_per_s: \(Int(Double(runEvents) / without)) events/s")
         print("checkpoint.overhead_pct: \(String(format: "%.1f", (withCheckpoints - without) / without * 100)) %")
         print("run.tumbling.peak_rss_mb: \(usage.ru_maxrss / 1024) MB")
+        if withCheckpoints < 5 {
+            note("bench: warning: the runs lasted \(String(format: "%.2f", withCheckpoints)) s, under five checkpoint intervals, "
+                 + "so checkpoint.overhead_pct says little; raise --run-events (80,000,000 lasted about 5 s on a fast 2-core VM)")
+        }
     }
 
     /// Seconds for one `sluice run` child process into a fresh SQLite file (wall time, start-up included).
