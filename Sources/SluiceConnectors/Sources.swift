@@ -65,7 +65,7 @@ public struct SourceFactory: Sendable {
         guard rate > 0 else { return }
         let lines = max(64, min(65_536, Int64(rate / 20)))
         generatorLinesPerRead = lines
-        fileBlockBytes = Int(lines) * 40  // the reference workload's lines are 30–40 bytes
+        fileBlockBytes = min(1 << 20, Int(lines) * 40)  // the reference workload's lines are 30–40 bytes
     }
 
     /// What a CDC source yields: change lines (a `changes` job) or CSV of `schema` for inserts.
