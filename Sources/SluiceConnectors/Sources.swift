@@ -54,18 +54,21 @@ public struct SourceFactory: Sendable {
     public let partitions: Int
     /// The fields a source that stores columns (the outbox) selects, in this order.
     private let schema: Schema
-    /// Lines per block from the generator, and bytes per block from a file (see `throttle`).
+    /// Lines per block from the generator, and bytes per block from a file (see `throttled`).
     public private(set) var generatorLinesPerRead: Int64 = 65_536
     public private(set) var fileBlockBytes = 1 << 20
 
-    /// Blocks of about 50 ms of events for partitions paced at `rate` events per second, so that a
-    /// throttled partition moves smoothly, commits at its interval (a commit waits for the end of a
-    /// block), and leaves the thread pool free for heartbeats.
-    public mutating func throttle(eventsPerSecond rate: Double) {
-        guard rate > 0 else { return }
+    /// This factory with blocks of about 50 ms of events for partitions paced at `rate` events per
+    /// second (nil or not positive: unchanged), so that a throttled partition moves smoothly,
+    /// commits at its interval (a commit waits for the end of a block), and leaves the thread pool
+    /// free for heartbeats.
+    public func throttled(to rate: Double?) -> SourceFactory {
+        guard let rate, rate > 0 else { return self }
+        var copy = self
         let lines = max(64, min(65_536, Int64(rate / 20)))
-        generatorLinesPerRead = lines
-        fileBlockBytes = min(1 << 20, Int(lines) * 40)  // the reference workload's lines are 30–40 bytes
+        copy.generatorLinesPerRead = lines
+        copy.fileBlockBytes = min(1 << 20, Int(lines) * 40)  // the reference workload's lines are 30–40 bytes
+        return copy
     }
 
     /// What a CDC source yields: change lines (a `changes` job) or CSV of `schema` for inserts.

@@ -50,10 +50,9 @@ public struct LocalRunner: Sendable {
     public init(options: Options) { self.options = options }
 
     public func run(log: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Summary {
-        var throttled = try SourceFactory(uri: options.input, schema: options.job.pipeline.schema,
-                                          changeEvents: options.job.kind == .changes, jobName: options.job.name)
-        if let rate = options.rate { throttled.throttle(eventsPerSecond: rate) }
-        let sources = throttled
+        let sources = try SourceFactory(uri: options.input, schema: options.job.pipeline.schema,
+                                        changeEvents: options.job.kind == .changes, jobName: options.job.name)
+            .throttled(to: options.rate)
         let sink = try SinkFactory.open(uri: options.output, job: options.job)
         let statePath = options.statePath ?? sink.defaultStatePath
         let store = try CheckpointStores.open(statePath, log: log)

@@ -187,8 +187,9 @@ private struct TaskContext: Sendable {
                 control.lag.store(runner.lag, ordering: .relaxed)
                 if let pace {
                     // Sleep while ahead of the pace, in short slices so that a revocation is answered at once.
-                    while case let wait = pace.wait(eventsIn: runner.eventsIn), wait > .zero,
-                          control.stop.load(ordering: .relaxed) == PartitionHost.Control.Stop.none.rawValue {
+                    while control.stop.load(ordering: .relaxed) == PartitionHost.Control.Stop.none.rawValue {
+                        let wait = pace.wait(eventsIn: runner.eventsIn)
+                        guard wait > .zero else { break }
                         try await Task.sleep(for: min(wait, .milliseconds(100)))
                     }
                 } else if runner.waitingForInput {

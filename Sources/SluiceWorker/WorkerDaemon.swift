@@ -107,8 +107,8 @@ public actor WorkerDaemon {
         heartbeatMs = max(50, joined.heartbeatIntervalMs)
         guard host == nil else { return }
         let job = try JobSpec.parse(yaml: joined.jobYaml)
-        var sources = try SourceFactory(uri: joined.input, schema: job.pipeline.schema, changeEvents: job.kind == .changes, jobName: job.name)
-        if let rate = options.rate { sources.throttle(eventsPerSecond: rate) }
+        let sources = try SourceFactory(uri: joined.input, schema: job.pipeline.schema, changeEvents: job.kind == .changes, jobName: job.name)
+            .throttled(to: options.rate)
         let sink = try SinkFactory.open(uri: joined.output, job: job)
         let store = try CheckpointStores.open(options.statePath ?? sink.defaultStatePath, retryLimit: options.storeRetryLimit, log: log)
         try await store.bind(job: job.fingerprint, partitions: sources.partitions, writer: sink)
