@@ -33,6 +33,7 @@ public struct PostgresSink: Sink {
         guard SQLIdentifier.isPlain(table) else {
             throw SinkError("sink \(url.redacted): table '\(table)' is not a valid name; use letters, digits and _ (not starting with a digit)")
         }
+        if let problem = TableNames.problem(table) { throw SinkError("sink \(url.redacted): ?table=: \(problem)") }
         guard let mode = Mode(rawValue: url.options["mode"] ?? "transactional") else {
             throw SinkError("sink \(url.redacted): unknown mode '\(url.options["mode"] ?? "")'; expected transactional or upsert")
         }

@@ -34,6 +34,30 @@ public struct JobSpec: Sendable, Equatable {
     public var fingerprint: String { kind == .changes ? "changes" : pipeline.fingerprint }
 }
 
+/// The names a sink derives from a job's table, and the rules they must follow.
+public enum TableNames {
+    /// The checkpoint store's tables (`sluice_meta`, `sluice_checkpoints`, …) and the sinks' own
+    /// columns (`sluice_partition`, `sluice_seq`) start with it; a user's names may not.
+    public static let reservedPrefix = "sluice_"
+    /// PostgreSQL truncates longer identifiers (NAMEDATALEN 64, less the terminator).
+    public static let maxIdentifierBytes = 63
+    /// Every name a sink makes from the table name: late events, dead letters, the PostgreSQL
+    /// sequence index and the primary key PostgreSQL names after a table.
+    public static let derivedSuffixes = ["_late", "_dead_letters", "_sluice_seq", "_sluice_seq_brin", "_dead_letters_pkey"]
+    public static var maxTableBytes: Int { maxIdentifierBytes - (derivedSuffixes.map(\.utf8.count).max() ?? 0) }
+
+    /// Why `table` cannot be a results table, or nil when it can.
+    public static func problem(_ table: String) -> String? {
+        if table.lowercased().hasPrefix(reservedPrefix) {
+            return "'\(table)' starts with '\(reservedPrefix)', which names the checkpoint store's own tables; choose another name"
+        }
+        if table.utf8.count > maxTableBytes {
+            return "'\(table)' is \(table.utf8.count) bytes; at most \(maxTableBytes), so that the names derived from it (such as '\(table)_dead_letters') fit PostgreSQL's \(maxIdentifierBytes)-byte limit"
+        }
+        return nil
+    }
+}
+
 /// `windows`: decode events of the schema, window and aggregate them (the default).
 /// `changes`: write every change event of a change-data-capture source (`postgres-cdc://`) as one
 /// row (lsn, index, commit time, table, op, before, after); no schema, window or aggregates.
@@ -100,7 +124,7 @@ private struct SpecReader {
             return JobSpec(name: name, kind: .changes, pipeline: .bidsTumbling,
                            source: try top["source"].map { try string($0, path: "source") },
                            sink: try top["sink"].map { try string($0, path: "sink") },
-                           table: try top["table"].map { try identifier($0, path: "table") } ?? "changes",
+                           table: try top["table"].map { try tableName($0) } ?? "changes",
                            checkpointIntervalMs: try checkpointInterval(top))
         }
         let schema = try top["schema"].map { try self.schema($0) } ?? .bids
@@ -129,8 +153,9 @@ private struct SpecReader {
         let aggregates = try self.aggregates(aggregatesNode, schema: schema)
         let source = try top["source"].map { try string($0, path: "source") }
         let sink = try top["sink"].map { try string($0, path: "sink") }
-        let table = try top["table"].map { try identifier($0, path: "table") } ?? "results"
+        let table = try top["table"].map { try tableName($0) } ?? "results"
         let interval = try checkpointInterval(top)
+        try checkOutputColumns(key: key, aggregates: aggregates)
         let pipeline = Pipeline(schema: schema, keyField: key, timeField: time, watermark: watermark,
                                 window: window, aggregates: aggregates)
         return JobSpec(name: name, pipeline: pipeline, source: source, sink: sink, table: table,
@@ -261,6 +286,37 @@ private struct SpecReader {
             result.append(spec)
         }
         return result
+    }
+
+    /// The results table's columns are `window_start_ms`, the key, the aggregates' columns and the
+    /// sink's `sluice_partition`, `sluice_seq`: refuse a spec whose names collide, here, rather than
+    /// in a CREATE TABLE at the first commit.
+    private func checkOutputColumns(key: String, aggregates: [AggregateSpec]) throws {
+        var taken = ["window_start_ms": "the window start column"]
+        func claim(_ column: String, path: String, what: String) throws {
+            if let holder = taken[column.lowercased()] {
+                throw JobSpecError(path: path, message: "\(what) would be the output column '\(column)', which is already \(holder); rename it")
+            }
+            if column.lowercased().hasPrefix(TableNames.reservedPrefix) {
+                throw JobSpecError(path: path, message: "\(what) would be the output column '\(column)'; names starting with '\(TableNames.reservedPrefix)' are Sluice's own; rename it")
+            }
+            if column.utf8.count > TableNames.maxIdentifierBytes {
+                throw JobSpecError(path: path, message: "\(what) would be the output column '\(column)', longer than \(TableNames.maxIdentifierBytes) bytes (PostgreSQL's limit); use a shorter name")
+            }
+            taken[column.lowercased()] = "\(what)"
+        }
+        try claim(key, path: "key", what: "the key '\(key)'")
+        for (i, spec) in aggregates.enumerated() {
+            try claim(spec.columnName, path: "aggregates[\(i)]", what: "the aggregate \(spec.columnName)")
+        }
+    }
+
+    /// A results table: a plain name, not one of Sluice's own (the checkpoint store shares the
+    /// database), short enough that every name derived from it fits PostgreSQL's 63 bytes.
+    private func tableName(_ node: Node) throws -> String {
+        let name = try identifier(node, path: "table")
+        if let problem = TableNames.problem(name) { throw JobSpecError(path: "table", message: problem) }
+        return name
     }
 
     // MARK: scalars

@@ -56,7 +56,8 @@ public struct LocalRunner: Sendable {
         let sink = try SinkFactory.open(uri: options.output, job: options.job)
         let statePath = options.statePath ?? sink.defaultStatePath
         let store = try CheckpointStores.open(statePath, log: log)
-        try await store.bind(job: options.job.fingerprint, partitions: sources.partitions, writer: sink)
+        try await store.bind(job: StoreBinding.fingerprint(job: options.job, input: options.input, output: options.output),
+                             partitions: sources.partitions, writer: sink)
 
         let started = ContinuousClock.now
         let lanes = max(1, min(options.parallelism, sources.partitions))

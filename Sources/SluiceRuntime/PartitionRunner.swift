@@ -56,12 +56,18 @@ public final class PartitionRunner {
         }
     }
 
-    /// Restores the newest checkpoint that decodes. A corrupt one (caught by its CRC) is rolled back
+    /// Restores the newest checkpoint that is intact: its row's checksum matches every field and its
+    /// state decodes. A corrupt one (caught by either CRC) is rolled back
     /// with the output it committed, and the one before is used; with none, the partition starts over.
     public func start(sources: SourceFactory, log: @escaping @Sendable (String) -> Void) async throws {
         let stored = try await store.checkpoints(partition: partition)
         var restored: Checkpoint?
         for checkpoint in stored {
+            guard checkpoint.checksumMatches else {
+                log("partition \(partition): checkpoint \(checkpoint.seq) fails its checksum (a damaged or edited row); falling back")
+                stats.corruptCheckpoints.add(1)
+                continue
+            }
             do {
                 try processor.restore(checkpoint.state)
                 restored = checkpoint

@@ -18,6 +18,9 @@ public struct Checkpoint: Sendable, Equatable {
     /// `PartitionProcessor.snapshot()` bytes (envelope with CRC32C).
     public var state: [UInt8]
     public var files: [String]
+    /// As read from a store: whether the stored checksum matches every field. A checkpoint whose
+    /// row was damaged or edited is not restored (the runner falls back as for a corrupt blob).
+    public var checksumMatches = true
 
     public init(partition: Int, seq: Int64, epoch: Int64, offset: Int64, position: Int64, watermark: Int64,
                 finished: Bool, state: [UInt8], files: [String] = []) {
@@ -30,6 +33,33 @@ public struct Checkpoint: Sendable, Equatable {
         self.finished = finished
         self.state = state
         self.files = files
+    }
+}
+
+extension Checkpoint {
+    /// CRC-32C over every field a restore relies on: partition, seq, epoch, offset, position,
+    /// watermark, finished, the published files and the state blob (whose envelope has a CRC of its
+    /// own, which covers only the blob). Stored next to the row and checked when it is read.
+    public var checksum: UInt32 {
+        var w = BinaryWriter(capacity: 64 + state.count)
+        w.writeRaw(Array("SLCK".utf8))
+        for field in [Int64(partition), seq, epoch, offset, position, watermark, finished ? 1 : 0] { w.write(field) }
+        w.write(UInt64(files.count))
+        for file in files { w.write(bytes: Array(file.utf8)) }
+        w.write(bytes: state)
+        return w.bytes.withUnsafeBytes { CRC32C.checksum($0) }
+    }
+
+    /// The `files` column: one name a line.
+    static func files(_ column: String) -> [String] {
+        column.isEmpty ? [] : column.split(separator: "\n").map(String.init)
+    }
+
+    /// The checkpoint as read back, with its stored checksum compared.
+    func verified(against stored: Int64?) -> Checkpoint {
+        var copy = self
+        copy.checksumMatches = stored.map { UInt32(truncatingIfNeeded: $0) == checksum && $0 >= 0 && $0 <= Int64(UInt32.max) } ?? false
+        return copy
     }
 }
 
@@ -46,13 +76,29 @@ public struct CommitFenced: Error, CustomStringConvertible, Equatable {
 public struct StoreError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
+
+    /// A store bound to another job, input, sink, table or partition count: names each part that
+    /// differs (bindings are `name=value` parts joined by "; "), stored and new.
+    static func differentBinding(store: String, stored: String, this: String, fix: String) -> StoreError {
+        func parts(_ text: String) -> [(String, String)] {
+            text.components(separatedBy: "; ").map { part in
+                guard let eq = part.firstIndex(of: "=") else { return (part, "") }
+                return (String(part[..<eq]), String(part[part.index(after: eq)...]))
+            }
+        }
+        let old = Dictionary(parts(stored), uniquingKeysWith: { a, _ in a })
+        let new = parts(this)
+        var lines = new.filter { old[$0.0] != $0.1 }.map { "  \($0.0): stored \(old[$0.0] ?? "(none)"), this run \($0.1)" }
+        if lines.isEmpty { lines = ["  stored: \(stored)", "  this:   \(this)"] }
+        return StoreError("store '\(store)' holds the state of another run; it differs in:\n" + lines.joined(separator: "\n") + "\n\(fix)")
+    }
 }
 
 /// The embedded checkpoint store (SQLite): per partition an epoch that only grows, the last two
 /// checkpoints, and a log of every commit. The fenced commit: a transaction that checks the stored
 /// epoch is the committer's, writes the output and the checkpoint, or writes nothing.
 public actor CheckpointStore {
-    public static let schemaVersion: Int64 = 1
+    public static let schemaVersion: Int64 = 2
     private let db: SQLiteDatabase
     /// SQLite calls block (fsync, and waiting for another process's write lock), so the store runs
     /// on a thread of its own rather than on the cooperative pool, where it would starve heartbeats.
@@ -63,41 +109,66 @@ public actor CheckpointStore {
         db = try SQLiteDatabase(path: path)
         try db.execute("PRAGMA journal_mode=WAL")
         try db.execute("PRAGMA synchronous=FULL")
-        try db.execute("""
-            CREATE TABLE IF NOT EXISTS sluice_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS sluice_partitions(
-                partition INTEGER PRIMARY KEY, epoch INTEGER NOT NULL);
-            CREATE TABLE IF NOT EXISTS sluice_checkpoints(
-                partition INTEGER NOT NULL, seq INTEGER NOT NULL, epoch INTEGER NOT NULL,
-                offset INTEGER NOT NULL, position INTEGER NOT NULL, watermark INTEGER NOT NULL,
-                finished INTEGER NOT NULL, state BLOB NOT NULL, files TEXT NOT NULL,
-                PRIMARY KEY(partition, seq));
-            CREATE TABLE IF NOT EXISTS sluice_commits(
-                partition INTEGER NOT NULL, seq INTEGER NOT NULL, epoch INTEGER NOT NULL,
-                from_offset INTEGER NOT NULL, to_offset INTEGER NOT NULL, rows INTEGER NOT NULL,
-                late INTEGER NOT NULL, dead_letters INTEGER NOT NULL, state_bytes INTEGER NOT NULL,
-                PRIMARY KEY(partition, seq));
-            -- Every accepted claim, with the last commit seq at that moment: the chaos checks prove
-            -- from it that no commit of an epoch older than the latest claim was accepted.
-            CREATE TABLE IF NOT EXISTS sluice_claims(
-                id INTEGER PRIMARY KEY AUTOINCREMENT, partition INTEGER NOT NULL, epoch INTEGER NOT NULL,
-                after_seq INTEGER NOT NULL);
-            """)
+        try db.execute("CREATE TABLE IF NOT EXISTS sluice_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         let version = try CheckpointStore.meta(db, "schema_version").flatMap { Int64($0) }
-        if let version, version != CheckpointStore.schemaVersion {
-            throw StoreError("store '\(path)' has schema version \(version); this sluice reads version \(CheckpointStore.schemaVersion)")
+        if let version, !(1...CheckpointStore.schemaVersion).contains(version) {
+            throw StoreError("store '\(path)' has schema version \(version); this sluice reads versions up to \(CheckpointStore.schemaVersion): upgrade sluice, or use another --state")
         }
-        try CheckpointStore.setMeta(db, "schema_version", String(CheckpointStore.schemaVersion))
+        try db.transaction {
+            try db.execute("""
+                CREATE TABLE IF NOT EXISTS sluice_partitions(
+                    partition INTEGER PRIMARY KEY, epoch INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS sluice_checkpoints(
+                    partition INTEGER NOT NULL, seq INTEGER NOT NULL, epoch INTEGER NOT NULL,
+                    offset INTEGER NOT NULL, position INTEGER NOT NULL, watermark INTEGER NOT NULL,
+                    finished INTEGER NOT NULL, state BLOB NOT NULL, files TEXT NOT NULL, checksum INTEGER,
+                    PRIMARY KEY(partition, seq));
+                CREATE TABLE IF NOT EXISTS sluice_commits(
+                    partition INTEGER NOT NULL, seq INTEGER NOT NULL, epoch INTEGER NOT NULL,
+                    from_offset INTEGER NOT NULL, to_offset INTEGER NOT NULL, rows INTEGER NOT NULL,
+                    late INTEGER NOT NULL, dead_letters INTEGER NOT NULL, state_bytes INTEGER NOT NULL,
+                    PRIMARY KEY(partition, seq));
+                -- Every accepted claim, with the last commit seq at that moment: the chaos checks prove
+                -- from it that no commit of an epoch older than the latest claim was accepted.
+                CREATE TABLE IF NOT EXISTS sluice_claims(
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, partition INTEGER NOT NULL, epoch INTEGER NOT NULL,
+                    after_seq INTEGER NOT NULL);
+                """)
+            if version == 1 {
+                // Version 2: a checksum over every field of a checkpoint row, not just its blob.
+                try db.execute("ALTER TABLE sluice_checkpoints ADD COLUMN checksum INTEGER")
+                try CheckpointStore.fillMissingChecksums(db)
+            }
+            try CheckpointStore.setMeta(db, "schema_version", String(CheckpointStore.schemaVersion))
+        }
+    }
+
+    /// Rows written before checksums existed get one, computed from the row as it is.
+    private static func fillMissingChecksums(_ db: SQLiteDatabase) throws {
+        let stmt = try db.prepare("""
+            SELECT partition, seq, epoch, offset, position, watermark, finished, state, files
+            FROM sluice_checkpoints WHERE checksum IS NULL
+            """)
+        var rows: [Checkpoint] = []
+        while try stmt.step() {
+            rows.append(Checkpoint(partition: Int(stmt.int64(0)), seq: stmt.int64(1), epoch: stmt.int64(2),
+                                   offset: stmt.int64(3), position: stmt.int64(4), watermark: stmt.int64(5),
+                                   finished: stmt.int64(6) != 0, state: stmt.blob(7), files: Checkpoint.files(stmt.string(8))))
+        }
+        for row in rows {
+            try db.prepare("UPDATE sluice_checkpoints SET checksum = ? WHERE partition = ? AND seq = ?")
+                .bind(1, Int64(row.checksum)).bind(2, Int64(row.partition)).bind(3, row.seq).run()
+        }
     }
 
     public var path: String { db.path }
 
-    /// Ties the store to one job and partition count, so that a changed job never resumes from a
-    /// state it did not write.
+    /// Ties the store to one job, input, sink and partition count (`StoreBinding`), so that a
+    /// changed run never resumes from a state it did not write.
     public func bind(job fingerprint: String, partitions: Int, writer: any CommitWriter) throws {
         let bound = "\(fingerprint); partitions=\(partitions)"
         if let existing = try CheckpointStore.meta(db, "job"), existing != bound {
-            throw StoreError("store '\(db.path)' holds the state of a different job or partition count:\n  stored: \(existing)\n  this:   \(bound)\nuse a fresh --state (and output), or the original job")
+            throw StoreError.differentBinding(store: db.path, stored: existing, this: bound, fix: "use a fresh --state (and output), or the original job, input and output")
         }
         try CheckpointStore.setMeta(db, "job", bound)
         try writer.createTables(in: db)
@@ -148,16 +219,16 @@ public actor CheckpointStore {
     /// The partition's stored checkpoints, newest first (at most two).
     public func checkpoints(partition: Int) throws -> [Checkpoint] {
         let stmt = try db.prepare("""
-            SELECT seq, epoch, offset, position, watermark, finished, state, files
+            SELECT seq, epoch, offset, position, watermark, finished, state, files, checksum
             FROM sluice_checkpoints WHERE partition = ? ORDER BY seq DESC
             """).bind(1, Int64(partition))
         var result: [Checkpoint] = []
         while try stmt.step() {
-            let files = stmt.string(7)
-            result.append(Checkpoint(
+            let checkpoint = Checkpoint(
                 partition: partition, seq: stmt.int64(0), epoch: stmt.int64(1), offset: stmt.int64(2),
                 position: stmt.int64(3), watermark: stmt.int64(4), finished: stmt.int64(5) != 0,
-                state: stmt.blob(6), files: files.isEmpty ? [] : files.split(separator: "\n").map(String.init)))
+                state: stmt.blob(6), files: Checkpoint.files(stmt.string(7)))
+            result.append(checkpoint.verified(against: stmt.isNull(8) ? nil : stmt.int64(8)))
         }
         return result
     }
@@ -181,12 +252,13 @@ public actor CheckpointStore {
             }
             try writer.write(output, partition: checkpoint.partition, seq: checkpoint.seq, in: db)
             try db.prepare("""
-                INSERT INTO sluice_checkpoints(partition, seq, epoch, offset, position, watermark, finished, state, files)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO sluice_checkpoints(partition, seq, epoch, offset, position, watermark, finished, state, files, checksum)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
                 .bind(1, p).bind(2, checkpoint.seq).bind(3, checkpoint.epoch).bind(4, checkpoint.offset)
                 .bind(5, checkpoint.position).bind(6, checkpoint.watermark).bind(7, Int64(checkpoint.finished ? 1 : 0))
-                .bind(8, checkpoint.state).bind(9, checkpoint.files.joined(separator: "\n")).run()
+                .bind(8, checkpoint.state).bind(9, checkpoint.files.joined(separator: "\n"))
+                .bind(10, Int64(checkpoint.checksum)).run()
             try db.prepare("DELETE FROM sluice_checkpoints WHERE partition = ? AND seq < ?")
                 .bind(1, p).bind(2, checkpoint.seq - 1).run()
             try db.prepare("""

@@ -15,7 +15,7 @@ public final class SQLiteDatabase {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             sqlite3_close(handle)
             handle = nil
-            throw SQLiteError(code: rc, message: "cannot open '\(path)': \(message)")
+            throw SQLiteError(code: rc, message: "cannot open: \(message)", path: path)
         }
         sqlite3_busy_timeout(handle, 10_000)
     }
@@ -31,7 +31,7 @@ public final class SQLiteDatabase {
         if rc != SQLITE_OK {
             let message = error.map { String(cString: $0) } ?? "code \(rc)"
             sqlite3_free(error)
-            throw SQLiteError(code: rc, message: "\(message) (in: \(sql.prefix(120)))")
+            throw SQLiteError(code: rc, message: "\(message) (in: \(sql.prefix(120)))", path: path)
         }
     }
 
@@ -44,7 +44,7 @@ public final class SQLiteDatabase {
         var stmt: OpaquePointer?
         let rc = sqlite3_prepare_v2(handle, sql, -1, &stmt, nil)
         guard rc == SQLITE_OK, let stmt else {
-            throw SQLiteError(code: rc, message: "\(lastError) (in: \(sql.prefix(120)))")
+            throw SQLiteError(code: rc, message: "\(lastError) (in: \(sql.prefix(120)))", path: path)
         }
         let statement = SQLiteStatement(stmt, database: self)
         statements[sql] = statement
@@ -133,7 +133,7 @@ public final class SQLiteStatement {
         default:
             let message = database.lastError
             sqlite3_reset(stmt)
-            throw SQLiteError(code: rc, message: message)
+            throw SQLiteError(code: rc, message: message, path: database.path)
         }
     }
 
@@ -161,10 +161,15 @@ public final class SQLiteStatement {
     }
 }
 
+/// A SQLite failure, naming the database file (a user with several databases must know which one).
 public struct SQLiteError: Error, CustomStringConvertible {
     public var code: Int32
     public var message: String
-    public var description: String { "SQLite error \(code): \(message)" }
+    public var path: String
+    public var description: String {
+        let hint = code == SQLITE_NOTADB ? "; it is not a SQLite database: name another file, or move this one away" : ""
+        return "SQLite database '\(path)': \(message) (error \(code))\(hint)"
+    }
     /// The disk or the database is full: worth retrying later, never worth losing data over.
     public var isFull: Bool { code == SQLITE_FULL }
 }

@@ -111,7 +111,8 @@ public actor WorkerDaemon {
             .throttled(to: options.rate)
         let sink = try SinkFactory.open(uri: joined.output, job: job)
         let store = try CheckpointStores.open(options.statePath ?? sink.defaultStatePath, retryLimit: options.storeRetryLimit, log: log)
-        try await store.bind(job: job.fingerprint, partitions: sources.partitions, writer: sink)
+        try await store.bind(job: StoreBinding.fingerprint(job: job, input: joined.input, output: joined.output),
+                             partitions: sources.partitions, writer: sink)
         let host = PartitionHost(job: job, sources: sources, store: store, sink: sink, stats: stats, rate: options.rate,
                                  lanes: Lanes(count: options.lanes), log: log)
         self.host = host

@@ -12,6 +12,26 @@ struct Sluice: AsyncParsableCommand {
         commandName: "sluice",
         abstract: "A stream processor: keyed event-time windows, exactly once.",
         subcommands: [Gen.self, Run.self, OracleCommand.self, Verify.self, Bench.self, Certs.self, Coordinator.self, Worker.self, Status.self, Demo.self, Chaos.self])
+
+    /// ArgumentParser's own main, with one change: a usage error (an unknown flag, a missing or
+    /// malformed value, a failed validation: its exit code 64) exits 2, Sluice's code for bad
+    /// input or configuration, like every other configuration error.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Prints to standard error.

@@ -122,11 +122,20 @@ extension SluiceEndToEndTests {
         #expect(killedAttemptsThatCommitted(log) == 2, "kills before any commit of their attempt: \(report)")
     }
 
-    @Test("A corrupt newest checkpoint is rolled back and the run falls back to the one before", arguments: SinkKind.allCases)
-    func corruptCheckpointFallsBack(sink: SinkKind) async throws {
+    /// How a stored checkpoint is damaged: its state blob, or the fields of its row beside the blob
+    /// (finished set, position, offset or watermark moved, epoch changed), which the blob's own CRC
+    /// does not cover.
+    enum Damage: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        case blob, fields
+        var testDescription: String { rawValue }
+    }
+
+    @Test("A corrupt newest checkpoint is rolled back and the run falls back to the one before",
+          arguments: SinkKind.allCases, Damage.allCases)
+    func corruptCheckpointFallsBack(sink: SinkKind, damage: Damage) async throws {
         let partitions = 8
         let input = try await GeneratedInputs.shared.directory(seed: 4_242, events: 1_000_000, partitions: partitions)
-        let scratch = try ScratchDir("corrupt-\(sink)")
+        let scratch = try ScratchDir("corrupt-\(sink)-\(damage)")
         defer { scratch.remove() }
         let output = sink.uri(scratch)
         let statePath = sink.statePath(scratch)
@@ -168,8 +177,13 @@ extension SluiceEndToEndTests {
                     targets = checkpoints
                 }
                 for (i, checkpoint) in targets.enumerated() {
-                    try await store.overwriteState(partition: p, seq: checkpoint.seq,
-                                                   state: damaged(checkpoint.state, style: p + i))
+                    switch damage {
+                    case .blob:
+                        try await store.overwriteState(partition: p, seq: checkpoint.seq,
+                                                       state: damaged(checkpoint.state, style: p + i))
+                    case .fields:
+                        try editRow(statePath, partition: p, seq: checkpoint.seq, style: p + i)
+                    }
                     corrupted += 1
                 }
                 touched.append(p)
@@ -207,6 +221,15 @@ private func storedCheckpoints(_ statePath: String) throws -> [Int: (count: Int,
         result[Int(stmt.int64(0))] = (Int(stmt.int64(1)), stmt.int64(2) != 0)
     }
     return result
+}
+
+/// A checkpoint row edited beside its state blob, as a careless hand or a damaged page would.
+private func editRow(_ statePath: String, partition: Int, seq: Int64, style: Int) throws {
+    let edits = ["finished = 1", "position = position + 7", "offset = offset + 7", "watermark = watermark + 1000",
+                 "epoch = epoch + 1"]
+    let db = try SQLiteDatabase(path: statePath)
+    try db.prepare("UPDATE sluice_checkpoints SET \(edits[style % edits.count]) WHERE partition = ? AND seq = ?")
+        .bind(1, Int64(partition)).bind(2, seq).run()
 }
 
 /// A checkpoint state made unreadable: one bit flipped in the middle, replaced by garbage, or cut in half.

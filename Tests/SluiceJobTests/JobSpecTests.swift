@@ -81,6 +81,43 @@ import Testing
         }
     }
 
+    /// Names that would break the store or the sink's tables are refused at load, naming the field.
+    @Test(arguments: [
+        // The checkpoint store's tables share the sink's database (any case: SQLite folds it).
+        ("table: sluice_checkpoints", "table", "checkpoint store"),
+        ("table: sluice_meta", "table", "checkpoint store"),
+        ("table: Sluice_Partitions", "table", "checkpoint store"),
+        // 45 bytes fit with every derived name; 46 would make a 64-byte `<table>_dead_letters_pkey`.
+        ("table: " + String(repeating: "t", count: 46), "table", "63-byte"),
+        ("table: " + String(repeating: "t", count: 62), "table", "63-byte"),
+        // Output columns: window_start_ms, the key, the aggregates, and the sink's sluice_* columns.
+        ("schema: [{name: window_start_ms, type: uint64}, {name: ts, type: int64}]\nkey: window_start_ms\ntime: ts", "key", "window start"),
+        ("schema: [{name: count, type: uint64}, {name: ts, type: int64}]\nkey: count\ntime: ts", "aggregates[0]", "already the key"),
+        ("schema: [{name: sum_v, type: uint64}, {name: v, type: int64}, {name: ts, type: int64}]\nkey: sum_v\ntime: ts\naggregates: [{sum: v}]", "aggregates[0]", "already the key"),
+        ("schema: [{name: sluice_seq, type: uint64}, {name: ts, type: int64}]\nkey: sluice_seq\ntime: ts", "key", "Sluice's own"),
+        ("schema: [{name: k, type: uint64}, {name: " + String(repeating: "v", count: 60) + ", type: int64}, {name: ts, type: int64}]\nkey: k\ntime: ts\naggregates: [{sum: " + String(repeating: "v", count: 60) + "}]", "aggregates[0]", "63 bytes"),
+    ])
+    func namesThatCollideAreRefused(spec: String, path: String, says: String) {
+        var yaml = "window: {kind: tumbling, size_ms: 10}\n" + spec
+        if !spec.contains("aggregates:") { yaml += "\naggregates: [count]" }
+        do {
+            _ = try JobSpec.parse(yaml: yaml)
+            Issue.record("accepted: \(yaml)")
+        } catch let error as JobSpecError {
+            #expect(error.path == path, "\(error)")
+            #expect(error.description.contains(says), "\(error)")
+        } catch {
+            Issue.record("unexpected error \(error)")
+        }
+    }
+
+    @Test func theLongestTableNameThatFitsIsAccepted() throws {
+        let name = String(repeating: "t", count: TableNames.maxTableBytes)
+        #expect(TableNames.maxTableBytes == 45)
+        #expect(try JobSpec.parse(yaml: "window: {kind: tumbling, size_ms: 10}\naggregates: [count]\ntable: \(name)").table == name)
+        for suffix in TableNames.derivedSuffixes { #expect((name + suffix).utf8.count <= 63) }
+    }
+
     @Test func invalidYAMLIsRefusedClearly() {
         #expect(throws: JobSpecError.self) { try JobSpec.parse(yaml: "window: [unclosed") }
         #expect(throws: JobSpecError.self) { try JobSpec.parse(yaml: "") }

@@ -133,4 +133,44 @@ func countRows(_ path: String) throws -> Int64 {
         await #expect(throws: StoreError.self) { try await store.bind(job: "session 5s", partitions: 8, writer: writer) }
         await #expect(throws: StoreError.self) { try await store.bind(job: "tumbling 10s", partitions: 4, writer: writer) }
     }
+
+    @Test(arguments: ["finished = 1", "position = position + 7", "offset = offset + 7", "watermark = watermark + 1",
+                      "epoch = 2", "seq = 5", "files = 'other.csv'", "state = x'010203ff'", "checksum = checksum + 1",
+                      "checksum = NULL"])
+    func aCheckpointRowEditedBesideItsBlobFailsItsChecksum(edit: String) async throws {
+        let path = temporaryPath("store.db")
+        let store = try CheckpointStore(path: path)
+        try await store.bind(job: "test", partitions: 1, writer: writer)
+        _ = try await store.claim(partition: 0, epoch: 1)
+        var first = checkpoint(0, seq: 1, epoch: 1, offset: 10)
+        first.files = ["results-000000000001.csv"]
+        try await store.commit(first, fromOffset: 0, output: outputWithRows(1), writer: writer)
+        #expect(try await store.checkpoints(partition: 0) == [first], "an untouched checkpoint reads back intact")
+
+        try SQLiteDatabase(path: path).execute("UPDATE sluice_checkpoints SET \(edit)")
+        let read = try await store.checkpoints(partition: 0)
+        #expect(read.count == 1 && read.allSatisfy { !$0.checksumMatches }, "not caught: \(edit)")
+    }
+
+    @Test func aVersion1StoreIsMigratedWithChecksumsForItsRows() async throws {
+        let path = temporaryPath("store.db")
+        do {
+            // The layout sluice wrote before checkpoint checksums.
+            let db = try SQLiteDatabase(path: path)
+            try db.execute("""
+                CREATE TABLE sluice_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                INSERT INTO sluice_meta VALUES ('schema_version', '1');
+                CREATE TABLE sluice_checkpoints(
+                    partition INTEGER NOT NULL, seq INTEGER NOT NULL, epoch INTEGER NOT NULL,
+                    offset INTEGER NOT NULL, position INTEGER NOT NULL, watermark INTEGER NOT NULL,
+                    finished INTEGER NOT NULL, state BLOB NOT NULL, files TEXT NOT NULL,
+                    PRIMARY KEY(partition, seq));
+                INSERT INTO sluice_checkpoints VALUES (0, 3, 2, 30, 300, 42, 0, x'010203', '');
+                """)
+        }
+        let store = try CheckpointStore(path: path)
+        let read = try await store.checkpoints(partition: 0)
+        #expect(read == [checkpoint(0, seq: 3, epoch: 2, offset: 30)])
+        #expect(read.first?.checksumMatches == true)
+    }
 }

@@ -16,7 +16,26 @@ public actor PostgresCheckpointStore: CheckpointStoring {
     public init(url: PostgresURL, retryLimit: Duration = .seconds(120), log: @escaping @Sendable (String) -> Void) throws {
         session = PostgresSession(url: url, name: "checkpoint store", retryLimit: retryLimit, log: log)
         location = url.redacted
-        try session.run { conn, _ in _ = try PostgresSchema.migrate(conn) }
+        try session.run { conn, _ in
+            _ = try PostgresSchema.migrate(conn)
+            try Self.fillMissingChecksums(conn)
+        }
+    }
+
+    /// Rows written before checksums existed (schema version 4) get one, computed from the row.
+    private static func fillMissingChecksums(_ conn: PostgresConnection) throws {
+        let rows = try conn.execute("""
+            SELECT partition, seq, epoch, "offset", position, watermark, finished, state, files
+            FROM sluice_checkpoints WHERE checksum IS NULL
+            """)
+        for r in 0..<rows.count {
+            let checkpoint = Checkpoint(
+                partition: Int(try rows.int64(r, 0)), seq: try rows.int64(r, 1), epoch: try rows.int64(r, 2),
+                offset: try rows.int64(r, 3), position: try rows.int64(r, 4), watermark: try rows.int64(r, 5),
+                finished: rows.bool(r, 6), state: rows.bytes(r, 7), files: Checkpoint.files(rows.string(r, 8) ?? ""))
+            try conn.execute("UPDATE sluice_checkpoints SET checksum = $1 WHERE partition = $2 AND seq = $3 AND checksum IS NULL",
+                             [.int(Int64(checkpoint.checksum)), .int(Int64(checkpoint.partition)), .int(checkpoint.seq)])
+        }
     }
 
     public func bind(job fingerprint: String, partitions: Int, writer: any CommitWriter) throws {
@@ -27,7 +46,8 @@ public actor PostgresCheckpointStore: CheckpointStoring {
                 try conn.execute("SELECT pg_advisory_xact_lock($1)", [.int(PostgresSchema.lockKey)])
                 let existing = try conn.execute("SELECT value FROM sluice_meta WHERE key = 'job'")
                 if existing.count > 0, let stored = existing.string(0, 0), stored != bound {
-                    throw StoreError("store '\(location)' holds the state of a different job or partition count:\n  stored: \(stored)\n  this:   \(bound)\nuse a fresh database (or output), or the original job")
+                    throw StoreError.differentBinding(store: location, stored: stored, this: bound,
+                                                      fix: "use a fresh database (or output), or the original job, input and output")
                 }
                 try conn.execute("INSERT INTO sluice_meta(key, value) VALUES ('job', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                                  [.text(bound)])
@@ -87,15 +107,15 @@ public actor PostgresCheckpointStore: CheckpointStoring {
     public func checkpoints(partition: Int) throws -> [Checkpoint] {
         try session.run { conn, _ in
             let rows = try conn.execute("""
-                SELECT seq, epoch, "offset", position, watermark, finished, state, files
+                SELECT seq, epoch, "offset", position, watermark, finished, state, files, checksum
                 FROM sluice_checkpoints WHERE partition = $1 ORDER BY seq DESC
                 """, [.int(Int64(partition))])
             return try (0..<rows.count).map { r in
-                let files = rows.string(r, 7) ?? ""
-                return Checkpoint(
+                let checkpoint = Checkpoint(
                     partition: partition, seq: try rows.int64(r, 0), epoch: try rows.int64(r, 1), offset: try rows.int64(r, 2),
                     position: try rows.int64(r, 3), watermark: try rows.int64(r, 4), finished: rows.bool(r, 5),
-                    state: rows.bytes(r, 6), files: files.isEmpty ? [] : files.split(separator: "\n").map(String.init))
+                    state: rows.bytes(r, 6), files: Checkpoint.files(rows.string(r, 7) ?? ""))
+                return checkpoint.verified(against: rows.isNull(r, 8) ? nil : try rows.int64(r, 8))
             }
         }
     }
@@ -126,11 +146,12 @@ public actor PostgresCheckpointStore: CheckpointStoring {
                 }
                 try writer.write(output, partition: checkpoint.partition, seq: checkpoint.seq, in: conn)
                 try conn.execute("""
-                    INSERT INTO sluice_checkpoints(partition, seq, epoch, "offset", position, watermark, finished, state, files)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                    INSERT INTO sluice_checkpoints(partition, seq, epoch, "offset", position, watermark, finished, state, files, checksum)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                     """, [.int(p), .int(checkpoint.seq), .int(checkpoint.epoch), .int(checkpoint.offset),
                           .int(checkpoint.position), .int(checkpoint.watermark), .bool(checkpoint.finished),
-                          .bytes(checkpoint.state), .text(checkpoint.files.joined(separator: "\n"))])
+                          .bytes(checkpoint.state), .text(checkpoint.files.joined(separator: "\n")),
+                          .int(Int64(checkpoint.checksum))])
                 try conn.execute("DELETE FROM sluice_checkpoints WHERE partition = $1 AND seq < $2",
                                  [.int(p), .int(checkpoint.seq - 1)])
                 try conn.execute("""

@@ -39,6 +39,10 @@ public enum PostgresSchema {
                 id bigserial PRIMARY KEY, partition integer NOT NULL, epoch bigint NOT NULL,
                 after_seq bigint NOT NULL, claimed_at timestamptz NOT NULL DEFAULT now());
             """),
+        // Rows written before it get their checksum from PostgresCheckpointStore.init.
+        Migration(version: 4, description: "checkpoint checksum over every field", sql: """
+            ALTER TABLE sluice_checkpoints ADD COLUMN checksum bigint;
+            """),
     ]
 
     public static var latestVersion: Int { migrations.last?.version ?? 0 }
