@@ -106,7 +106,8 @@ public actor CheckpointStore {
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     public init(path: String) throws {
-        db = try SQLiteDatabase(path: path)
+        let db = try SQLiteDatabase(path: path)
+        self.db = db
         try db.execute("PRAGMA journal_mode=WAL")
         try db.execute("PRAGMA synchronous=FULL")
         try db.execute("CREATE TABLE IF NOT EXISTS sluice_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
