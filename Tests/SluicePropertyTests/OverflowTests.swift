@@ -205,7 +205,7 @@ private func randomSignedPipeline(kind: String, rng: inout SplitMix64) -> Pipeli
     case "sliding":
         let slide = Int64(1 + rng.next() % 8)
         window = .sliding(sizeMs: slide * Int64(1 + rng.next() % 5), slideMs: slide)
-    default: window = .session(gapMs: Int64(rng.next() % 12))
+    default: window = .session(gapMs: Int64(1 + rng.next() % 12))  // job specs require a positive gap
     }
     let all: [AggregateSpec] = [AggregateSpec(.count), AggregateSpec(.sum, "v"), AggregateSpec(.min, "v"),
                                 AggregateSpec(.max, "v"), AggregateSpec(.avg, "v"), AggregateSpec(.sum, "t")]
