@@ -5,6 +5,8 @@
 //
 // Times and window bounds are computed in Int128 so that no arithmetic can overflow or trap,
 // whatever the event times; the watermark's minus and plus infinity are Int128.min and Int128.max.
+// Sums are exact too (Int128, see `Accumulator`): an event that would take a sum of a window it
+// feeds outside Int64 is a dead letter (docs/DESIGN.md, "Overflow").
 
 import Foundation
 import SluiceCore
@@ -55,26 +57,32 @@ public enum Oracle {
 
 // MARK: - Aggregates
 
-/// One aggregate of the job: its function and the index of its field in the schema (its own
-/// index is unused for count).
+/// One aggregate of the job: its function, the index of its field in the schema (its own
+/// index is unused for count), and its output column (`sum_price`).
 struct AggregatePlan {
     var function: AggregateFunction
     var fieldIndex: Int
+    var column: String
 }
 
 /// The running aggregates of one window: the event count, and per aggregate one value (the
-/// count, the wrapping sum, the min or the max of its field; for avg, the wrapping sum).
+/// count, the exact sum, the min or the max of its field; for avg, the exact sum).
+///
+/// Values are Int128, which is exact here: the overflow rule keeps every stored sum within Int64,
+/// and a candidate sum adds to it one Int64 (an event) or a few stored sums (a session merge), far
+/// from 2^127. (A BigInt would be exact without that argument, but none is at hand in Swift's
+/// standard library, and Int128 is.)
 struct Accumulator {
     var count: Int64 = 0
-    var values: [Int64]
+    var values: [Int128]
 
     init(_ plans: [AggregatePlan]) {
         values = Array(repeating: 0, count: plans.count)
         for i in 0..<plans.count {
             switch plans[i].function {
             case .count, .sum, .avg: values[i] = 0
-            case .min: values[i] = Int64.max
-            case .max: values[i] = Int64.min
+            case .min: values[i] = Int128(Int64.max)
+            case .max: values[i] = Int128(Int64.min)
             }
         }
     }
@@ -83,10 +91,10 @@ struct Accumulator {
     mutating func add(_ fields: [Int64], _ plans: [AggregatePlan]) {
         count += 1
         for i in 0..<plans.count {
-            let value = fields[plans[i].fieldIndex]
+            let value = Int128(fields[plans[i].fieldIndex])
             switch plans[i].function {
             case .count: values[i] += 1
-            case .sum, .avg: values[i] = values[i] &+ value
+            case .sum, .avg: values[i] += value
             case .min: values[i] = Swift.min(values[i], value)
             case .max: values[i] = Swift.max(values[i], value)
             }
@@ -99,13 +107,22 @@ struct Accumulator {
         result.count += other.count
         for i in 0..<plans.count {
             switch plans[i].function {
-            case .count: result.values[i] += other.values[i]
-            case .sum, .avg: result.values[i] = values[i] &+ other.values[i]
+            case .count, .sum, .avg: result.values[i] = values[i] + other.values[i]
             case .min: result.values[i] = Swift.min(values[i], other.values[i])
             case .max: result.values[i] = Swift.max(values[i], other.values[i])
             }
         }
         return result
+    }
+
+    /// The output column of the first sum or avg (in spec order) that does not fit an Int64, once
+    /// the event `fields` (if any) is added.
+    func firstOverflow(adding fields: [Int64]? = nil, _ plans: [AggregatePlan]) -> String? {
+        for i in 0..<plans.count where plans[i].function == .sum || plans[i].function == .avg {
+            let sum = values[i] + (fields.map { Int128($0[plans[i].fieldIndex]) } ?? 0)
+            if sum < Int128(Int64.min) || sum > Int128(Int64.max) { return plans[i].column }
+        }
+        return nil
     }
 
     /// `start,key,agg1,agg2,…`
@@ -114,7 +131,11 @@ struct Accumulator {
         for i in 0..<plans.count {
             switch plans[i].function {
             case .count, .sum, .min, .max: row += ",\(values[i])"
-            case .avg: row += ",\(Double(values[i]) / Double(count))"
+            case .avg:
+                // Through Int64, as a result column holds it; a value outside (which the overflow
+                // rule prevents) is printed exact, so it can never match a wrapped one.
+                let sum = Int64(exactly: values[i]).map { "\(Double($0) / Double(count))" } ?? "\(values[i])/\(count)"
+                row += ",\(sum)"
             }
         }
         return row
@@ -178,11 +199,13 @@ struct PartitionRun {
         keyIndex = key
         timeIndex = time
         plans = pipeline.aggregates.map { spec in
-            guard let field = spec.field else { return AggregatePlan(function: spec.function, fieldIndex: 0) }
+            guard let field = spec.field else {
+                return AggregatePlan(function: spec.function, fieldIndex: 0, column: spec.columnName)
+            }
             guard let index = schema.index(of: field) else {
                 preconditionFailure("oracle: aggregate field '\(field)' is not in the schema")
             }
-            return AggregatePlan(function: spec.function, fieldIndex: index)
+            return AggregatePlan(function: spec.function, fieldIndex: index, column: spec.columnName)
         }
         switch pipeline.window {
         case .tumbling(let size):
@@ -210,19 +233,24 @@ struct PartitionRun {
             let time = Int128(fields[timeIndex])
             let watermarkBefore = watermark
 
-            let accepted: Bool
+            let outcome: Outcome
             switch windowing {
             case .windows(let size, let slide):
-                accepted = addToWindows(key: key, time: time, fields: fields, size: size, slide: slide,
-                                        watermarkBefore: watermarkBefore)
+                outcome = addToWindows(key: key, time: time, fields: fields, size: size, slide: slide,
+                                       watermarkBefore: watermarkBefore)
             case .sessions(let gap):
-                accepted = addToSessions(key: key, time: time, fields: fields, gap: gap,
-                                         watermarkBefore: watermarkBefore)
+                outcome = addToSessions(key: key, time: time, fields: fields, gap: gap,
+                                        watermarkBefore: watermarkBefore)
             }
-            if !accepted {
-                result.late.append(PartitionOffset(partition: partition, offset: offset))
+            switch outcome {
+            case .added: break
+            case .late: result.late.append(PartitionOffset(partition: partition, offset: offset))
+            case .overflow(let column, let start):
+                result.deadLetters.append(DeadLetter(partition: partition, offset: offset,
+                                                     reason: "overflow: \(column) of window \(start)"))
             }
 
+            // Late and overflowing events move the watermark too: they were decoded.
             watermark = max(watermark, time - maxOutOfOrderness)
             fireDue()
         }
@@ -234,32 +262,55 @@ struct PartitionRun {
         fireDue()
     }
 
+    enum Outcome {
+        case added, late
+        /// A sum or avg (its column) of the window starting at `start` would not fit an Int64.
+        case overflow(column: String, start: Int128)
+    }
+
     // MARK: Tumbling and sliding
 
     /// Adds the event to each of its windows (starts that are multiples of `slide`, with
-    /// start <= t < start + size) whose end is after the watermark. False if it is in none: late.
+    /// start <= t < start + size) whose end is after the watermark. Late if it is in none; an
+    /// overflow, changing nothing, if a sum of any of them would leave Int64 (named: the earliest
+    /// such window, its first such column).
     mutating func addToWindows(key: UInt64, time: Int128, fields: [Int64], size: Int128, slide: Int128,
-                               watermarkBefore: Int128) -> Bool {
-        var added = false
-        var start = floorDivide(time, by: slide) * slide  // the latest start <= t
-        while start + size > time {
+                               watermarkBefore: Int128) -> Outcome {
+        // The earliest start with t < start + size; walking up from it, the first overflow found
+        // is the earliest window's. Every window is checked before any is added to.
+        let earliest = floorDivide(time - size, by: slide) * slide + slide
+        var inAny = false
+        var start = earliest
+        while start <= time {
+            if start + size > watermarkBefore {
+                inAny = true
+                // A window the event would open holds it alone, which fits.
+                if let column = openWindows[start]?[key]?.firstOverflow(adding: fields, plans) {
+                    return .overflow(column: column, start: start)
+                }
+            }
+            start += slide
+        }
+        if !inAny { return .late }
+        start = earliest
+        while start <= time {
             let end = start + size
             if end > watermarkBefore {
                 openWindows[start, default: [:]][key, default: Accumulator(plans)].add(fields, plans)
                 earliestOpenEnd = min(earliestOpenEnd, end)
-                added = true
             }
-            start -= slide
+            start += slide
         }
-        return added
+        return .added
     }
 
     // MARK: Sessions
 
-    /// Merges [t, t + gap) with every open session of the key that it overlaps or touches. False
-    /// (late, nothing changed) if the merged session's end is not after the watermark.
+    /// Merges [t, t + gap) with every open session of the key that it overlaps or touches. Late
+    /// (nothing changed) if the merged session's end is not after the watermark; an overflow
+    /// (nothing changed, named by the merged session's start) if a sum of it would leave Int64.
     mutating func addToSessions(key: UInt64, time: Int128, fields: [Int64], gap: Int128,
-                                watermarkBefore: Int128) -> Bool {
+                                watermarkBefore: Int128) -> Outcome {
         var merged = Session(start: time, end: time + gap, accumulator: Accumulator(plans))
         merged.accumulator.add(fields, plans)
         var untouched: [Session] = []
@@ -272,13 +323,14 @@ struct PartitionRun {
                 untouched.append(other)
             }
         }
-        if merged.end <= watermarkBefore { return false }
+        if merged.end <= watermarkBefore { return .late }
+        if let column = merged.accumulator.firstOverflow(plans) { return .overflow(column: column, start: merged.start) }
         untouched.append(merged)
         sessions[key] = untouched
         if queuedEnd[key].map({ merged.end < $0 }) ?? true {
             queue(key: key, end: merged.end)
         }
-        return true
+        return .added
     }
 
     // MARK: Firing

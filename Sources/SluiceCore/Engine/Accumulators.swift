@@ -1,6 +1,7 @@
 // Aggregate state of open windows, kept flat: every window owns `width` Int64 slots in one array.
 // Slot 0 is the count; each sum/avg, min and max aggregate has one more. An avg reads its sum slot
-// and the count, so `{sum: price}` and `{avg: price}` share nothing but stay cheap.
+// and the count, so `{sum: price}` and `{avg: price}` share nothing but stay cheap. Sums never
+// wrap: an event that would overflow one is refused (docs/DESIGN.md, "Overflow").
 
 public struct AggregateLayout: Sendable, Equatable {
     public enum Update: Sendable, Equatable { case sum, min, max }
@@ -103,9 +104,74 @@ final class AccumulatorPool {
 
     func release(_ index: Int32) { free.append(index) }
 
-    /// Adds an event (`row`: its batch columns) to window `index`.
+    /// Adds an event (`row`: its batch columns) to window `index`, unless one of the window's sums
+    /// would overflow: then the window is left as it was. Returns 0 when added, else the slot of
+    /// the first sum (in spec order) that would overflow. (Slot 0 is the count, never a sum.)
     @inline(__always)
-    func add(_ index: Int32, _ row: UnsafePointer<Int64>) {
+    func add(_ index: Int32, _ row: UnsafePointer<Int64>) -> Int {
+        let s = slots + Int(index) * width
+        var overflow = false
+        for u in sums {
+            let (sum, o) = s[u.slot].addingReportingOverflow(row[u.column])
+            s[u.slot] = sum
+            overflow = overflow || o
+        }
+        if overflow { return undo(s, row) }
+        s[0] &+= 1  // a count would need 2^63 events to overflow
+        for u in mins where row[u.column] < s[u.slot] { s[u.slot] = row[u.column] }
+        for u in maxes where row[u.column] > s[u.slot] { s[u.slot] = row[u.column] }
+        return 0
+    }
+
+    /// Takes the wrapped sums back out (exact: wrapping addition is undone by wrapping subtraction)
+    /// and names the first that overflowed.
+    @inline(never)
+    private func undo(_ s: UnsafeMutablePointer<Int64>, _ row: UnsafePointer<Int64>) -> Int {
+        for u in sums { s[u.slot] &-= row[u.column] }
+        return firstOverflow(s, row) ?? 0
+    }
+
+    private func firstOverflow(_ s: UnsafeMutablePointer<Int64>, _ row: UnsafePointer<Int64>) -> Int? {
+        sums.first { s[$0.slot].addingReportingOverflow(row[$0.column]).overflow }?.slot
+    }
+
+    /// The slot of the first sum (spec order) of window `index` that adding `row` would overflow.
+    func firstOverflow(_ index: Int32, _ row: UnsafePointer<Int64>) -> Int? {
+        firstOverflow(slots + Int(index) * width, row)
+    }
+
+    /// The slot of the first sum (spec order) that would overflow if windows `merging` and the event
+    /// `row` were one window (a session merge), computed exactly: every stored sum fits an Int64, so
+    /// an Int128 total of fewer than 2^63 of them cannot overflow.
+    func firstOverflow(merging windows: some Collection<Int32>, _ row: UnsafePointer<Int64>) -> Int? {
+        for u in sums {
+            var total = Int128(row[u.column])
+            for w in windows { total += Int128(slots[Int(w) * width + u.slot]) }
+            if Int64(exactly: total) == nil { return u.slot }
+        }
+        return nil
+    }
+
+    /// The largest magnitude of the event's values that feed sums.
+    @inline(__always)
+    func largestSummand(_ row: UnsafePointer<Int64>) -> UInt64 {
+        var largest: UInt64 = 0
+        for u in sums { largest = Swift.max(largest, row[u.column].magnitude) }
+        return largest
+    }
+
+    /// The largest magnitude of a sum of window `index`.
+    func largestSum(_ index: Int32) -> UInt64 {
+        let s = slots + Int(index) * width
+        var largest: UInt64 = 0
+        for u in sums { largest = Swift.max(largest, s[u.slot].magnitude) }
+        return largest
+    }
+
+    /// Adds an event to a merged session that `firstOverflow(merging:_:)` found exact: the merge may
+    /// have passed through a wrapped sum (signed values), and wrapping arithmetic lands on the exact
+    /// total, which fits.
+    func addChecked(_ index: Int32, _ row: UnsafePointer<Int64>) {
         let s = slots + Int(index) * width
         s[0] &+= 1
         for u in sums { s[u.slot] &+= row[u.column] }
@@ -113,7 +179,8 @@ final class AccumulatorPool {
         for u in maxes where row[u.column] > s[u.slot] { s[u.slot] = row[u.column] }
     }
 
-    /// Folds window `from` into window `into` (session merges).
+    /// Folds window `from` into window `into` (session merges, checked first with
+    /// `firstOverflow(merging:_:)`).
     func merge(_ from: Int32, into: Int32) {
         let a = slots + Int(from) * width, b = slots + Int(into) * width
         b[0] &+= a[0]

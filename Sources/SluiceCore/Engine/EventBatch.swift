@@ -13,6 +13,9 @@ final class EventBatch {
     var count = 0
     /// Indices of the events the operator found late.
     var late: [Int] = []
+    /// The events the operator refused because a sum would overflow: index, the overflowing sum's
+    /// slot, and the start of the window named in the reason.
+    var overflows: [(index: Int, slot: Int, start: Int64)] = []
 
     init(stride: Int, capacity: Int) {
         self.capacity = capacity
@@ -36,5 +39,6 @@ final class EventBatch {
     func removeAll() {
         count = 0
         late.removeAll(keepingCapacity: true)
+        overflows.removeAll(keepingCapacity: true)
     }
 }

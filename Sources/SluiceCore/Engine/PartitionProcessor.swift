@@ -46,6 +46,8 @@ public final class PartitionProcessor {
     /// `updateFields` as raw memory, for the same reason.
     private let updateFields: UnsafeMutablePointer<Int>
     private let updateCount: Int
+    /// The output column of each sum slot (`sum_price`, `avg_price`), for overflow reasons.
+    private let sumColumns: [String]
     private static let batchCapacity = 4_096
 
     /// The largest event time seen, Int64.min before the first event.
@@ -66,6 +68,14 @@ public final class PartitionProcessor {
         updateCount = layout.updates.count
         updateFields = .allocate(capacity: max(1, layout.updates.count))
         for (u, update) in layout.updates.enumerated() { updateFields[u] = update.field }
+        var columns = Array(repeating: "", count: layout.width)
+        for (aggregate, output) in zip(pipeline.aggregates, layout.outputs) {
+            switch output {
+            case .slot(let slot), .average(sum: let slot): columns[slot] = aggregate.columnName
+            case .count: break
+            }
+        }
+        sumColumns = columns
         decoder = LineDecoder(schema: pipeline.schema, timeIndex: timeIndex)
         delay = pipeline.watermark.maxOutOfOrdernessMs
         fields = Array(repeating: 0, count: pipeline.schema.fields.count)
@@ -130,15 +140,22 @@ public final class PartitionProcessor {
         return lines
     }
 
-    /// Hands the batch to the window operator, records its late events, fires what the watermark closed.
+    /// Hands the batch to the window operator, records its late and overflowing events, fires what
+    /// the watermark closed.
     private func flush(_ text: UnsafeRawBufferPointer) {
         guard batch.count > 0 else { return }
         windows.add(batch)
         eventsIn += Int64(batch.count)
-        for r in batch.late {
+        func line(_ r: Int) -> String {
             let at = batchStarts[r]
-            let line = UnsafeRawBufferPointer(rebasing: text[at.start..<(at.start + at.count)])
-            output.late.append(RejectedLine(offset: at.offset, reason: "late", line: String(decoding: line, as: UTF8.self)))
+            return String(decoding: UnsafeRawBufferPointer(rebasing: text[at.start..<(at.start + at.count)]), as: UTF8.self)
+        }
+        for r in batch.late {
+            output.late.append(RejectedLine(offset: batchStarts[r].offset, reason: "late", line: line(r)))
+        }
+        for o in batch.overflows {
+            output.deadLetters.append(RejectedLine(offset: batchStarts[o.index].offset,
+                                                   reason: "overflow: \(sumColumns[o.slot]) of window \(o.start)", line: line(o.index)))
         }
         batch.removeAll()
         if watermark >= windows.nextFireTime { windows.fire(watermark: watermark, into: &output.rows) }

@@ -1,8 +1,9 @@
 /// Keyed event-time windows of one partition. Lateness is decided per event against the watermark
 /// before that event (`watermark`); windows fire when the watermark reaches their end.
 protocol WindowOperator: AnyObject {
-    /// Adds the batch's events, each judged against its own watermark; appends the indices of the
-    /// late ones (which change nothing) to `batch.late`.
+    /// Adds the batch's events, each judged against its own watermark; sets `batch.late` to the
+    /// late ones and `batch.overflows` to those that would overflow a sum of a window they feed
+    /// (for sessions: of the merged session). Neither kind changes anything.
     func add(_ batch: EventBatch)
     /// The least end of an open window, or Int64.max: nothing fires before the watermark reaches it.
     var nextFireTime: Int64 { get }
@@ -33,6 +34,11 @@ final class AlignedWindowOperator: WindowOperator {
     private let slide: Int64
     private var pool: AccumulatorPool
     private var buckets: [Bucket] = []  // ascending by start
+    /// Sliding only: no sum of an open window is larger in magnitude. An event feeds several
+    /// windows, all or none, so it must be checked against them all before any changes; while
+    /// this bound plus the event's largest summand stays within Int64.max, no sum can overflow
+    /// and that check is skipped. (Tumbling needs none: `pool.add` refuses in its one window.)
+    private var sumBound: UInt64 = 0
 
     init(size: Int64, slide: Int64, layout: AggregateLayout) {
         self.size = size
@@ -49,39 +55,95 @@ final class AlignedWindowOperator: WindowOperator {
 
     func add(_ batch: EventBatch) {
         let stride = batch.stride
+        let sliding = size > slide
         var late: [Int] = []
+        var overflows: [(index: Int, slot: Int, start: Int64)] = []
         var cachedStart = Int64.min, cachedIndex = -1
         // The last aligned start: consecutive events mostly share it, which saves a 64-bit
         // division (the costliest instruction of the loop). Int64.max: none yet.
         var aligned = Int64.max
-        do {
-            for r in 0..<batch.count {
-                let time = batch.times[r], watermark = batch.watermarks[r], key = batch.keys[r]
-                let row = UnsafePointer(batch.values + r * stride)
-                if !(time >= aligned && time - aligned < slide) { aligned = floorDiv(time, slide) * slide }
-                // Windows containing `time` start in (time - size, lastStart]; walking back, ends
-                // only fall, so stop at the first one that is already closed.
-                var start = aligned
-                var added = false
-                while start > time - size, start + size > watermark {
-                    if start != cachedStart {
-                        cachedIndex = bucketIndex(start: start)
-                        cachedStart = start
-                    }
-                    if let slot = buckets[cachedIndex].slots.slot(for: key) {
-                        pool.add(slot, row)
-                    } else {
-                        let slot = pool.allocate()
-                        buckets[cachedIndex].slots.insert(key, slot: slot)
-                        pool.add(slot, row)
-                    }
-                    added = true
-                    start -= slide
+        var boundRefreshed = false  // at most once per batch
+        for r in 0..<batch.count {
+            let time = batch.times[r], watermark = batch.watermarks[r], key = batch.keys[r]
+            let row = UnsafePointer(batch.values + r * stride)
+            if !(time >= aligned && time - aligned < slide) { aligned = floorDiv(time, slide) * slide }
+            if sliding {
+                let summand = pool.largestSummand(row)
+                var (bound, wrapped) = sumBound.addingReportingOverflow(summand)
+                if (wrapped || bound > UInt64(Int64.max)) && !boundRefreshed {
+                    sumBound = largestOpenSum()
+                    boundRefreshed = true
+                    (bound, wrapped) = sumBound.addingReportingOverflow(summand)
                 }
-                if !added { late.append(r) }
+                if wrapped || bound > UInt64(Int64.max),
+                   let overflow = firstOverflow(key: key, time: time, aligned: aligned, watermark: watermark, row: row) {
+                    overflows.append((r, overflow.slot, overflow.start))
+                    continue
+                }
+                sumBound = wrapped ? .max : bound
             }
+            // Windows containing `time` start in (time - size, lastStart]; walking back, ends
+            // only fall, so stop at the first one that is already closed.
+            var start = aligned
+            var added = false
+            while start > time - size, start + size > watermark {
+                if start != cachedStart {
+                    cachedIndex = bucketIndex(start: start)
+                    cachedStart = start
+                }
+                let slot: Int32
+                if let existing = buckets[cachedIndex].slots.slot(for: key) {
+                    slot = existing
+                } else {
+                    slot = pool.allocate()
+                    buckets[cachedIndex].slots.insert(key, slot: slot)
+                }
+                // Only a tumbling window can refuse here: sliding ones were checked above.
+                let overflowing = pool.add(slot, row)
+                if overflowing != 0 {
+                    overflows.append((r, overflowing, start))
+                    break
+                }
+                added = true
+                start -= slide
+            }
+            if !added && overflows.last?.index != r { late.append(r) }
         }
         batch.late = late
+        batch.overflows = overflows
+    }
+
+    /// The earliest of the event's open windows in which a sum would overflow (and that sum's
+    /// slot), found without changing anything.
+    private func firstOverflow(key: UInt64, time: Int64, aligned: Int64, watermark: Int64,
+                               row: UnsafePointer<Int64>) -> (slot: Int, start: Int64)? {
+        var earliest: (slot: Int, start: Int64)? = nil
+        var start = aligned
+        while start > time - size, start + size > watermark {
+            if let b = existingBucket(start: start), let window = buckets[b].slots.slot(for: key),
+               let slot = pool.firstOverflow(window, row) {
+                earliest = (slot, start)  // walking back: the last one found is the earliest
+            }
+            start -= slide
+        }
+        return earliest
+    }
+
+    private func existingBucket(start: Int64) -> Int? {
+        var i = buckets.count - 1
+        while i >= 0, buckets[i].start >= start {
+            if buckets[i].start == start { return i }
+            i -= 1
+        }
+        return nil
+    }
+
+    private func largestOpenSum() -> UInt64 {
+        var largest: UInt64 = 0
+        for bucket in buckets {
+            bucket.slots.forEach { _, slot in largest = max(largest, pool.largestSum(slot)) }
+        }
+        return largest
     }
 
     @inline(__always)
@@ -142,6 +204,7 @@ final class AlignedWindowOperator: WindowOperator {
                 buckets[b].slots.insert(key, slot: slot)
             }
         }
+        sumBound = largestOpenSum()
     }
 }
 
@@ -167,17 +230,27 @@ final class SessionWindowOperator: WindowOperator {
     var nextFireTime: Int64 { ends.top?.end ?? Int64.max }
     var openWindows: Int { sessions.reduce(0) { $0 + $1.value.count } }
 
-    func add(_ batch: EventBatch) {
-        var late: [Int] = []
-        for r in 0..<batch.count where !add(key: batch.keys[r], time: batch.times[r],
-                                            values: UnsafePointer(batch.values + r * batch.stride),
-                                            watermark: batch.watermarks[r]) {
-            late.append(r)
-        }
-        batch.late = late
+    private enum Outcome {
+        case added, late
+        case overflow(slot: Int, start: Int64)
     }
 
-    private func add(key: UInt64, time: Int64, values: UnsafePointer<Int64>, watermark: Int64) -> Bool {
+    func add(_ batch: EventBatch) {
+        var late: [Int] = []
+        var overflows: [(index: Int, slot: Int, start: Int64)] = []
+        for r in 0..<batch.count {
+            switch add(key: batch.keys[r], time: batch.times[r], values: UnsafePointer(batch.values + r * batch.stride),
+                       watermark: batch.watermarks[r]) {
+            case .added: break
+            case .late: late.append(r)
+            case .overflow(let slot, let start): overflows.append((r, slot, start))
+            }
+        }
+        batch.late = late
+        batch.overflows = overflows
+    }
+
+    private func add(key: UInt64, time: Int64, values: UnsafePointer<Int64>, watermark: Int64) -> Outcome {
         var start = time, end = time + gap
         let existing = sessions[key] ?? []
         var merged: [Int] = []
@@ -186,7 +259,11 @@ final class SessionWindowOperator: WindowOperator {
             start = min(start, s.start)
             end = max(end, s.end)
         }
-        if end <= watermark { return false }
+        if end <= watermark { return .late }
+        // A new session holds the event alone, which fits; a merged one is checked whole.
+        if !merged.isEmpty, let slot = pool.firstOverflow(merging: merged.lazy.map { existing[$0].slot }, values) {
+            return .overflow(slot: slot, start: start)
+        }
 
         var list = existing
         let slot: Int32
@@ -203,9 +280,9 @@ final class SessionWindowOperator: WindowOperator {
             list.append(Session(start: start, end: end, slot: slot))
             ends.push(end: end, key: key)
         }
-        pool.add(slot, values)
+        pool.addChecked(slot, values)
         sessions[key] = list
-        return true
+        return .added
     }
 
     func fire(watermark: Int64, into rows: inout RowBuffer) {
