@@ -53,6 +53,29 @@ extension SluiceEndToEndTests.PostgresTests {
         return (0..<output.rows.count).map { formatter.text(output.rows, row: $0) }.sorted()
     }
 
+    @Test("A checkpoint row edited beside its blob fails its checksum; rows from before the checksum get one")
+    func checkpointRowChecksum() async throws {
+        let (url, sink, store) = try await Self.boundStore("checksum", partitions: 1)
+        #expect(try await store.claim(partition: 0, epoch: 1))
+        let (output, state, offset) = Self.output(["1,7,100,1000"])
+        let written = Self.checkpoint(0, seq: 1, epoch: 1, offset: offset, state: state)
+        try await store.commit(written, fromOffset: 0, output: output, writer: sink)
+        #expect(try await store.checkpoints(partition: 0) == [written])
+
+        let admin = try TestPostgres.connect(url)
+        for edit in ["finished = true", "position = position + 7", "watermark = watermark + 1", "epoch = 9", "files = 'a'"] {
+            try admin.execute("UPDATE sluice_checkpoints SET \(edit)")
+            #expect(try await store.checkpoints(partition: 0).first?.checksumMatches == false, "not caught: \(edit)")
+            try admin.execute("DELETE FROM sluice_checkpoints; DELETE FROM sluice_commits")
+            try await store.commit(written, fromOffset: 0, output: output, writer: sink)
+        }
+        // A row as an older sluice wrote it (no checksum) is given one when a store opens.
+        try admin.execute("UPDATE sluice_checkpoints SET checksum = NULL")
+        #expect(try await store.checkpoints(partition: 0).first?.checksumMatches == false)
+        let reopened = try PostgresCheckpointStore(url: PostgresURL(url), log: { _ in })
+        #expect(try await reopened.checkpoints(partition: 0) == [written])
+    }
+
     @Test("Zombie: epochs 3 and 4 commit to one partition; only epoch 4's rows exist")
     func zombieIsFenced() async throws {
         let url = try TestPostgres.freshDatabase("zombie")
