@@ -39,6 +39,10 @@ public enum PostgresSchema {
                 id bigserial PRIMARY KEY, partition integer NOT NULL, epoch bigint NOT NULL,
                 after_seq bigint NOT NULL, claimed_at timestamptz NOT NULL DEFAULT now());
             """),
+        Migration(version: 4, description: "coordinator leadership held by process instance", sql: """
+            -- The lease is held by a process instance, not by a name (LeaderCandidate in SluiceCoordinator).
+            ALTER TABLE sluice_coordinator_leader ADD COLUMN instance text NOT NULL DEFAULT '';
+            """),
     ]
 
     public static var latestVersion: Int { migrations.last?.version ?? 0 }
