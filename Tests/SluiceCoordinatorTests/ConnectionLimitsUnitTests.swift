@@ -74,12 +74,13 @@ import Glibc
         let socket = try BoundSocket.bind(host: "127.0.0.1", port: 0, option: "--listen")
         let limits = ConnectionLimits(handshakeTimeout: .milliseconds(1_500), idleTimeout: .milliseconds(1_000), maxPending: 8)
         let job = ClusterJob(jobYAML: "", input: "", output: "", partitions: 1, leaseTTLMs: 6_000, heartbeatIntervalMs: 2_000)
+        let (listening, listened) = AsyncStream<Void>.makeStream()
         let server = Task {
-            try await CoordinatorServer.serve(gate: LeaderGate(), job: job, socket: socket, tls: nil, limits: limits) { _ in }
+            try await CoordinatorServer.serve(gate: LeaderGate(), job: job, socket: socket, tls: nil, limits: limits) { _ in listened.finish() }
         }
         defer { server.cancel() }
         let port = socket.port
-        try await Task.sleep(for: .milliseconds(300))
+        for await _ in listening {}  // the bound socket listens only once the server runs
         let silent = try #require(Self.connectTo(port))
         defer { close(silent) }
         // An HTTP/2 client preface and an empty SETTINGS frame: established, then idle.
