@@ -226,6 +226,8 @@ public enum CoordinatorServer {
     static func transportConfig(limits: ConnectionLimits, tls: Bool) -> HTTP2ServerTransport.Posix.Config {
         var config = HTTP2ServerTransport.Posix.Config.defaults
         config.connection.maxIdleTime = limits.idleTimeout
+        // After the GOAWAY of an idle close, a peer that never answers is cut off (nil: never).
+        config.connection.maxGraceTime = limits.handshakeTimeout
         config.connection.keepalive.time = .seconds(60)
         config.connection.keepalive.timeout = .seconds(20)
         let pending = PendingConnections(limit: limits.maxPending)
