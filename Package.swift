@@ -57,7 +57,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),
-        // Metrics (Prometheus text) and the /metrics, /healthz, /readyz endpoint.
+        // Metrics (Prometheus text), the /metrics, /healthz, /readyz endpoint, and the ports' connection limits.
         .target(name: "SluiceOps", dependencies: [
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -74,8 +74,10 @@ let package = Package(
         ], exclude: ["Protos", "README.md", "README-example.swift.txt"]),
         // Membership, leases with epochs, balanced sticky assignment (no network).
         .target(name: "SluiceCoordinator", dependencies: [
-            "SluiceStorage", "SluiceProtocol", "SluiceTLS", "SluiceWorkload",
+            "SluiceStorage", "SluiceProtocol", "SluiceTLS", "SluiceWorkload", "SluiceOps",
             .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),
@@ -104,7 +106,7 @@ let package = Package(
         .testTarget(name: "SluiceStorageTests", dependencies: ["SluiceStorage", "SluiceCore"]),
         .testTarget(name: "SluiceOracleTests", dependencies: ["SluiceOracle", "SluiceJob", "SluiceWorkload"]),
         .testTarget(name: "SluicePropertyTests", dependencies: ["SluiceCore", "SluiceJob", "SluiceOracle", "SluiceWorkload", "SluiceRuntime"]),
-        .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceCoordinator", "SluiceStorage", "SluiceWorkload"]),
+        .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceCoordinator", "SluiceOps", "SluiceStorage", "SluiceWorkload"]),
         .testTarget(name: "SluiceChaosTests", dependencies: ["SluiceChaos", "SluiceStorage", "SluiceWorkload"]),
         .testTarget(name: "SluiceEndToEndTests", dependencies: [
             "SluiceRuntime", "SluiceOracle", "SluiceStorage", "SluiceConnectors", "SluiceJob", "SluiceWorkload", "SluiceCore",

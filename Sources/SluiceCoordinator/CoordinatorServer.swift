@@ -1,6 +1,9 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import NIOCore
+import NIOSSL
+import SluiceOps
 import SluiceProtocol
 import SluiceTLS
 import Synchronization
@@ -198,19 +201,48 @@ extension CoordinatorService.Outbound {
 
 /// Runs the coordinator's gRPC server until cancelled.
 public enum CoordinatorServer {
-    /// Serves on `host:port` (0: any free port); `onListening` receives the bound port.
-    /// Serves until the surrounding task is cancelled. Calls reach the service `gate` holds, once
-    /// this coordinator leads.
-    public static func serve(gate: LeaderGate, job: ClusterJob, host: String, port: Int, tls: TLSFiles?,
+    /// Serves on `socket` (bound by the caller, so that a taken address fails before anything
+    /// else starts); `onListening` receives the bound port. Serves until the surrounding task is
+    /// cancelled. Calls reach the service `gate` holds, once this coordinator leads.
+    public static func serve(gate: LeaderGate, job: ClusterJob, socket: BoundSocket, tls: TLSFiles?,
+                             limits: ConnectionLimits = ConnectionLimits(),
                              onListening: @Sendable (Int) async -> Void) async throws {
         let security: HTTP2ServerTransport.Posix.TransportSecurity = try tls?.server() ?? .plaintext
-        let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: host, port: port), transportSecurity: security)
+        let transport = HTTP2ServerTransport.Posix(listeningSocketDescriptor: Int(socket.descriptor), transportSecurity: security,
+                                                   config: transportConfig(limits: limits, tls: tls != nil))
         let rpc = CoordinatorRPC(gate: gate, job: job, insecure: tls == nil)
         try await withGRPCServer(transport: transport, services: [rpc]) { server in
             let address = try await transport.listeningAddress
-            await onListening(address.ipv4?.port ?? port)
+            await onListening(address.ipv4?.port ?? socket.port)
             while !Task.isCancelled { try? await Task.sleep(for: .seconds(3_600)) }
             await gate.service?.stop()
         }
+    }
+
+    /// Idle established connections close after `limits.idleTimeout` (a worker's session is an
+    /// open call, so it never idles); a connection must finish its TLS handshake and send its
+    /// first bytes within `limits.handshakeTimeout`, and at most `limits.maxPending` may be
+    /// that far at once (a new one closes the oldest). Keepalive pings find dead peers.
+    static func transportConfig(limits: ConnectionLimits, tls: Bool) -> HTTP2ServerTransport.Posix.Config {
+        var config = HTTP2ServerTransport.Posix.Config.defaults
+        config.connection.maxIdleTime = limits.idleTimeout
+        // After the GOAWAY of an idle close, a peer that never answers is cut off (nil: never).
+        config.connection.maxGraceTime = limits.handshakeTimeout
+        config.connection.keepalive.time = .seconds(60)
+        config.connection.keepalive.timeout = .seconds(20)
+        let pending = PendingConnections(limit: limits.maxPending)
+        config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let pipeline = channel.pipeline.syncOperations
+                let deadline = HandshakeDeadline(pending: pending, timeout: limits.handshakeTimeout, establishOnFirstRead: true)
+                if tls {
+                    // After the TLS handler: the first bytes it passes on come after a verified handshake.
+                    try pipeline.addHandler(deadline, position: .after(try pipeline.handler(type: NIOSSLServerHandler.self)))
+                } else {
+                    try pipeline.addHandler(deadline, position: .first)
+                }
+            }
+        }
+        return config
     }
 }

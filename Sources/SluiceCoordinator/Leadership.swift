@@ -1,19 +1,21 @@
 import Foundation
 import Synchronization
 
-/// Which of the coordinators sharing a store leads: one lease row with a holder, an epoch that only
-/// grows, and an expiry. The leader renews it; a follower takes it once it has expired (or at once
-/// when the holder is itself, restarted). Every ledger write of the leader checks the epoch in the
-/// same transaction, so a deposed leader (paused, cut off) can change nothing durable; partition
-/// epochs still fence the workers' commits whatever the coordinators do.
+/// Which of the coordinators sharing a store leads: one lease row with a holder (its name and its
+/// process instance), an epoch that only grows, and an expiry. The leader renews it; a follower
+/// takes it once it has expired, or at once when the holder is its own same-named predecessor
+/// whose process is gone (a restart; see `LeaderCandidate`). The lease is held by instance, not by
+/// name: a live coordinator is never deposed by a namesake. Every ledger write of the leader checks
+/// the epoch in the same transaction, so a deposed leader (paused, cut off) can change nothing
+/// durable; partition epochs still fence the workers' commits whatever the coordinators do.
 public protocol LeadershipStore: Sendable {
-    /// The new leader epoch if `candidate` now leads, nil if another holds a live lease.
-    func tryAcquire(candidate: String, ttlMs: Int64) throws -> Int64?
-    /// Extends the lease; false when another coordinator has taken it.
-    func renew(candidate: String, epoch: Int64, ttlMs: Int64) throws -> Bool
+    /// The new leader epoch if `candidate` now leads, nil if another instance holds a live lease.
+    func tryAcquire(candidate: LeaderCandidate, ttlMs: Int64) throws -> Int64?
+    /// Extends the lease; false when another instance has taken it.
+    func renew(candidate: LeaderCandidate, epoch: Int64, ttlMs: Int64) throws -> Bool
     /// Gives the lease up at once (a graceful stop), so a follower need not wait for it to expire.
-    func resign(candidate: String, epoch: Int64) throws
-    /// The current holder, for logs.
+    func resign(candidate: LeaderCandidate, epoch: Int64) throws
+    /// The current holder's name, for logs.
     func holder() throws -> (candidate: String, epoch: Int64)?
 }
 
@@ -34,14 +36,14 @@ public struct NotLeader: Error, CustomStringConvertible {
 /// lease is lost, or cannot be renewed before it would expire, the coordinator steps down to a
 /// follower (its service stops, its sessions end) and waits to lead again.
 public final class LeadershipLoop: Sendable {
-    public let candidate: String
+    public let candidate: LeaderCandidate
     public let ttlMs: Int64
     private let store: any LeadershipStore
     private let log: @Sendable (String) -> Void
     /// The leader epoch while this candidate leads.
     private let held = Mutex<Int64?>(nil)
 
-    public init(candidate: String, ttlMs: Int64, store: any LeadershipStore, log: @escaping @Sendable (String) -> Void) {
+    public init(candidate: LeaderCandidate, ttlMs: Int64, store: any LeadershipStore, log: @escaping @Sendable (String) -> Void) {
         self.candidate = candidate
         self.ttlMs = ttlMs
         self.store = store
@@ -58,11 +60,11 @@ public final class LeadershipLoop: Sendable {
                     return epoch
                 }
                 if !announced, let holder = try? store.holder() {
-                    log("coordinator \(candidate): follower; \(holder.candidate) leads (epoch \(holder.epoch))")
+                    log("coordinator \(candidate.name): follower; \(holder.candidate) leads (epoch \(holder.epoch))")
                     announced = true
                 }
             } catch {
-                log("coordinator \(candidate): cannot reach the leadership store (\(error)); retrying")
+                log("coordinator \(candidate.name): cannot reach the leadership store (\(error)); retrying")
             }
             try await Task.sleep(for: .milliseconds(max(20, ttlMs / 5)))
         }
@@ -88,7 +90,7 @@ public final class LeadershipLoop: Sendable {
                     held.withLock { $0 = nil }
                     return "the leadership could not be renewed in time (\(error))"
                 }
-                log("coordinator \(candidate): leadership renewal failed (\(error)); retrying")
+                log("coordinator \(candidate.name): leadership renewal failed (\(error)); retrying")
             }
         }
         return nil

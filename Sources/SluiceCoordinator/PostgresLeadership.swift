@@ -15,44 +15,45 @@ public final class PostgresLeadership: LeadershipStore, @unchecked Sendable {
         try session.run { conn, _ in _ = try PostgresSchema.migrate(conn) }
     }
 
-    public func tryAcquire(candidate: String, ttlMs: Int64) throws -> Int64? {
+    public func tryAcquire(candidate: LeaderCandidate, ttlMs: Int64) throws -> Int64? {
         try locked {
             try session.run { conn, _ in
                 try conn.transaction { () throws -> Int64? in
                     let row = try conn.execute("""
-                        SELECT holder, epoch, expires_at < clock_timestamp() FROM sluice_coordinator_leader
+                        SELECT holder, instance, epoch, expires_at < clock_timestamp() FROM sluice_coordinator_leader
                         WHERE id = 1 FOR UPDATE
                         """)
-                    let holder = row.string(0, 0) ?? "", epoch = try row.int64(0, 1), expired = row.bool(0, 2)
-                    guard expired || holder == candidate || holder.isEmpty else { return nil }
+                    let holder = row.string(0, 0) ?? "", instance = row.string(0, 1) ?? ""
+                    let epoch = try row.int64(0, 2), expired = row.bool(0, 3)
+                    guard expired || holder.isEmpty || candidate.mayTakeOver(holder: holder, instance: instance) else { return nil }
                     try conn.execute("""
                         UPDATE sluice_coordinator_leader
-                        SET holder = $1, epoch = $2, expires_at = clock_timestamp() + $3 * interval '1 millisecond'
+                        SET holder = $1, instance = $2, epoch = $3, expires_at = clock_timestamp() + $4 * interval '1 millisecond'
                         WHERE id = 1
-                        """, [.text(candidate), .int(epoch + 1), .int(ttlMs)])
+                        """, [.text(candidate.name), .text(candidate.instance), .int(epoch + 1), .int(ttlMs)])
                     return epoch + 1
                 }
             }
         }
     }
 
-    public func renew(candidate: String, epoch: Int64, ttlMs: Int64) throws -> Bool {
+    public func renew(candidate: LeaderCandidate, epoch: Int64, ttlMs: Int64) throws -> Bool {
         try locked {
             try session.run { conn, _ in
                 try conn.execute("""
                     UPDATE sluice_coordinator_leader SET expires_at = clock_timestamp() + $3 * interval '1 millisecond'
-                    WHERE id = 1 AND holder = $1 AND epoch = $2 RETURNING epoch
-                    """, [.text(candidate), .int(epoch), .int(ttlMs)]).count == 1
+                    WHERE id = 1 AND instance = $1 AND epoch = $2 RETURNING epoch
+                    """, [.text(candidate.instance), .int(epoch), .int(ttlMs)]).count == 1
             }
         }
     }
 
-    public func resign(candidate: String, epoch: Int64) throws {
+    public func resign(candidate: LeaderCandidate, epoch: Int64) throws {
         try locked {
             try session.run { conn, _ in
                 _ = try conn.execute("""
-                    UPDATE sluice_coordinator_leader SET expires_at = '-infinity' WHERE id = 1 AND holder = $1 AND epoch = $2
-                    """, [.text(candidate), .int(epoch)])
+                    UPDATE sluice_coordinator_leader SET expires_at = '-infinity' WHERE id = 1 AND instance = $1 AND epoch = $2
+                    """, [.text(candidate.instance), .int(epoch)])
             }
         }
     }

@@ -20,41 +20,56 @@ public final class SQLiteLeadership: LeadershipStore, @unchecked Sendable {
         try db.execute("""
             CREATE TABLE IF NOT EXISTS coordinator_leader(
                 id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, epoch INTEGER NOT NULL,
-                expires_ms INTEGER NOT NULL)
+                expires_ms INTEGER NOT NULL, instance TEXT NOT NULL DEFAULT '')
             """)
+        // A state file from before leases were held by instance (another process may add it meanwhile).
+        if try !hasInstanceColumn(db) {
+            do {
+                try db.execute("ALTER TABLE coordinator_leader ADD COLUMN instance TEXT NOT NULL DEFAULT ''")
+            } catch {
+                if try !hasInstanceColumn(db) { throw error }
+            }
+        }
+    }
+
+    private static func hasInstanceColumn(_ db: SQLiteDatabase) throws -> Bool {
+        let stmt = try db.prepare("SELECT COUNT(*) FROM pragma_table_info('coordinator_leader') WHERE name = 'instance'")
+        defer { stmt.reset() }
+        return try stmt.step() && stmt.int64(0) == 1
     }
 
     private var nowMs: Int64 { Int64(Date().timeIntervalSince1970 * 1_000) }
 
-    public func tryAcquire(candidate: String, ttlMs: Int64) throws -> Int64? {
+    public func tryAcquire(candidate: LeaderCandidate, ttlMs: Int64) throws -> Int64? {
         try locked {
             try db.transaction {
                 let now = nowMs
                 let current = try row()
-                if let current, current.holder != candidate, current.expiresMs >= now { return nil }
+                if let current, current.expiresMs >= now,
+                   !candidate.mayTakeOver(holder: current.holder, instance: current.instance) { return nil }
                 let epoch = (current?.epoch ?? 0) + 1
                 try db.prepare("""
-                    INSERT INTO coordinator_leader(id, holder, epoch, expires_ms) VALUES (1, ?, ?, ?)
-                    ON CONFLICT(id) DO UPDATE SET holder = excluded.holder, epoch = excluded.epoch,
-                        expires_ms = excluded.expires_ms
-                    """).bind(1, candidate).bind(2, epoch).bind(3, now + ttlMs).run()
+                    INSERT INTO coordinator_leader(id, holder, instance, epoch, expires_ms) VALUES (1, ?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET holder = excluded.holder, instance = excluded.instance,
+                        epoch = excluded.epoch, expires_ms = excluded.expires_ms
+                    """).bind(1, candidate.name).bind(2, candidate.instance).bind(3, epoch).bind(4, now + ttlMs).run()
                 return epoch
             }
         }
     }
 
-    public func renew(candidate: String, epoch: Int64, ttlMs: Int64) throws -> Bool {
+    public func renew(candidate: LeaderCandidate, epoch: Int64, ttlMs: Int64) throws -> Bool {
         try locked {
-            try db.prepare("UPDATE coordinator_leader SET expires_ms = ? WHERE id = 1 AND holder = ? AND epoch = ?")
-                .bind(1, nowMs + ttlMs).bind(2, candidate).bind(3, epoch).run()
+            try db.prepare("UPDATE coordinator_leader SET expires_ms = ? WHERE id = 1 AND instance = ? AND epoch = ?")
+                .bind(1, nowMs + ttlMs).bind(2, candidate.instance).bind(3, epoch).run()
             return db.changes == 1
         }
     }
 
-    public func resign(candidate: String, epoch: Int64) throws {
+    public func resign(candidate: LeaderCandidate, epoch: Int64) throws {
         try locked {
-            try db.prepare("UPDATE coordinator_leader SET expires_ms = 0 WHERE id = 1 AND holder = ? AND epoch = ?")
-                .bind(1, candidate).bind(2, epoch).run()
+            try db.prepare("UPDATE coordinator_leader SET expires_ms = 0 WHERE id = 1 AND instance = ? AND epoch = ?")
+                .bind(1, candidate.instance).bind(2, epoch).run()
         }
     }
 
@@ -62,11 +77,11 @@ public final class SQLiteLeadership: LeadershipStore, @unchecked Sendable {
         try locked { try row().map { ($0.holder, $0.epoch) } }
     }
 
-    private func row() throws -> (holder: String, epoch: Int64, expiresMs: Int64)? {
-        let stmt = try db.prepare("SELECT holder, epoch, expires_ms FROM coordinator_leader WHERE id = 1")
+    private func row() throws -> (holder: String, instance: String, epoch: Int64, expiresMs: Int64)? {
+        let stmt = try db.prepare("SELECT holder, instance, epoch, expires_ms FROM coordinator_leader WHERE id = 1")
         defer { stmt.reset() }
         guard try stmt.step() else { return nil }
-        return (stmt.string(0), stmt.int64(1), stmt.int64(2))
+        return (stmt.string(0), stmt.string(1), stmt.int64(2), stmt.int64(3))
     }
 
     private func locked<T>(_ body: () throws -> T) rethrows -> T {

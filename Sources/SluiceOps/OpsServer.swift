@@ -29,18 +29,25 @@ public final class OpsServer: Sendable {
     public let port: Int
 
     /// Starts serving on `host:port` (port 0: any free port). `ready` is asked on every `/readyz`.
-    public static func start(host: String, port: Int, ready: @escaping @Sendable () -> Bool) async throws -> OpsServer {
+    /// One request per connection; a connection that has not had its answer within the handshake
+    /// timeout is closed, and at most `limits.maxPending` are open at once (a new one closes the
+    /// oldest). `option` names the flag the address came from, for a bind error.
+    public static func start(host: String, port: Int, limits: ConnectionLimits = ConnectionLimits(), option: String = "--metrics",
+                             ready: @escaping @Sendable () -> Bool) async throws -> OpsServer {
         Observability.bootstrap()
+        let socket = try BoundSocket.bind(host: host, port: port, option: option)
+        let pending = PendingConnections(limit: limits.maxPending)
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        HandshakeDeadline(pending: pending, timeout: limits.handshakeTimeout, establishOnFirstRead: false))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(OpsHandler(ready: ready))
                 }
             }
-        let channel = try await bootstrap.bind(host: host, port: port).get()
-        return OpsServer(channel: channel, port: channel.localAddress?.port ?? port)
+        let channel = try await bootstrap.withBoundSocket(socket.descriptor).get()
+        return OpsServer(channel: channel, port: socket.port)
     }
 
     private init(channel: any Channel, port: Int) {

@@ -90,7 +90,7 @@ struct Coordinator: AsyncParsableCommand {
     @Option(help: "Lease time to live (ms).") var leaseTtlMs: Int64 = 6_000
     @Option(help: "Worker heartbeat interval (ms).") var heartbeatMs: Int64 = 2_000
     @Option(help: "Serve /metrics, /healthz, /readyz (200 only on the leader) on HOST:PORT.") var metrics: String?
-    @Option(help: "This coordinator's name among those sharing the state (default: HOST/--listen).") var id: String?
+    @Option(help: "This coordinator's name among those sharing the state, for people (default: HOST/--listen); the leadership is held by the process, so two with one name never share it.") var id: String?
     @Option(help: "Leadership lease among coordinators sharing the state (ms).") var leaderTtlMs: Int64 = 5_000
 
     func run() async throws {
@@ -100,7 +100,9 @@ struct Coordinator: AsyncParsableCommand {
             throw userError(ValidationError("--heartbeat-ms must be positive and below --lease-ttl-ms (\(leaseTtlMs))"))
         }
         let tlsFiles = try tls.files(identity: "coordinator")
-        let candidate = id ?? "\(ProcessInfo.processInfo.hostName)/\(listen)"
+        do { try tlsFiles?.check() } catch { throw userError(error) }  // before anything starts
+        let name = id ?? "\(ProcessInfo.processInfo.hostName)/\(listen)"
+        let candidate = LeaderCandidate(name: name)
         let clusterJob: ClusterJob
         let ledger: any LeaseLedger & Sendable
         let leadershipStore: any LeadershipStore
@@ -116,36 +118,48 @@ struct Coordinator: AsyncParsableCommand {
         } catch {
             throw userError(error)
         }
+        if let problem = OpenFileLimit.raise() { note("coordinator \(name): \(problem)") }
+        // Both ports are bound before this coordinator competes for the leadership: one that
+        // cannot serve must not depose the leader.
         let gate = LeaderGate()
-        if let metrics {
-            let (h, p) = try parseAddress(metrics, option: "--metrics")
-            // Ready only while leading: a Service then sends workers to the leader alone.
-            let ops = try await OpsServer.start(host: h, port: p, ready: { gate.service != nil })
-            note("coordinator: metrics on http://\(h):\(ops.port)/metrics")
+        let socket: BoundSocket
+        do {
+            socket = try BoundSocket.bind(host: host, port: port, option: "--listen")
+            if let metrics {
+                let (h, p) = try parseAddress(metrics, option: "--metrics")
+                // Ready only while leading: a Service then sends workers to the leader alone.
+                let ops = try await OpsServer.start(host: h, port: p, ready: { gate.service != nil })
+                note("coordinator: metrics on http://\(h):\(ops.port)/metrics")
+            }
+        } catch {
+            throw userError(error)
         }
-        // Listening at once; calls are refused (unavailable) until this coordinator leads.
+        // Calls are refused (unavailable) until this coordinator leads.
+        let (listening, listened) = AsyncStream<Void>.makeStream()
         let server = Task {
-            try await CoordinatorServer.serve(gate: gate, job: clusterJob, host: host, port: port, tls: tlsFiles) { bound in
+            try await CoordinatorServer.serve(gate: gate, job: clusterJob, socket: socket, tls: tlsFiles) { bound in
                 FileHandle.standardOutput.write(Data("coordinator listening on \(host):\(bound)\n".utf8))
+                listened.finish()
             }
         }
         let partitions = clusterJob.partitions, leaseTTLMs = leaseTtlMs
         let leading = Task {
+            for await _ in listening {}  // compete only once the server listens
             while !Task.isCancelled {
                 let epoch = try await leadership.waitToLead()
                 try ledger.fence(leaderEpoch: epoch)
                 let service = try CoordinatorService(partitions: partitions, leaseTTLMs: leaseTTLMs, ledger: ledger,
                                                      log: { note($0) },
-                                                     onDeposed: { note("coordinator \(candidate): \($0); stepping down") })
+                                                     onDeposed: { note("coordinator \(name): \($0); stepping down") })
                 await service.startTicker()
                 gate.lead(with: service)
-                note("coordinator \(candidate): leading (leader epoch \(epoch))")
+                note("coordinator \(name): leading (leader epoch \(epoch))")
                 guard let reason = await leadership.keepLeading(epoch: epoch) else { return }
                 // Step down: refuse calls, end the sessions (workers go on committing, fenced by
                 // their epochs, and reconnect), then follow until this coordinator may lead again.
                 gate.stepDown()
                 await service.stop()
-                note("coordinator \(candidate): stepped down: \(reason); following")
+                note("coordinator \(name): stepped down: \(reason); following")
             }
         }
         let signals = onTermination {

@@ -16,9 +16,10 @@ import Testing
         let path = scratchFile()
         let a = try SQLiteLeadership(path: path), b = try SQLiteLeadership(path: path)
         let ttl: Int64 = 200
-        let first = try #require(try a.tryAcquire(candidate: "a", ttlMs: ttl))
-        #expect(try b.tryAcquire(candidate: "b", ttlMs: ttl) == nil, "a live lease must not be taken")
-        #expect(try a.renew(candidate: "a", epoch: first, ttlMs: ttl))
+        let ca = LeaderCandidate(name: "a"), cb = LeaderCandidate(name: "b")
+        let first = try #require(try a.tryAcquire(candidate: ca, ttlMs: ttl))
+        #expect(try b.tryAcquire(candidate: cb, ttlMs: ttl) == nil, "a live lease must not be taken")
+        #expect(try a.renew(candidate: ca, epoch: first, ttlMs: ttl))
         #expect(try b.holder()?.candidate == "a")
 
         let ledgerA = try SQLiteLeaseLedger(path: path)
@@ -26,9 +27,9 @@ import Testing
         try ledgerA.save(partition: 0, epoch: 1, owner: "worker-1")
 
         Thread.sleep(forTimeInterval: Double(ttl) / 1_000 + 0.1)  // a stops renewing: its lease expires
-        let second = try #require(try b.tryAcquire(candidate: "b", ttlMs: ttl))
+        let second = try #require(try b.tryAcquire(candidate: cb, ttlMs: ttl))
         #expect(second > first, "leader epochs only grow")
-        #expect(try a.renew(candidate: "a", epoch: first, ttlMs: ttl) == false, "the old leader must learn it lost")
+        #expect(try a.renew(candidate: ca, epoch: first, ttlMs: ttl) == false, "the old leader must learn it lost")
         #expect(throws: NotLeader.self) { try ledgerA.save(partition: 0, epoch: 2, owner: "worker-2") }
         #expect(throws: NotLeader.self) { try ledgerA.batch { try ledgerA.save(partition: 1, epoch: 1, owner: "worker-2") } }
 
@@ -39,15 +40,73 @@ import Testing
         #expect(rows.count == 1 && rows[0].epoch == 2 && rows[0].owner == "worker-2", "only the leader's write exists: \(rows)")
     }
 
-    @Test("A resigned lease is free at once; a restarted holder leads again at once, with a new epoch")
-    func resignAndRestart() throws {
+    @Test("A resigned lease is free at once; the same instance retakes its own lease at once, with a new epoch")
+    func resignAndRetake() throws {
         let path = scratchFile()
         let a = try SQLiteLeadership(path: path), b = try SQLiteLeadership(path: path)
-        let first = try #require(try a.tryAcquire(candidate: "a", ttlMs: 60_000))
-        let restarted = try #require(try a.tryAcquire(candidate: "a", ttlMs: 60_000))
-        #expect(restarted == first + 1, "the same candidate restarted fences its former self")
-        #expect(try b.tryAcquire(candidate: "b", ttlMs: 60_000) == nil)
-        try a.resign(candidate: "a", epoch: restarted)
-        #expect(try b.tryAcquire(candidate: "b", ttlMs: 60_000) == restarted + 1)
+        let ca = LeaderCandidate(name: "a"), cb = LeaderCandidate(name: "b")
+        let first = try #require(try a.tryAcquire(candidate: ca, ttlMs: 60_000))
+        let again = try #require(try a.tryAcquire(candidate: ca, ttlMs: 60_000))
+        #expect(again == first + 1, "retaking its own lease fences its former leadership")
+        #expect(try b.tryAcquire(candidate: cb, ttlMs: 60_000) == nil)
+        try a.resign(candidate: ca, epoch: again)
+        #expect(try b.tryAcquire(candidate: cb, ttlMs: 60_000) == again + 1)
+    }
+
+    @Test("Two live instances with one name: the second neither takes nor renews the first's lease")
+    func sameNameIsNotTheSameHolder() throws {
+        let path = scratchFile()
+        let a = try SQLiteLeadership(path: path), b = try SQLiteLeadership(path: path)
+        // Both stand for processes of this host; the first is this (live) process.
+        let live = LeaderCandidate(name: "coordinator"), twin = LeaderCandidate(name: "coordinator", instance: Self.otherInstanceOfThisProcess())
+        let epoch = try #require(try a.tryAcquire(candidate: live, ttlMs: 60_000))
+        #expect(try b.tryAcquire(candidate: twin, ttlMs: 60_000) == nil, "a live namesake's lease was taken")
+        #expect(try b.renew(candidate: twin, epoch: epoch, ttlMs: 60_000) == false, "a namesake renewed another instance's lease")
+        try b.resign(candidate: twin, epoch: epoch)
+        #expect(try a.renew(candidate: live, epoch: epoch, ttlMs: 60_000), "a namesake's resignation freed another instance's lease")
+        #expect(try b.tryAcquire(candidate: twin, ttlMs: 60_000) == nil)
+    }
+
+    @Test("A restarted coordinator takes its same-named predecessor's lease at once when that process is gone, not another name's")
+    func restartTakesOverFromADeadPredecessor() throws {
+        let path = scratchFile()
+        let store = try SQLiteLeadership(path: path)
+        let dead = try Self.instanceOfAReapedProcess()
+        let predecessor = LeaderCandidate(name: "coordinator", instance: dead)
+        let epoch = try #require(try store.tryAcquire(candidate: predecessor, ttlMs: 60_000))
+        #expect(try store.tryAcquire(candidate: LeaderCandidate(name: "other"), ttlMs: 60_000) == nil,
+                "another name must wait for the lease to expire")
+        let restarted = LeaderCandidate(name: "coordinator")
+        #expect(try store.tryAcquire(candidate: restarted, ttlMs: 60_000) == epoch + 1, "the restart did not take over at once")
+        #expect(try store.renew(candidate: predecessor, epoch: epoch, ttlMs: 60_000) == false)
+    }
+
+    @Test("Only a process of this host key that is provably gone counts as gone")
+    func goneMeansProvablyGone() throws {
+        let me = ProcessIdentity.current
+        #expect(!me.isGone(me.newInstance()), "this process is alive")
+        #expect(!me.isGone(Self.otherInstanceOfThisProcess()), "the same pid and start time is a live process")
+        #expect(me.isGone(try Self.instanceOfAReapedProcess()))
+        let fields = me.newInstance().split(separator: " ")
+        #expect(!me.isGone("elsewhere/boot/ns 1 1 X"), "another host's instance is never provably gone")
+        #expect(!me.isGone(""), "an instance from before instances (an old state file) is never provably gone")
+        #expect(!me.isGone("\(fields[0]) \(getpid()) \(fields[2])"), "a malformed instance is never provably gone")
+    }
+
+    /// Another instance of this live process, as a namesake started beside it would be.
+    static func otherInstanceOfThisProcess() -> String { ProcessIdentity.current.newInstance() }
+
+    /// The instance a process of this host had that has exited and been reaped (its pid is gone).
+    static func instanceOfAReapedProcess() throws -> String {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        child.arguments = ["30"]
+        try child.run()
+        let stat = try String(contentsOfFile: "/proc/\(child.processIdentifier)/stat", encoding: .utf8)
+        child.terminate()
+        child.waitUntilExit()
+        let start = try #require(stat.split(separator: ")").last?.split(separator: " ").dropFirst(19).first)
+        let fields = ProcessIdentity.current.newInstance().split(separator: " ")
+        return "\(fields[0]) \(child.processIdentifier) \(start) \(UUID().uuidString)"
     }
 }

@@ -85,8 +85,9 @@ final class Child {
 
     private static let counter = Counter()
 
-    /// Starts `sluice <arguments>`; its logs go to `logs/` under `scratch`.
-    init(_ arguments: [String], scratch: ScratchDir, label: String) throws {
+    /// Starts `sluice <arguments>`; its logs go to `logs/` under `scratch`. A `launcher` (for
+    /// example `["/usr/bin/prlimit", "--nofile=256:256", "--"]`) runs the binary through it.
+    init(_ arguments: [String], scratch: ScratchDir, label: String, launcher: [String] = []) throws {
         let binary = try E2E.binary()
         self.label = label
         let logs = scratch.at("logs")
@@ -96,8 +97,8 @@ final class Child {
         stderrPath = (logs as NSString).appendingPathComponent("\(n)-\(label).err")
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? binary)
+        process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [binary] + arguments
         process.currentDirectoryURL = URL(fileURLWithPath: scratch.path)
         process.standardInput = FileHandle.nullDevice
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))

@@ -43,6 +43,10 @@ public enum PostgresSchema {
         Migration(version: 4, description: "checkpoint checksum over every field", sql: """
             ALTER TABLE sluice_checkpoints ADD COLUMN checksum bigint;
             """),
+        Migration(version: 5, description: "coordinator leadership held by process instance", sql: """
+            -- The lease is held by a process instance, not by a name (LeaderCandidate in SluiceCoordinator).
+            ALTER TABLE sluice_coordinator_leader ADD COLUMN instance text NOT NULL DEFAULT '';
+            """),
     ]
 
     public static var latestVersion: Int { migrations.last?.version ?? 0 }
