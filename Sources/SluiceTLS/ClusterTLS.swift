@@ -132,7 +132,7 @@ struct CoordinatorVerifier: Sendable {
             onRefusal("the server presented no certificate")
             return .failed
         }
-        let isIP = IPAddress.isLiteral(host)
+        let isIP = HostLiteral.isIP(host)
         var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
             RFC5280Policy(validationTime: Date())
             ServerIdentityPolicy(serverHostname: isIP ? nil : host, serverIP: isIP ? host : nil)
@@ -175,8 +175,8 @@ struct RolePolicy: VerifierPolicy {
     }
 }
 
-enum IPAddress {
-    static func isLiteral(_ host: String) -> Bool {
+enum HostLiteral {
+    static func isIP(_ host: String) -> Bool {
         var v4 = in_addr(), v6 = in6_addr()
         return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
     }

@@ -206,7 +206,7 @@ extension SluiceEndToEndTests.ClusterTests {
         let workerJoin = try await client("worker-2") { try await $0.join(.with { $0.workerID = "worker-2"; $0.version = "1" }) }
         #expect(workerJoin.workerID == "worker-2")
         #expect(!cluster.coordinatorLog.contains("operator joined") && !cluster.coordinatorLog.contains("coordinator joined"),
-                cluster.coordinatorLog)
+                "\(cluster.coordinatorLog)")
 
         // The CLI refuses a non-operator identity for status before dialling.
         let cli = try await sluice(["status", "--coordinator", cluster.address, "--certs", cluster.certs, "--as", "worker-2"],
