@@ -6,7 +6,7 @@ import SluiceTLS
 /// The coordinator's status (partitions, owners, epochs, workers): `sluice status`, the demo and
 /// the chaos harness ask it the same way.
 public func fetchStatus(host: String, port: Int, tls: TLSFiles?, timeout: Duration = .seconds(5)) async throws -> Sluice_V1_StatusResponse {
-    let security: HTTP2ClientTransport.Posix.TransportSecurity = try tls?.client() ?? .plaintext
+    let security: HTTP2ClientTransport.Posix.TransportSecurity = try tls?.client(serverHost: host) ?? .plaintext
     let transport = try HTTP2ClientTransport.Posix(target: coordinatorTarget(host: host, port: port), transportSecurity: security)
     return try await withGRPCClient(transport: transport) { client in
         var options = CallOptions.defaults

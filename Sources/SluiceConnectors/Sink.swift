@@ -29,17 +29,38 @@ public enum SinkFactory {
         if PostgresURL.isPostgres(uri) {
             return try PostgresSink(url: PostgresURL(uri), job: job, log: log)
         }
+        switch try local(uri) {
+        case .sqlite(let path):
+            try ensureParent(of: path)
+            return SQLiteSink(path: path, job: job)
+        case .file(let dir):
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            return FileSink(directory: dir, pipeline: job.pipeline)
+        }
+    }
+
+    /// Refuses what `open` would refuse for its URI alone, without touching any file or server
+    /// (a coordinator checks the sink it hands to workers at start).
+    public static func validate(uri: String, job: JobSpec) throws {
+        if PostgresURL.isPostgres(uri) {
+            _ = try PostgresSink(url: PostgresURL(uri), job: job)  // connects lazily
+            return
+        }
+        _ = try local(uri)
+    }
+
+    private enum Local { case sqlite(String), file(String) }
+
+    private static func local(_ uri: String) throws -> Local {
         if uri.hasPrefix("sqlite:") {
             let path = String(uri.dropFirst(7))
             guard !path.isEmpty else { throw SinkError("sink '\(uri)': no database path; write sqlite:PATH") }
-            try ensureParent(of: path)
-            return SQLiteSink(path: path, job: job)
+            return .sqlite(path)
         }
         if uri.hasPrefix("file:") {
             let dir = String(uri.dropFirst(5))
             guard !dir.isEmpty else { throw SinkError("sink '\(uri)': no directory; write file:DIR") }
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            return FileSink(directory: dir, pipeline: job.pipeline)
+            return .file(dir)
         }
         throw SinkError("unknown sink '\(PostgresURL.redact(uri))'; expected file:DIR, sqlite:PATH or postgres://USER@HOST:PORT/DBNAME")
     }

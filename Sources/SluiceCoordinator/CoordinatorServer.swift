@@ -27,8 +27,6 @@ public struct ClusterJob: Sendable {
     }
 }
 
-/// The gRPC face of `CoordinatorService`. Every call is bound to the identity in the caller's
-/// certificate: a worker can only join, renew, release or report as itself.
 /// The service while this coordinator leads; nil while it follows (calls are then refused with
 /// `unavailable`, and a worker tries the next coordinator).
 public final class LeaderGate: Sendable {
@@ -40,6 +38,9 @@ public final class LeaderGate: Sendable {
     public func stepDown() { current.withLock { $0 = nil } }
 }
 
+/// The gRPC face of `CoordinatorService`. Every call is bound to the identity in the caller's
+/// certificate: only a worker-role certificate joins, and only as itself (so it renews, releases
+/// or reports only its own leases); only an operator-role certificate reads the status.
 struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
     let gate: LeaderGate
     let job: ClusterJob
@@ -56,18 +57,28 @@ struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
         }
     }
 
-    /// The caller's identity, which must be the id it claims.
-    private func identity(claimed: String, context: ServerContext) throws -> String {
-        if insecure { return claimed }
+    /// The caller's verified identity (its leaf's `spiffe://sluice/<role>/<name>`), which must be
+    /// of `role`.
+    private func caller(_ role: ClusterIdentity.Role, context: ServerContext) throws -> ClusterIdentity {
         guard let posix = context.transportSpecific as? HTTP2ServerTransport.Posix.Context,
-              let certificate = posix.peerCertificate,
-              let identity = DevelopmentCertificates.identity(of: certificate) else {
+              let certificate = posix.peerCertificate else {
             throw RPCError(code: .unauthenticated, message: "no client certificate")
         }
-        guard identity == claimed else {
-            throw RPCError(code: .permissionDenied, message: "certificate of '\(identity)' cannot speak for '\(claimed)'")
+        do {
+            return try ClusterIdentity.require(role, of: certificate)
+        } catch {
+            throw RPCError(code: .permissionDenied, message: "refused: \(error)")
         }
-        return identity
+    }
+
+    /// A worker's id: the name in its worker-role certificate, which must be the id it claims.
+    private func identity(claimed: String, context: ServerContext) throws -> String {
+        if insecure { return claimed }
+        let identity = try caller(.worker, context: context)
+        guard identity.name == claimed else {
+            throw RPCError(code: .permissionDenied, message: "certificate of '\(identity.uri)' cannot speak for '\(claimed)'")
+        }
+        return identity.name
     }
 
     func join(request: Sluice_V1_JoinRequest, context: ServerContext) async throws -> Sluice_V1_JoinResponse {
@@ -144,6 +155,7 @@ struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
     }
 
     func status(request: Sluice_V1_StatusRequest, context: ServerContext) async throws -> Sluice_V1_StatusResponse {
+        if !insecure { _ = try caller(.operator, context: context) }
         let snapshot = await (try self.service).snapshot()
         var response = Sluice_V1_StatusResponse()
         response.partitions = snapshot.partitions.enumerated().map { p, s in

@@ -3,10 +3,13 @@ import Foundation
 import SwiftASN1
 import X509
 
-/// `sluice certs init`: a development CA and, signed by it, a certificate for the coordinator and
-/// one per worker. A certificate's common name is the identity the coordinator binds a worker to.
-/// Keys are P-256, written with mode 0600. For production use certificates from your own CA (for
-/// example cert-manager); the files have the same shape.
+/// `sluice certs init`: a development CA and, signed by it, a certificate for the coordinator, one
+/// per worker and one for the operator. Each leaf carries its identity as a SAN URI
+/// `spiffe://sluice/<role>/<name>` (see `ClusterIdentity`). Only the coordinator's has DNS/IP
+/// names (localhost, coordinator, 127.0.0.1) and server-auth usage; worker and operator leaves are
+/// client-auth only with no DNS/IP names, so none of them can pass as the coordinator. Keys are
+/// P-256, written with mode 0600. For production use certificates from your own CA (for example
+/// cert-manager, k8s/README.md); they need the same shape.
 public enum DevelopmentCertificates {
     public struct Paths: Sendable {
         public var certificate: String
@@ -20,8 +23,8 @@ public enum DevelopmentCertificates {
               key: (dir as NSString).appendingPathComponent("\(identity)-key.pem"))
     }
 
-    /// Writes `ca.pem`, `ca-key.pem`, `coordinator.pem`/`-key.pem` and `worker-1` … `worker-N`.
-    /// Returns the identities written.
+    /// Writes `ca.pem`, `ca-key.pem`, `coordinator.pem`/`-key.pem`, `worker-1` … `worker-N` and
+    /// an operator certificate per name in `extraIdentities`. Returns the names written.
     @discardableResult
     public static func initialize(directory: String, workers: Int, validDays: Int = 365,
                                   extraIdentities: [String] = []) throws -> [String] {
@@ -45,54 +48,53 @@ public enum DevelopmentCertificates {
         try write(try ca.serializeAsPEM().pemString, to: caPath(directory), private: false)
         try write(caKey.pemRepresentation, to: (directory as NSString).appendingPathComponent("ca-key.pem"), private: true)
 
-        let identities = ["coordinator"] + (0..<workers).map { "worker-\($0 + 1)" } + extraIdentities
+        let identities = [ClusterIdentity(role: .coordinator, name: "coordinator")]
+            + (0..<workers).map { ClusterIdentity(role: .worker, name: "worker-\($0 + 1)") }
+            + extraIdentities.map { ClusterIdentity(role: .operator, name: $0) }
         for identity in identities {
             let key = P256.Signing.PrivateKey()
-            let subject = try DistinguishedName {
-                OrganizationName("Sluice")
-                CommonName(identity)
-            }
             let leaf = try Certificate(
                 version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(key.publicKey),
                 notValidBefore: now.addingTimeInterval(-3_600), notValidAfter: notAfter,
-                issuer: caName, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
-                extensions: try Certificate.Extensions {
-                    Critical(BasicConstraints.notCertificateAuthority)
-                    Critical(KeyUsage(digitalSignature: true))
-                    try ExtendedKeyUsage([.serverAuth, .clientAuth])
-                    SubjectAlternativeNames([.dnsName("localhost"), .dnsName(identity),
-                                             .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))])
-                },
-                issuerPrivateKey: .init(caKey))
-            let paths = paths(directory, identity: identity)
+                issuer: caName, subject: try subject(identity), signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: try leafExtensions(identity), issuerPrivateKey: .init(caKey))
+            let paths = paths(directory, identity: identity.name)
             try write(try leaf.serializeAsPEM().pemString, to: paths.certificate, private: false)
             try write(key.pemRepresentation, to: paths.key, private: true)
         }
-        return identities
+        return identities.map(\.name)
     }
 
-    /// The identity a certificate speaks for: its subject's common name.
-    public static func identity(of certificate: Certificate) -> String? {
-        for rdn in certificate.subject {
-            for attribute in rdn where attribute.type == .RDNAttributeType.commonName {
-                return attribute.value.description
-            }
+    static func subject(_ identity: ClusterIdentity) throws -> DistinguishedName {
+        try DistinguishedName {
+            OrganizationName("Sluice")
+            CommonName(identity.name)
         }
-        return nil
     }
 
-    /// The identity in a PEM certificate file.
-    public static func identity(certificateFile path: String) throws -> String {
-        let pem = try String(contentsOfFile: path, encoding: .utf8)
-        // A chain file holds the leaf first.
-        guard let leaf = try PEMDocument.parseMultiple(pemString: pem).first else {
-            throw TLSConfigurationError("no certificate in '\(path)'")
+    /// The shape every Sluice leaf needs: its identity URI and its role's key usage; DNS/IP names
+    /// on the coordinator's alone.
+    static func leafExtensions(_ identity: ClusterIdentity) throws -> Certificate.Extensions {
+        var names: [GeneralName] = [.uniformResourceIdentifier(identity.uri)]
+        if identity.role == .coordinator {
+            names += [.dnsName("localhost"), .dnsName("coordinator"), .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))]
         }
-        let certificate = try Certificate(pemDocument: leaf)
-        guard let id = identity(of: certificate) else {
-            throw TLSConfigurationError("certificate '\(path)' has no common name to use as the identity")
+        return try Certificate.Extensions {
+            Critical(BasicConstraints.notCertificateAuthority)
+            Critical(KeyUsage(digitalSignature: true))
+            try ExtendedKeyUsage([identity.role.usage])
+            SubjectAlternativeNames(names)
         }
-        return id
+    }
+
+    /// The worker identity in a PEM certificate file (a chain file's leaf), checked for the role.
+    public static func workerIdentity(certificateFile path: String) throws -> String {
+        let leaf = try TLSFiles.certificates(in: path, what: "certificate (--cert or --certs DIR)")[0]
+        do {
+            return try ClusterIdentity.require(.worker, of: leaf).name
+        } catch let error as TLSConfigurationError {
+            throw TLSConfigurationError("certificate (--cert) '\(path)': \(error.description)")
+        }
     }
 
     private static func write(_ text: String, to path: String, private isPrivate: Bool) throws {

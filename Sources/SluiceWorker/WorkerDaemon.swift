@@ -9,6 +9,12 @@ import SluiceRuntime
 import SluiceStorage
 import SluiceTLS
 
+/// An error that no retry cures (the job the coordinator hands out is invalid): the worker stops.
+public struct WorkerConfigurationError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
 /// `sluice worker`: joins the coordinator, runs the partitions it is granted, renews their leases
 /// with heartbeats, and reconnects by itself when the coordinator goes away — while it is away the
 /// partitions keep running, kept safe by the fenced commit. A partition stops at once when it is
@@ -65,7 +71,9 @@ public actor WorkerDaemon {
     /// The partitions this worker runs now, with their progress.
     public func partitions() async -> [PartitionHost.Progress] { await host?.progress() ?? [] }
 
-    /// Connects and serves until `requestShutdown()`, reconnecting with backoff and jitter.
+    /// Connects and serves until `requestShutdown()`, reconnecting with backoff and jitter after
+    /// transient failures (coordinator away, refused, TLS handshake); throws a
+    /// `WorkerConfigurationError` (no retry cures it) at once.
     public func run() async throws {
         var backoffMs = 100
         var attempt = 0
@@ -76,6 +84,8 @@ public actor WorkerDaemon {
             do {
                 try await connectOnce(host: address.host, port: address.port)
                 backoffMs = 100
+            } catch let error as WorkerConfigurationError {
+                throw error  // no retry cures it: stop (the CLI exits 2)
             } catch {
                 if shuttingDown { break }
                 log("worker \(options.id): connection to the coordinator lost (\(address.host):\(address.port): \(error)); retrying in \(backoffMs) ms")
@@ -87,7 +97,10 @@ public actor WorkerDaemon {
     }
 
     private func connectOnce(host: String, port: Int) async throws {
-        let security: HTTP2ClientTransport.Posix.TransportSecurity = try options.tls?.client() ?? .plaintext
+        let id = options.id, log = self.log
+        let security: HTTP2ClientTransport.Posix.TransportSecurity = try options.tls?.client(serverHost: host, onRefusal: {
+            log("worker \(id): refused the server at \(host):\(port): \($0)")
+        }) ?? .plaintext
         let transport = try HTTP2ClientTransport.Posix(target: coordinatorTarget(host: host, port: port),
                                                        transportSecurity: security)
         try await withGRPCClient(transport: transport) { client in
@@ -106,9 +119,16 @@ public actor WorkerDaemon {
     private func setUp(_ joined: Sluice_V1_JoinResponse) async throws {
         heartbeatMs = max(50, joined.heartbeatIntervalMs)
         guard host == nil else { return }
-        let job = try JobSpec.parse(yaml: joined.jobYaml)
-        let sources = try SourceFactory(uri: joined.input, schema: job.pipeline.schema, changeEvents: job.kind == .changes, jobName: job.name)
-            .throttled(to: options.rate)
+        let job: JobSpec
+        let sources: SourceFactory
+        do {
+            job = try JobSpec.parse(yaml: joined.jobYaml)
+            sources = try SourceFactory(uri: joined.input, schema: job.pipeline.schema, changeEvents: job.kind == .changes, jobName: job.name)
+                .throttled(to: options.rate)
+            try SinkFactory.validate(uri: joined.output, job: job)
+        } catch {
+            throw WorkerConfigurationError("the coordinator's job cannot run here: \(error); fix the coordinator's --job, --input or --output")
+        }
         let sink = try SinkFactory.open(uri: joined.output, job: job)
         let store = try CheckpointStores.open(options.statePath ?? sink.defaultStatePath, retryLimit: options.storeRetryLimit, log: log)
         try await store.bind(job: StoreBinding.fingerprint(job: job, input: joined.input, output: joined.output),

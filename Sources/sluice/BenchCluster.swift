@@ -161,7 +161,7 @@ extension Bench {
 /// renewal answered by the next heartbeat. Grants are held and reported; revocations are released.
 private func heartbeatSession(worker: String, port: Int, certs: String, window: Int, renewals: RunStats.Counter, opened: RunStats.Counter) async throws {
     let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: port),
-                                                   transportSecurity: try TLSFiles(directory: certs, identity: worker).client())
+                                                   transportSecurity: try TLSFiles(directory: certs, identity: worker).client(serverHost: "127.0.0.1"))
     try await withGRPCClient(transport: transport) { client in
         let coordinator = Sluice_V1_Coordinator.Client(wrapping: client)
         _ = try await coordinator.join(.with { $0.workerID = worker; $0.version = "1" })

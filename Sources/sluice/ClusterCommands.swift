@@ -99,8 +99,11 @@ struct Coordinator: AsyncParsableCommand {
         guard leaseTtlMs > 0, heartbeatMs > 0, heartbeatMs < leaseTtlMs else {
             throw userError(ValidationError("--heartbeat-ms must be positive and below --lease-ttl-ms (\(leaseTtlMs))"))
         }
-        let tlsFiles = try tls.files(identity: "coordinator")
-        do { try tlsFiles?.check() } catch { throw userError(error) }  // before anything starts
+        let tlsFiles: TLSFiles?
+        do {  // the certificates are checked before anything starts
+            tlsFiles = try tls.files(identity: "coordinator")
+            try tlsFiles?.validate(as: .coordinator)
+        } catch { throw userError(error) }
         let name = id ?? "\(ProcessInfo.processInfo.hostName)/\(listen)"
         let candidate = LeaderCandidate(name: name)
         let clusterJob: ClusterJob
@@ -109,8 +112,7 @@ struct Coordinator: AsyncParsableCommand {
         let leadership: LeadershipLoop
         do {
             let yaml = try job.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? defaultJobYAML
-            _ = try JobSpec.parse(yaml: yaml)  // refuse a bad job before any worker joins
-            let partitions = try SourceFactory(uri: input).partitions
+            let partitions = try validatedPartitions(jobYAML: yaml)
             clusterJob = ClusterJob(jobYAML: yaml, input: input, output: output, partitions: partitions,
                                     leaseTTLMs: leaseTtlMs, heartbeatIntervalMs: heartbeatMs)
             (ledger, leadershipStore) = try coordinationStores()
@@ -180,6 +182,24 @@ struct Coordinator: AsyncParsableCommand {
 }
 
 extension Coordinator {
+    /// Refuses, before any worker joins, what every worker would otherwise fail on for ever: a
+    /// bad job, source or sink. Returns the source's partition count.
+    func validatedPartitions(jobYAML: String) throws -> Int {
+        let spec = try JobSpec.parse(yaml: jobYAML)
+        let sources: SourceFactory
+        do {
+            sources = try SourceFactory(uri: input, schema: spec.pipeline.schema, changeEvents: spec.kind == .changes, jobName: spec.name)
+        } catch {
+            throw ValidationError("--input: \(error)")
+        }
+        do {
+            try SinkFactory.validate(uri: output, job: spec)
+        } catch {
+            throw ValidationError("--output: \(error)")
+        }
+        return sources.partitions
+    }
+
     /// The lease ledger and the leadership lease: both in the SQLite `--state` file, or both in
     /// PostgreSQL with `--store postgres://…`.
     func coordinationStores() throws -> (any LeaseLedger & Sendable, any LeadershipStore) {
@@ -202,7 +222,7 @@ let defaultJobYAML = """
 struct Worker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "A worker: runs the partitions the coordinator grants it.")
     @Option(help: "Coordinator address, or several separated by commas (tried in turn; the leader answers).") var coordinator = "127.0.0.1:7400"
-    @Option(help: "Worker id: the identity (common name) of its certificate, which is the default.") var id: String?
+    @Option(help: "Worker id: the name in its certificate's identity spiffe://sluice/worker/<id>, which is the default.") var id: String?
     @OptionGroup var tls: TLSOptions
     @Option(help: "Checkpoint store: a SQLite path or postgres://… (default: the sink's).") var state: String?
     @Option(help: "Throttle: events per second per partition (default: full speed).") var rate: Double?
@@ -223,12 +243,15 @@ struct Worker: AsyncParsableCommand {
         if id == nil, tls.cert == nil {
             throw userError(ValidationError(tls.insecure
                 ? "--id is required with --insecure (there is no certificate to take it from)"
-                : "--id is required with --certs DIR (it picks worker files there); with --cert, --key and --ca the id defaults to the certificate's common name"))
+                : "--id is required with --certs DIR (it picks worker files there); with --cert, --key and --ca the id defaults to the name in the certificate's spiffe://sluice/worker/<id>"))
         }
-        let files = try tls.files(identity: id ?? "")
+        let files: TLSFiles?
         let certificateIdentity: String?
         do {
-            certificateIdentity = try files.map { try DevelopmentCertificates.identity(certificateFile: $0.certificate) }
+            files = try tls.files(identity: id ?? "")
+            // What no retry cures fails here: missing files, a key that is not the certificate's,
+            // an expired certificate, one that is not a worker's.
+            certificateIdentity = try files.map { try $0.validate(as: .worker).name }
         } catch {
             throw userError(error)
         }
@@ -237,7 +260,7 @@ struct Worker: AsyncParsableCommand {
         }
         if let certificateIdentity, certificateIdentity != id {
             // (A chain file is read for its first certificate: the leaf.)
-            throw userError(ValidationError("--id \(id) does not match the certificate's identity '\(certificateIdentity)'"))
+            throw userError(ValidationError("--id \(id) does not match the certificate's identity spiffe://sluice/worker/\(certificateIdentity); pass --id \(certificateIdentity), or that worker's certificate"))
         }
         try checkRate(rate)
         let daemon = WorkerDaemon(options: .init(id: id, coordinators: coordinators, tls: files, statePath: state, rate: rate, lanes: lanes,

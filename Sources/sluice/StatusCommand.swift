@@ -8,12 +8,18 @@ import SluiceTLS
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Partitions (owner, epoch, committed offset, watermark, lag) and workers.")
     @Option(help: "Coordinator address, or several separated by commas (the leader answers).") var coordinator = "127.0.0.1:7400"
-    @Option(name: .customLong("as"), help: "The identity to present (its certificate in --certs).") var identity = "operator"
+    @Option(name: .customLong("as"), help: "The operator identity to present (its certificate in --certs).") var identity = "operator"
     @OptionGroup var tls: TLSOptions
 
     func run() async throws {
         let addresses = try coordinator.split(separator: ",").map { try parseAddress(String($0), option: "--coordinator") }
-        let files = try tls.files(identity: identity)
+        let files: TLSFiles?
+        do {
+            files = try tls.files(identity: identity)
+            try files?.validate(as: .operator)  // the coordinator answers only the operator role
+        } catch {
+            throw userError(error)
+        }
         var failures: [String] = []
         for (host, port) in addresses {
             do {
