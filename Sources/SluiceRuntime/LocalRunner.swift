@@ -55,8 +55,13 @@ public struct LocalRunner: Sendable {
             .throttled(to: options.rate)
         let sink = try SinkFactory.open(uri: options.output, job: options.job)
         let statePath = options.statePath ?? sink.defaultStatePath
+        let fingerprint = options.job.fingerprint
+        var owner = SinkOwner(job: options.job.name, fingerprint: fingerprint)
+        try sink.admit(owner, statePath: statePath)  // before the store opens: a refused directory stays untouched
         let store = try CheckpointStores.open(statePath, log: log)
-        try await store.bind(job: options.job.fingerprint, partitions: sources.partitions, writer: sink)
+        try await store.bind(job: fingerprint, partitions: sources.partitions, writer: sink)
+        owner.store = try await store.storeID()
+        try sink.admit(owner, statePath: statePath)
 
         let started = ContinuousClock.now
         let lanes = max(1, min(options.parallelism, sources.partitions))

@@ -110,8 +110,15 @@ public actor WorkerDaemon {
         let sources = try SourceFactory(uri: joined.input, schema: job.pipeline.schema, changeEvents: job.kind == .changes, jobName: job.name)
             .throttled(to: options.rate)
         let sink = try SinkFactory.open(uri: joined.output, job: job)
-        let store = try CheckpointStores.open(options.statePath ?? sink.defaultStatePath, retryLimit: options.storeRetryLimit, log: log)
-        try await store.bind(job: job.fingerprint, partitions: sources.partitions, writer: sink)
+        let statePath = options.statePath ?? sink.defaultStatePath
+        let fingerprint = job.fingerprint
+        // The same rule as `sluice run`: the workers sharing one store are one owner of the output.
+        var owner = SinkOwner(job: job.name, fingerprint: fingerprint)
+        try sink.admit(owner, statePath: statePath)
+        let store = try CheckpointStores.open(statePath, retryLimit: options.storeRetryLimit, log: log)
+        try await store.bind(job: fingerprint, partitions: sources.partitions, writer: sink)
+        owner.store = try await store.storeID()
+        try sink.admit(owner, statePath: statePath)
         let host = PartitionHost(job: job, sources: sources, store: store, sink: sink, stats: stats, rate: options.rate,
                                  lanes: Lanes(count: options.lanes), log: log)
         self.host = host
