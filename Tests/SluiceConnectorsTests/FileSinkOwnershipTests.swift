@@ -31,7 +31,7 @@ import Testing
             try sink.admit(owner, statePath: statePath)
         }
         let manifest = try String(contentsOfFile: (out as NSString).appendingPathComponent("_sluice_output"), encoding: .utf8)
-        #expect(manifest.contains(ids[0]) && manifest.contains("bids-tumbling"), manifest)
+        #expect(manifest.contains(ids[0]) && manifest.contains("bids-tumbling"), "\(manifest)")
 
         let otherStore = try await CheckpointStore(path: (root as NSString).appendingPathComponent("other.db")).storeID()
         #expect(otherStore != ids[0])
