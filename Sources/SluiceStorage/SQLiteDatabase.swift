@@ -102,10 +102,12 @@ public final class SQLiteStatement {
         // given, so a NUL inside the text (a dead letter's line) is kept, not an end.
         var text = value
         text.withUTF8 { bytes in
-            let count = Int32(bytes.count)
-            bytes.withMemoryRebound(to: CChar.self) { chars in
-                _ = sqlite3_bind_text(stmt, index, chars.baseAddress ?? "", count, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+            guard let base = bytes.baseAddress else {  // empty: a pointer is still needed (nil binds NULL)
+                sqlite3_bind_text(stmt, index, "", 0, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+                return
             }
+            let chars = UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self)
+            sqlite3_bind_text(stmt, index, chars, Int32(bytes.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
         }
         return self
     }
