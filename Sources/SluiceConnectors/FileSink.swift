@@ -10,8 +10,10 @@ import SluiceStorage
 ///
 /// Files are written and fsynced under `.staging/` (named with the writer's epoch, so a zombie never
 /// overwrites the owner's), listed in the checkpoint, and renamed into place after the commit. A
-/// crash between commit and rename is finished by `recover`, which also deletes what no commit
-/// lists. The checkpoint store defaults to `DIR/_sluice_state.db`.
+/// crash between commit and rename is finished by `recover`, which also deletes this sink's files
+/// that no commit covers: only its exact names (see `seq(of:)`, `isStagedName`), and only in a
+/// directory it owns (`_sluice_output`, see FileSinkOwnership.swift). The checkpoint store defaults
+/// to `DIR/_sluice_state.db`.
 public struct FileSink: Sink {
     public let directory: String
     private let header: String
@@ -36,10 +38,24 @@ public struct FileSink: Sink {
         return "\(kind)-" + String(repeating: "0", count: max(0, 12 - digits.count)) + digits + ".csv"
     }
 
-    /// The seq in a published file name, e.g. 42 for `results-000000000042.csv`.
+    /// The seq of a file this sink publishes, e.g. 42 for `results-000000000042.csv`; nil for any
+    /// other name (exactly `results|late|dead`, a dash, 12 digits, `.csv`).
     static func seq(of name: String) -> Int64? {
-        guard name.hasSuffix(".csv"), let dash = name.lastIndex(of: "-") else { return nil }
-        return Int64(name[name.index(after: dash)..<name.index(name.endIndex, offsetBy: -4)])
+        let bytes = Array(name.utf8)
+        guard let dash = bytes.firstIndex(of: UInt8(ascii: "-")),
+              ["results", "late", "dead"].contains(String(decoding: bytes[..<dash], as: UTF8.self)),
+              bytes.count == dash + 1 + 12 + 4, name.hasSuffix(".csv") else { return nil }
+        let digits = bytes[(dash + 1)..<(dash + 13)]
+        guard digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        return Int64(String(decoding: digits, as: UTF8.self))
+    }
+
+    /// True for `e<epoch>-<published name>`, the only names this sink stages.
+    static func isStagedName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard bytes.first == UInt8(ascii: "e"), let dash = bytes.firstIndex(of: UInt8(ascii: "-")), dash > 1,
+              bytes[1..<dash].allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return false }
+        return seq(of: String(decoding: bytes[(dash + 1)...], as: UTF8.self)) != nil
     }
 
     private func staging(_ partition: Int) -> String {
@@ -107,13 +123,13 @@ public struct FileSink: Sink {
             }
         }
         let stage = staging(partition)
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: stage)) ?? [] {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: stage)) ?? [] where FileSink.isStagedName(name) {
             try FileManager.default.removeItem(atPath: (stage as NSString).appendingPathComponent(name))
         }
         try syncDirectory(target)
     }
 
-    private func writeDurably(_ bytes: [UInt8], to path: String) throws {
+    func writeDurably(_ bytes: [UInt8], to path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw SinkError("cannot create '\(path)': \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -131,7 +147,7 @@ public struct FileSink: Sink {
         guard fsync(fd) == 0 else { throw SinkError("cannot fsync '\(path)': \(String(cString: strerror(errno)))") }
     }
 
-    private func syncDirectory(_ path: String) throws {
+    func syncDirectory(_ path: String) throws {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return }
         defer { close(fd) }

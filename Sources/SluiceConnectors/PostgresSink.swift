@@ -119,6 +119,13 @@ public struct PostgresSink: Sink {
 
     // MARK: Sink
 
+    /// A SQLite --state is refused before it is created (a different database: in `createTables`).
+    public func admit(_ owner: SinkOwner, statePath: String) throws {
+        guard PostgresURL.isPostgres(statePath) else {
+            throw SinkError("the postgres sink (\(url.redacted)) commits in the checkpoint store's transaction, so it needs its PostgreSQL database as the store, not the SQLite file '\(statePath)': drop --state, or give a postgres:// URL")
+        }
+    }
+
     public func stage(_ output: PartitionOutput, partition: Int, epoch: Int64, seq: Int64) throws -> [String] {
         guard let upserts, !output.isEmpty else { return [] }
         try upserts.withSession { session in

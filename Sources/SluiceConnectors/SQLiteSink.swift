@@ -1,3 +1,4 @@
+import Foundation
 import SluiceCore
 import SluiceJob
 import SluiceStorage
@@ -32,6 +33,9 @@ public struct SQLiteSink: Sink {
     public var defaultStatePath: String { path }
 
     public func createTables(in db: SQLiteDatabase) throws {
+        // The rows commit in the checkpoint's transaction, so they can only live in the store's
+        // database; SQLite cannot commit atomically across two WAL databases.
+        guard SQLiteSink.sameFile(db.path, path) else { throw otherStore(db.path) }
         let valueColumns = columns.map { "\"\($0)\"" + ($0.hasPrefix("avg_") ? " REAL" : " INTEGER") }.joined(separator: ", ")
         let results = changes ? ChangeTable.sqliteDDL(table)
             : "CREATE TABLE IF NOT EXISTS \"\(table)\"(\(valueColumns), sluice_partition INTEGER NOT NULL, sluice_seq INTEGER NOT NULL);"
@@ -40,6 +44,24 @@ public struct SQLiteSink: Sink {
             CREATE TABLE IF NOT EXISTS "\(table)_late"(partition INTEGER NOT NULL, offset INTEGER NOT NULL, reason TEXT NOT NULL, line TEXT NOT NULL, sluice_seq INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS "\(table)_dead_letters"(partition INTEGER NOT NULL, offset INTEGER NOT NULL, reason TEXT NOT NULL, line TEXT NOT NULL, sluice_seq INTEGER NOT NULL);
             """)
+    }
+
+    /// Refused before the store opens, so a refused run creates no database.
+    public func admit(_ owner: SinkOwner, statePath: String) throws {
+        let same = !PostgresURL.isPostgres(statePath) && (SQLiteSink.sameFile(statePath, path)
+            || URL(fileURLWithPath: statePath).standardizedFileURL.path == URL(fileURLWithPath: path).standardizedFileURL.path)
+        guard same else { throw otherStore(PostgresURL.redact(statePath)) }
+    }
+
+    private func otherStore(_ store: String) -> SinkError {
+        SinkError("the sqlite sink (\(path)) commits its rows in the checkpoint store's transaction, so --state must be that same database, not '\(store)' (SQLite cannot commit atomically across two databases): drop --state, or give --state \(path)")
+    }
+
+    /// Both paths name one existing file (by device and inode, so `./a.db` and `a.db` agree).
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var x = stat(), y = stat()
+        guard stat(a, &x) == 0, stat(b, &y) == 0 else { return false }
+        return x.st_dev == y.st_dev && x.st_ino == y.st_ino
     }
 
     public func stage(_ output: PartitionOutput, partition: Int, epoch: Int64, seq: Int64) throws -> [String] { [] }

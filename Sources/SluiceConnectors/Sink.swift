@@ -16,6 +16,28 @@ public protocol Sink: CommitWriter {
     func publish(files: [String], partition: Int, epoch: Int64) throws
     /// Before resuming a partition from `last` (nil: from the beginning).
     func recover(partition: Int, last: Checkpoint?) throws
+    /// Refuses output that is not `owner`'s. Called before the checkpoint store opens (`owner.store`
+    /// nil: checks only) and again once it is bound (with its id: records the owner if new).
+    func admit(_ owner: SinkOwner, statePath: String) throws
+}
+
+extension Sink {
+    /// Database sinks: the store shares their database and its `bind` checks the job.
+    public func admit(_ owner: SinkOwner, statePath: String) throws {}
+}
+
+/// Who writes a sink's output: a job and the checkpoint store that commits it.
+public struct SinkOwner: Sendable, Equatable {
+    public var job: String
+    public var fingerprint: String
+    /// `CheckpointStoring.storeID()`; nil before the store is open.
+    public var store: String?
+
+    public init(job: String, fingerprint: String, store: String? = nil) {
+        self.job = job
+        self.fingerprint = fingerprint
+        self.store = store
+    }
 }
 
 public struct SinkError: Error, CustomStringConvertible {
@@ -34,7 +56,7 @@ public enum SinkFactory {
             try ensureParent(of: path)
             return SQLiteSink(path: path, job: job)
         case .file(let dir):
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try FileSink.prepare(directory: dir)
             return FileSink(directory: dir, pipeline: job.pipeline)
         }
     }
@@ -84,6 +106,32 @@ enum RejectedCSV {
         out.append(44)
         quote(rejected.line, to: &out)
         out.append(10)
+    }
+
+    /// One line as `append` writes it (without its `\n`); nil if it is not of that form.
+    static func parse(_ line: Substring) -> RejectedEntry? {
+        let fields = line.split(separator: ",", maxSplits: 2, omittingEmptySubsequences: false)
+        guard fields.count == 3, let partition = Int(fields[0]), let offset = Int(fields[1]) else { return nil }
+        var rest = fields[2].utf8[...]
+        guard unquote(&rest) != nil, rest.popFirst() == 44, let text = unquote(&rest), rest.isEmpty else { return nil }
+        return RejectedEntry(partition: partition, offset: offset, line: text)
+    }
+
+    /// Reads one `"…"` field (with `""` for a quote) off the front of `text`.
+    private static func unquote(_ text: inout Substring.UTF8View.SubSequence) -> String? {
+        guard text.popFirst() == 34 else { return nil }
+        var bytes: [UInt8] = []
+        while let byte = text.popFirst() {
+            if byte == 34 {
+                if text.first == 34 {
+                    text.removeFirst()
+                } else {
+                    return String(decoding: bytes, as: UTF8.self)
+                }
+            }
+            bytes.append(byte)
+        }
+        return nil
     }
 
     static func quote(_ text: String, to out: inout [UInt8]) {

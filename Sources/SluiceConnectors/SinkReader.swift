@@ -2,11 +2,24 @@ import Foundation
 import SluiceJob
 import SluiceStorage
 
-/// Reads back what a sink committed, as text rows and (partition, offset) pairs, for `sluice verify`.
+/// Reads back what a sink committed, as text rows and rejected lines, for `sluice verify`.
 public struct SinkContents: Sendable {
     public var rows: [String] = []
-    public var late: [(partition: Int, offset: Int)] = []
-    public var deadLetters: [(partition: Int, offset: Int)] = []
+    public var late: [RejectedEntry] = []
+    public var deadLetters: [RejectedEntry] = []
+}
+
+/// A late event or dead letter as a sink holds it: where it was read, and the line itself.
+public struct RejectedEntry: Sendable, Equatable {
+    public var partition: Int
+    public var offset: Int
+    public var line: String
+
+    public init(partition: Int, offset: Int, line: String) {
+        self.partition = partition
+        self.offset = offset
+        self.line = line
+    }
 }
 
 public enum SinkReader {
@@ -36,9 +49,9 @@ public enum SinkReader {
             contents.rows.append(text)
         }
         for (suffix, isLate) in [("late", true), ("dead_letters", false)] {
-            let stmt = try db.prepare("SELECT partition, offset FROM \"\(job.table)_\(suffix)\"")
+            let stmt = try db.prepare("SELECT partition, offset, line FROM \"\(job.table)_\(suffix)\"")
             while try stmt.step() {
-                let entry = (partition: Int(stmt.int64(0)), offset: Int(stmt.int64(1)))
+                let entry = RejectedEntry(partition: Int(stmt.int64(0)), offset: Int(stmt.int64(1)), line: stmt.string(2))
                 if isLate { contents.late.append(entry) } else { contents.deadLetters.append(entry) }
             }
         }
@@ -66,9 +79,10 @@ public enum SinkReader {
             contents.rows.append(text)
         }
         for (suffix, isLate) in [("late", true), ("dead_letters", false)] {
-            let found = try conn.execute("SELECT partition, \"offset\" FROM \"\(table)_\(suffix)\"")
+            let found = try conn.execute("SELECT partition, \"offset\", line FROM \"\(table)_\(suffix)\"")
             for r in 0..<found.count {
-                let entry = (partition: Int(try found.int64(r, 0)), offset: Int(try found.int64(r, 1)))
+                let entry = RejectedEntry(partition: Int(try found.int64(r, 0)), offset: Int(try found.int64(r, 1)),
+                                          line: found.string(r, 2) ?? "")
                 if isLate { contents.late.append(entry) } else { contents.deadLetters.append(entry) }
             }
         }
@@ -90,11 +104,10 @@ public enum SinkReader {
                     contents.rows.append(contentsOf: lines.map(String.init))
                 } else if name.hasPrefix("late-") || name.hasPrefix("dead-") {
                     for line in lines {
-                        let fields = line.split(separator: ",", maxSplits: 2)
-                        guard fields.count >= 2, let p = Int(fields[0]), let o = Int(fields[1]) else {
+                        guard let entry = RejectedCSV.parse(line) else {
                             throw SinkError("unreadable line in '\(dir)/\(name)': \(line.prefix(80))")
                         }
-                        if name.hasPrefix("late-") { contents.late.append((p, o)) } else { contents.deadLetters.append((p, o)) }
+                        if name.hasPrefix("late-") { contents.late.append(entry) } else { contents.deadLetters.append(entry) }
                     }
                 }
             }

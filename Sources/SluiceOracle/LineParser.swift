@@ -3,17 +3,19 @@
 
 import SluiceCore
 
-/// The text of one partition cut into lines: `\n` ends a line; a last line without `\n` counts
-/// only if it is not empty.
+/// The text of one partition cut into lines: `\n` (or `\r\n`) ends a line; a last line without
+/// `\n` counts only if it is not empty.
 struct Lines {
-    /// Calls `body(lineNumber, range)` for each line, in order; `range` excludes the `\n`.
+    /// Calls `body(lineNumber, range)` for each line, in order; `range` excludes the `\n` (and a `\r` before it).
     static func forEach(in text: UnsafeBufferPointer<UInt8>, _ body: (Int, Range<Int>) -> Void) {
         var lineNumber = 0
         var lineStart = 0
         var i = 0
         while i < text.count {
             if text[i] == UInt8(ascii: "\n") {
-                body(lineNumber, lineStart..<i)
+                // CRLF: one `\r` before the `\n` is part of the line end, as in the engine.
+                let end = i > lineStart && text[i - 1] == UInt8(ascii: "\r") ? i - 1 : i
+                body(lineNumber, lineStart..<end)
                 lineNumber += 1
                 lineStart = i + 1
             }

@@ -2,7 +2,8 @@ import SluiceConnectors
 import SluiceOracle
 
 /// Compares a sink with the oracle: rows as multisets (so a duplicate is an error), late events and
-/// dead letters as sets of (partition, offset).
+/// dead letters as sets of (partition, offset, line), the line being the input's at that position
+/// (`InputLines`): a sink that took a torn or altered line at the right offset fails.
 public struct Verification: Sendable {
     public var expectedRows = 0
     public var actualRows = 0
@@ -23,7 +24,9 @@ public struct Verification: Sendable {
             && deadMissing.isEmpty && deadExtra.isEmpty
     }
 
-    public static func compare(oracle: OracleResult, sink: SinkContents) -> Verification {
+    /// `inputLines`: the input's line at every late and dead-letter position of the oracle
+    /// (`InputLines.rejected(by:in:)`).
+    public static func compare(oracle: OracleResult, sink: SinkContents, inputLines: [PartitionOffset: String]) -> Verification {
         var v = Verification()
         v.expectedRows = oracle.rows.count
         v.actualRows = sink.rows.count
@@ -52,8 +55,11 @@ public struct Verification: Sendable {
             }
         }
         v.missing = missingByWindowKey.values.flatMap { $0 }.sorted()
-        (v.lateMissing, v.lateExtra) = compareSets(oracle.late.map { ($0.partition, $0.offset) }, sink.late)
-        (v.deadMissing, v.deadExtra) = compareSets(oracle.deadLetters.map { ($0.partition, $0.offset) }, sink.deadLetters)
+        func expected(_ positions: [PartitionOffset]) -> [RejectedEntry] {
+            positions.map { RejectedEntry(partition: $0.partition, offset: $0.offset, line: inputLines[$0] ?? "") }
+        }
+        (v.lateMissing, v.lateExtra) = compareSets(expected(oracle.late), sink.late)
+        (v.deadMissing, v.deadExtra) = compareSets(expected(oracle.deadLetters.map(\.position)), sink.deadLetters)
         return v
     }
 
@@ -66,14 +72,15 @@ public struct Verification: Sendable {
         return row[...]
     }
 
-    /// (missing, extra) as "partition,offset" texts; an entry present twice in `actual` is extra.
-    private static func compareSets(_ expected: [(Int, Int)], _ actual: [(partition: Int, offset: Int)]) -> ([String], [String]) {
+    /// (missing, extra) as `partition,offset "line"` texts; an entry present twice in `actual` is extra.
+    private static func compareSets(_ expected: [RejectedEntry], _ actual: [RejectedEntry]) -> ([String], [String]) {
+        func key(_ e: RejectedEntry) -> String { "\(e.partition),\(e.offset) \(e.line.debugDescription)" }
         var want: [String: Int] = [:]
-        for (p, o) in expected { want["\(p),\(o)", default: 0] += 1 }
+        for e in expected { want[key(e), default: 0] += 1 }
         var extra: [String] = []
-        for (p, o) in actual {
-            let key = "\(p),\(o)"
-            if let n = want[key], n > 0 { want[key] = n - 1 } else { extra.append(key) }
+        for e in actual {
+            let k = key(e)
+            if let n = want[k], n > 0 { want[k] = n - 1 } else { extra.append(k) }
         }
         let missing = want.filter { $0.value > 0 }.map(\.key)
         return (missing.sorted(), extra.sorted())
@@ -88,10 +95,10 @@ public struct Verification: Sendable {
         for row in missing.prefix(limit) { lines.append("  missing: \(row)") }
         for row in extra.prefix(limit) { lines.append("  extra:   \(row)") }
         for (e, a) in wrong.prefix(limit) { lines.append("  wrong:   expected \(e), found \(a)") }
-        for x in lateMissing.prefix(limit) { lines.append("  late missing (partition,offset): \(x)") }
-        for x in lateExtra.prefix(limit) { lines.append("  late extra (partition,offset): \(x)") }
-        for x in deadMissing.prefix(limit) { lines.append("  dead letter missing (partition,offset): \(x)") }
-        for x in deadExtra.prefix(limit) { lines.append("  dead letter extra (partition,offset): \(x)") }
+        for x in lateMissing.prefix(limit) { lines.append("  late missing (partition,offset line): \(x)") }
+        for x in lateExtra.prefix(limit) { lines.append("  late extra (partition,offset line): \(x)") }
+        for x in deadMissing.prefix(limit) { lines.append("  dead letter missing (partition,offset line): \(x)") }
+        for x in deadExtra.prefix(limit) { lines.append("  dead letter extra (partition,offset line): \(x)") }
         return lines.joined(separator: "\n")
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Dispatch
 import SluiceCore
 
@@ -173,6 +174,13 @@ public actor CheckpointStore {
         }
         try CheckpointStore.setMeta(db, "job", bound)
         try writer.createTables(in: db)
+    }
+
+    public func storeID() throws -> String {
+        try db.prepare("INSERT OR IGNORE INTO sluice_meta(key, value) VALUES ('store_id', ?)")
+            .bind(1, UUID().uuidString.lowercased()).run()
+        guard let id = try CheckpointStore.meta(db, "store_id") else { throw StoreError("store '\(db.path)': no store_id after writing it") }
+        return id
     }
 
     /// Raises the partition's epoch to `epoch`; false if it already has a newer one. Claiming the

@@ -6,6 +6,9 @@ public protocol CheckpointStoring: Actor {
     /// Where the store lives, fit for logs (a path, or a URL without its password).
     var location: String { get }
     func bind(job fingerprint: String, partitions: Int, writer: any CommitWriter) throws
+    /// A random id made once per store and kept in `sluice_meta`: every process sharing the store
+    /// reads the same one (a file sink records it as its directory's owner).
+    func storeID() throws -> String
     func claim(partition: Int, epoch: Int64) throws -> Bool
     func claimNext(partition: Int) throws -> Int64
     func epoch(partition: Int) throws -> Int64

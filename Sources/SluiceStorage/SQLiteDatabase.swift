@@ -98,8 +98,17 @@ public final class SQLiteStatement {
 
     @discardableResult
     public func bind(_ index: Int32, _ value: String) -> SQLiteStatement {
-        // SQLITE_TRANSIENT: SQLite copies the text before the Swift string goes away.
-        sqlite3_bind_text(stmt, index, value, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+        // SQLITE_TRANSIENT: SQLite copies the text before the Swift string goes away. The length is
+        // given, so a NUL inside the text (a dead letter's line) is kept, not an end.
+        var text = value
+        text.withUTF8 { bytes in
+            guard let base = bytes.baseAddress else {  // empty: a pointer is still needed (nil binds NULL)
+                sqlite3_bind_text(stmt, index, "", 0, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+                return
+            }
+            let chars = UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self)
+            sqlite3_bind_text(stmt, index, chars, Int32(bytes.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+        }
         return self
     }
 
@@ -151,7 +160,7 @@ public final class SQLiteStatement {
 
     public func string(_ column: Int32) -> String {
         guard let text = sqlite3_column_text(stmt, column) else { return "" }
-        return String(cString: text)
+        return String(decoding: UnsafeRawBufferPointer(start: text, count: Int(sqlite3_column_bytes(stmt, column))), as: UTF8.self)
     }
 
     public func blob(_ column: Int32) -> [UInt8] {

@@ -130,9 +130,15 @@ public actor WorkerDaemon {
             throw WorkerConfigurationError("the coordinator's job cannot run here: \(error); fix the coordinator's --job, --input or --output")
         }
         let sink = try SinkFactory.open(uri: joined.output, job: job)
-        let store = try CheckpointStores.open(options.statePath ?? sink.defaultStatePath, retryLimit: options.storeRetryLimit, log: log)
-        try await store.bind(job: StoreBinding.fingerprint(job: job, input: joined.input, output: joined.output),
-                             partitions: sources.partitions, writer: sink)
+        let statePath = options.statePath ?? sink.defaultStatePath
+        let fingerprint = StoreBinding.fingerprint(job: job, input: joined.input, output: joined.output)
+        // The same rule as `sluice run`: the workers sharing one store are one owner of the output.
+        var owner = SinkOwner(job: job.name, fingerprint: fingerprint)
+        try sink.admit(owner, statePath: statePath)
+        let store = try CheckpointStores.open(statePath, retryLimit: options.storeRetryLimit, log: log)
+        try await store.bind(job: fingerprint, partitions: sources.partitions, writer: sink)
+        owner.store = try await store.storeID()
+        try sink.admit(owner, statePath: statePath)
         let host = PartitionHost(job: job, sources: sources, store: store, sink: sink, stats: stats, rate: options.rate,
                                  lanes: Lanes(count: options.lanes), log: log)
         self.host = host

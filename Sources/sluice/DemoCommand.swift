@@ -107,8 +107,10 @@ struct Demo: AsyncParsableCommand {
         children.terminateAll()
         print("\nall partitions finished; verifying against the oracle …")
         let job = JobSpec.defaultBidsTumbling
-        let oracle = try Oracle.run(pipeline: job.pipeline, input: try WorkloadInput.parse(input))
-        let verification = Verification.compare(oracle: oracle, sink: try SinkReader.read(uri: output, job: job))
+        let parsed = try WorkloadInput.parse(input)
+        let oracle = try Oracle.run(pipeline: job.pipeline, input: parsed)
+        let verification = Verification.compare(oracle: oracle, sink: try SinkReader.read(uri: output, job: job),
+                                                inputLines: try InputLines.rejected(by: oracle, in: parsed))
         print(verification.report())
         let times = orphaned.map { p in recovered[p].map { String(format: "partition %d: %.1f s", p, $0) } ?? "partition \(p): not seen" }
         print("recovery after SIGKILL of worker-2 (lease 6 s): \(times.joined(separator: ", "))")

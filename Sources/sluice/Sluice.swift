@@ -157,9 +157,11 @@ struct Verify: ParsableCommand {
         let verification: Verification
         do {
             let spec = try loadJob(job)
-            let oracle = try Oracle.run(pipeline: spec.pipeline, input: try WorkloadInput.parse(input))
+            let parsed = try WorkloadInput.parse(input)
+            let oracle = try Oracle.run(pipeline: spec.pipeline, input: parsed)
             let contents = try SinkReader.read(uri: output, job: spec)
-            verification = Verification.compare(oracle: oracle, sink: contents)
+            verification = Verification.compare(oracle: oracle, sink: contents,
+                                                inputLines: try InputLines.rejected(by: oracle, in: parsed))
         } catch {
             throw userError(error)
         }

@@ -56,6 +56,27 @@ import Testing
         }
     }
 
+    @Test func crlfLineEndsAreLineEnds() {
+        // Long enough for the plain-line path (8 bytes before a line, 32 after its start).
+        let text = Array("12345678,1,2,3\r\n7,12,300,1767225600000\r\n7,12,300,1767225600001\r\r\n1,2,3,4\r".utf8) + Array(repeating: 10, count: 40)
+        var values = [Int64](repeating: 0, count: 4)
+        var results: [(end: Int, failure: DecodeFailure?, values: [Int64])] = []
+        text.withUnsafeBytes { raw in
+            values.withUnsafeMutableBufferPointer { v in
+                var start = 0
+                for _ in 0..<4 {
+                    let (end, failure) = decoder.decodeLine(raw.baseAddress!, from: start, count: raw.count, into: v.baseAddress!)
+                    results.append((end, failure, Array(v)))
+                    start = end + 1
+                }
+            }
+        }
+        #expect(results[0].failure == nil && results[0].values == [12345678, 1, 2, 3] && results[0].end == 15)
+        #expect(results[1].failure == nil && results[1].values == [7, 12, 300, 1_767_225_600_000])
+        #expect(results[2].failure == .notAnInteger(field: 3), "two \\r: only one belongs to the line end")
+        #expect(results[3].failure == nil && results[3].values == [1, 2, 3, 4], "\\r\\n after the last field")
+    }
+
     @Test func eightDigitShortcutAgreesWithByteByByte() {
         var rng = SplitMix64(seed: 3)
         for _ in 0..<2_000 {
@@ -111,8 +132,10 @@ import Testing
                 let base = raw.baseAddress!
                 for line in lines where start < raw.count {
                     let got = values.withUnsafeMutableBufferPointer { decoder.decodeLine(base, from: start, count: raw.count, into: $0.baseAddress!) }
+                    // One `\r` before the line's `\n` belongs to the line end (CRLF).
+                    let content = line.last == 13 && start + line.count < raw.count ? line.count - 1 : line.count
                     let expectedFailure = expectedValues.withUnsafeMutableBufferPointer { v in
-                        decoder.decode(UnsafeRawBufferPointer(rebasing: raw[start..<(start + line.count)]), into: v.baseAddress!)
+                        decoder.decode(UnsafeRawBufferPointer(rebasing: raw[start..<(start + content)]), into: v.baseAddress!)
                     }
                     let text = String(decoding: line, as: UTF8.self).debugDescription
                     #expect(got.end == start + line.count, "\(text): line end")

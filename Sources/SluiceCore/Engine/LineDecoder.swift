@@ -105,8 +105,8 @@ public struct LineDecoder: Sendable {
         return nil
     }
 
-    /// Decodes the line that starts at `start` in `base[0..<count]` (lines end with `\n`; the last
-    /// may end with the data). Returns where the line ends (its `\n`, or `count`) and the failure,
+    /// Decodes the line that starts at `start` in `base[0..<count]` (lines end with `\n` or `\r\n`;
+    /// the last may end with the data). Returns where the line ends (its `\n`, or `count`) and the failure,
     /// if any. A valid line is decoded in one pass that also finds its end; any irregularity falls
     /// back to finding the end with memchr and `decode`, so that both agree on every input.
     @inline(__always)
@@ -155,7 +155,15 @@ public struct LineDecoder: Sendable {
         } else {
             end = n
         }
-        return (end, decode(UnsafeRawBufferPointer(start: base + start, count: end - start), readable: n - start, into: values))
+        let content = LineDecoder.contentEnd(base, from: start, end: end, count: n)
+        return (end, decode(UnsafeRawBufferPointer(start: base + start, count: content - start), readable: n - start, into: values))
+    }
+
+    /// Where the text of the line `start..<end` ends: before one `\r` that precedes its `\n`
+    /// (CRLF line endings), else at `end`. A `\r` without a `\n` after it stays in the line.
+    @inline(__always)
+    public static func contentEnd(_ base: UnsafeRawPointer, from start: Int, end: Int, count n: Int) -> Int {
+        end < n && end > start && base.load(fromByteOffset: end - 1, as: UInt8.self) == 13 ? end - 1 : end
     }
 
     /// The minimums and the time range of a line whose every field decoded: nil when they hold.

@@ -111,8 +111,9 @@ public final class PartitionProcessor {
             let values = fieldBuffer.baseAddress!  // one slot per schema field; a schema is never empty
             while start < n {
                 let (end, failure) = decoder.decodeLine(base, from: start, count: n, into: values)
+                let length = LineDecoder.contentEnd(base, from: start, end: end, count: n) - start  // without a CRLF's \r
                 if let failure {
-                    let line = UnsafeRawBufferPointer(start: base + start, count: end - start)
+                    let line = UnsafeRawBufferPointer(start: base + start, count: length)
                     output.deadLetters.append(RejectedLine(offset: offset, reason: failure.reason(schema: pipeline.schema),
                                                            line: String(decoding: line, as: UTF8.self)))
                 } else {
@@ -124,7 +125,7 @@ public final class PartitionProcessor {
                     let row = batch.values + c * batch.stride
                     for u in 0..<updateCount { row[u] = values[updateFields[u]] }
                     batch.count = c + 1
-                    batchStarts[c] = (offset, start, end - start)
+                    batchStarts[c] = (offset, start, length)
                     if time > maxEventTime {
                         maxEventTime = time
                         watermark = time - delay

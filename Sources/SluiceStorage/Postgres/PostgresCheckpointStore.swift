@@ -1,3 +1,4 @@
+import Foundation
 import SluiceCore
 
 /// The checkpoint store in PostgreSQL, with the same fenced commit as the embedded one: `claim`
@@ -53,6 +54,16 @@ public actor PostgresCheckpointStore: CheckpointStoring {
                                  [.text(bound)])
                 try writer.createTables(in: conn)
             }
+        }
+    }
+
+    public func storeID() throws -> String {
+        let candidate = UUID().uuidString.lowercased()
+        return try session.run { conn, _ in
+            try conn.execute("INSERT INTO sluice_meta(key, value) VALUES ('store_id', $1) ON CONFLICT (key) DO NOTHING", [.text(candidate)])
+            let found = try conn.execute("SELECT value FROM sluice_meta WHERE key = 'store_id'")
+            guard found.count == 1, let id = found.string(0, 0) else { throw StoreError("store \(self.location): no store_id after writing it") }
+            return id
         }
     }
 
