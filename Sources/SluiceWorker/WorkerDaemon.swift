@@ -129,16 +129,26 @@ public actor WorkerDaemon {
         } catch {
             throw WorkerConfigurationError("the coordinator's job cannot run here: \(error); fix the coordinator's --job, --input or --output")
         }
-        let sink = try SinkFactory.open(uri: joined.output, job: job)
+        // An output directory or a store that belongs to another run stays refused however often
+        // the worker retries: stop (exit 2). A store that cannot be reached is retried.
+        func refused(_ error: any Error) -> WorkerConfigurationError {
+            WorkerConfigurationError("\(error); fix the coordinator's --output or this worker's --state")
+        }
+        let sink: any Sink
+        do { sink = try SinkFactory.open(uri: joined.output, job: job) } catch { throw refused(error) }
         let statePath = options.statePath ?? sink.defaultStatePath
         let fingerprint = StoreBinding.fingerprint(job: job, input: joined.input, output: joined.output)
         // The same rule as `sluice run`: the workers sharing one store are one owner of the output.
         var owner = SinkOwner(job: job.name, fingerprint: fingerprint)
-        try sink.admit(owner, statePath: statePath)
+        do { try sink.admit(owner, statePath: statePath) } catch { throw refused(error) }
         let store = try CheckpointStores.open(statePath, retryLimit: options.storeRetryLimit, log: log)
-        try await store.bind(job: fingerprint, partitions: sources.partitions, writer: sink)
+        do {
+            try await store.bind(job: fingerprint, partitions: sources.partitions, writer: sink)
+        } catch let error as StoreError {
+            throw refused(error)
+        }
         owner.store = try await store.storeID()
-        try sink.admit(owner, statePath: statePath)
+        do { try sink.admit(owner, statePath: statePath) } catch { throw refused(error) }
         let host = PartitionHost(job: job, sources: sources, store: store, sink: sink, stats: stats, rate: options.rate,
                                  lanes: Lanes(count: options.lanes), log: log)
         self.host = host

@@ -8,6 +8,7 @@ import Crypto
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import SluiceConnectors
 import SluiceProtocol
 import SluiceTLS
 import SwiftASN1
@@ -166,6 +167,21 @@ extension SluiceEndToEndTests.ClusterTests {
         }
         #expect(!refused.timedOut && refused.status == 2 && refused.stderr.contains("unknown sink 'bogus:x'")
                 && refused.stderr.contains("--output"), "a worker given sink bogus:x should exit 2 naming it: \(refused)")
+
+        // A coordinator that hands out an output directory holding someone else's file: the
+        // worker refuses it (exit 2, naming the directory) and leaves the file alone.
+        let foreignDir = scratch.at("foreign-out")
+        let foreignFile = (FileSink.partitionDirectory(foreignDir, partition: 0) as NSString).appendingPathComponent("budget-2024.csv")
+        try FileManager.default.createDirectory(atPath: (foreignFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try "a user's file\n".write(toFile: foreignFile, atomically: true, encoding: .utf8)
+        let foreign = FakeCoordinator(input: "file:\(input)", output: "file:\(foreignDir)", partitions: 2)
+        let refusedDir = try await foreign.serving(tls: files("coordinator")) { port in
+            try await sluice(["worker", "--id", "worker-3", "--certs", certs, "--coordinator", "127.0.0.1:\(port)"],
+                             scratch: scratch, label: "worker-3-vs-foreign-dir", timeout: .seconds(60))
+        }
+        #expect(!refusedDir.timedOut && refusedDir.status == 2 && refusedDir.stderr.contains(foreignDir),
+                "a worker given a foreign output directory should exit 2 naming it: \(refusedDir)")
+        #expect(FileManager.default.fileExists(atPath: foreignFile), "the worker deleted a file it did not write")
     }
 
     @Test("Identity: the coordinator takes joins only from worker certificates and status only from the operator",
