@@ -176,7 +176,7 @@ extension SluiceEndToEndTests {
                                   scratch: scratch, label: "run-default-job")
         try #require(ok.exitedWith0, "\(ok)")
         try await refused(["run", "--job", E2E.job("bids-sliding"), "--input", "file:\(input)", "--output", "sqlite:" + scratch.at("h.db")],
-                          mentioning: ["different job"], "state of another job")
+                          mentioning: ["holds the state of another run", "job: stored"], "state of another job")
     }
 
     @Test("Event times beyond ±2^62 ms are dead letters, in the engine and in the oracle")

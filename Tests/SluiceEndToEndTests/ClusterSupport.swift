@@ -442,6 +442,17 @@ func freeLocalPort() throws -> Int {
     return Int(UInt16(bigEndian: addr.sin_port))
 }
 
+/// Connects socket `fd` to 127.0.0.1:`port`; false (errno set) if it cannot.
+func connectLoopback(_ fd: Int32, port: Int) -> Bool {
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
+}
+
 /// A plain HTTP/1.1 GET of `http://127.0.0.1:port/path`: the status code and the body.
 func httpGet(port: Int, path: String, timeoutSeconds: Int = 5) throws -> (status: Int, body: String) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -450,14 +461,7 @@ func httpGet(port: Int, path: String, timeoutSeconds: Int = 5) throws -> (status
     var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = in_port_t(UInt16(port).bigEndian)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { throw ClusterError("cannot connect to 127.0.0.1:\(port): errno \(errno)") }
+    guard connectLoopback(fd, port: port) else { throw ClusterError("cannot connect to 127.0.0.1:\(port): errno \(errno)") }
     let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8)
     var sent = 0
     while sent < request.count {
