@@ -53,15 +53,8 @@ public struct LocalRunner: Sendable {
         let sources = try SourceFactory(uri: options.input, schema: options.job.pipeline.schema,
                                         changeEvents: options.job.kind == .changes, jobName: options.job.name)
             .throttled(to: options.rate)
-        let sink = try SinkFactory.open(uri: options.output, job: options.job)
-        let statePath = options.statePath ?? sink.defaultStatePath
-        let fingerprint = StoreBinding.fingerprint(job: options.job, input: options.input, output: options.output)
-        var owner = SinkOwner(job: options.job.name, fingerprint: fingerprint)
-        try sink.admit(owner, statePath: statePath)  // before the store opens: a refused directory stays untouched
-        let store = try CheckpointStores.open(statePath, log: log)
-        try await store.bind(job: fingerprint, partitions: sources.partitions, writer: sink)
-        owner.store = try await store.storeID()
-        try sink.admit(owner, statePath: statePath)
+        let (sink, store) = try await RunOutput.open(job: options.job, input: options.input, output: options.output,
+                                                     statePath: options.statePath, partitions: sources.partitions, log: log)
 
         let started = ContinuousClock.now
         let lanes = max(1, min(options.parallelism, sources.partitions))

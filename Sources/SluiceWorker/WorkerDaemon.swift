@@ -131,24 +131,14 @@ public actor WorkerDaemon {
         }
         // An output directory or a store that belongs to another run stays refused however often
         // the worker retries: stop (exit 2). A store that cannot be reached is retried.
-        func refused(_ error: any Error) -> WorkerConfigurationError {
-            WorkerConfigurationError("\(error); fix the coordinator's --output or this worker's --state")
-        }
-        let sink: any Sink
-        do { sink = try SinkFactory.open(uri: joined.output, job: job) } catch { throw refused(error) }
-        let statePath = options.statePath ?? sink.defaultStatePath
-        let fingerprint = StoreBinding.fingerprint(job: job, input: joined.input, output: joined.output)
-        // The same rule as `sluice run`: the workers sharing one store are one owner of the output.
-        var owner = SinkOwner(job: job.name, fingerprint: fingerprint)
-        do { try sink.admit(owner, statePath: statePath) } catch { throw refused(error) }
-        let store = try CheckpointStores.open(statePath, retryLimit: options.storeRetryLimit, log: log)
+        let sink: any Sink, store: any CheckpointStoring
         do {
-            try await store.bind(job: fingerprint, partitions: sources.partitions, writer: sink)
-        } catch let error as StoreError {
-            throw refused(error)
+            (sink, store) = try await RunOutput.open(job: job, input: joined.input, output: joined.output,
+                                                     statePath: options.statePath, partitions: sources.partitions,
+                                                     storeRetryLimit: options.storeRetryLimit, log: log)
+        } catch let refused as RunOutput.Refused {
+            throw WorkerConfigurationError("\(refused); fix the coordinator's --output or this worker's --state")
         }
-        owner.store = try await store.storeID()
-        do { try sink.admit(owner, statePath: statePath) } catch { throw refused(error) }
         let host = PartitionHost(job: job, sources: sources, store: store, sink: sink, stats: stats, rate: options.rate,
                                  lanes: Lanes(count: options.lanes), log: log)
         self.host = host
