@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
@@ -75,8 +76,10 @@ let package = Package(
         ], exclude: ["Protos", "README.md", "README-example.swift.txt"]),
         // Membership, leases with epochs, balanced sticky assignment (no network).
         .target(name: "SluiceCoordinator", dependencies: [
-            "SluiceStorage", "SluiceProtocol", "SluiceTLS", "SluiceWorkload", "SluiceOps",
+            "SluiceCore", "SluiceStorage", "SluiceProtocol", "SluiceTLS", "SluiceWorkload", "SluiceOps",
             .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -84,8 +87,10 @@ let package = Package(
         ]),
         // The worker daemon: joins the coordinator, runs the partitions it is granted.
         .target(name: "SluiceWorker", dependencies: [
-            "SluiceRuntime", "SluiceProtocol", "SluiceTLS", "SluiceConnectors", "SluiceJob", "SluiceStorage",
+            "SluiceRuntime", "SluiceProtocol", "SluiceTLS", "SluiceConnectors", "SluiceJob", "SluiceStorage", "SluiceOps",
             .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),
@@ -99,6 +104,8 @@ let package = Package(
         .executableTarget(name: "sluice", dependencies: [
             "SluiceChaos", "SluiceRuntime", "SluiceCoordinator", "SluiceWorker", "SluiceTLS", "SluiceOps", "SluiceProtocol", "SluiceWorkload", "SluiceOracle", "SluiceConnectors", "SluiceJob", "SluiceCore", "SluiceStorage",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
@@ -107,7 +114,7 @@ let package = Package(
         .testTarget(name: "SluiceStorageTests", dependencies: ["SluiceStorage", "SluiceCore"]),
         .testTarget(name: "SluiceOracleTests", dependencies: ["SluiceOracle", "SluiceJob", "SluiceWorkload"]),
         .testTarget(name: "SluicePropertyTests", dependencies: ["SluiceCore", "SluiceJob", "SluiceOracle", "SluiceWorkload", "SluiceRuntime"]),
-        .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceCoordinator", "SluiceOps", "SluiceStorage", "SluiceWorkload"]),
+        .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceCore", "SluiceCoordinator", "SluiceOps", "SluiceStorage", "SluiceWorkload"]),
         .testTarget(name: "SluiceChaosTests", dependencies: ["SluiceChaos", "SluiceStorage", "SluiceWorkload"]),
         .testTarget(name: "SluiceEndToEndTests", dependencies: [
             "SluiceRuntime", "SluiceOracle", "SluiceStorage", "SluiceConnectors", "SluiceJob", "SluiceWorkload", "SluiceCore",

@@ -1,4 +1,5 @@
 import SluiceWorkload  // SplitMix64, the seeded generator of the jitter
+import SluiceCore
 
 /// The coordinator's decisions, without network or clocks: membership, leases with epochs, and
 /// cooperative rebalancing. Every input carries `now` (monotonic milliseconds); every output is a
@@ -74,8 +75,8 @@ public struct CoordinatorCore {
 
     /// The wait before a failed partition is granted again, and a worker's quarantine after it
     /// failed one (both grow with consecutive failures).
-    public var partitionBackoff = FailureBackoff(baseMs: 250, capMs: 4_000)
-    public var workerBackoff = FailureBackoff(baseMs: 1_000, capMs: 8_000)
+    public var partitionBackoff = Backoff(baseMs: 250, capMs: 4_000)
+    public var workerBackoff = Backoff(baseMs: 1_000, capMs: 8_000)
     private var random: SplitMix64
     /// Consecutive failures of each partition (reset by a commit), and when it may be granted again.
     public private(set) var partitionFailures: [Int: Int] = [:]

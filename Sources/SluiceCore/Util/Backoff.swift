@@ -1,10 +1,11 @@
-/// How long the coordinator waits after failures before trying again: exponential in the number of
-/// consecutive failures, capped, with "equal jitter" (the delay is drawn between half and all of
-/// the exponential step), so that partitions and workers that failed together do not retry in step.
-public struct FailureBackoff: Sendable, Equatable {
-    /// The delay after the first failure (before jitter), in ms.
+/// Exponential backoff with "equal jitter", the one retry rule of Sluice: after the n-th
+/// consecutive failure, wait between half and all of `base · 2^(n-1)`, capped at `cap`. The jitter
+/// keeps clients that failed together (workers after a coordinator restart, partitions after a
+/// database blip) from retrying in step. Pure: the caller sleeps, and passes the generator.
+public struct Backoff: Sendable, Equatable {
+    /// The step after the first failure (before jitter), in ms.
     public var baseMs: Int64
-    /// No delay exceeds this (before jitter), in ms.
+    /// No step exceeds this (before jitter), in ms.
     public var capMs: Int64
 
     public init(baseMs: Int64, capMs: Int64) {
@@ -27,5 +28,10 @@ public struct FailureBackoff: Sendable, Equatable {
         guard step > 1 else { return step }
         return step / 2 + Int64.random(in: 0...(step - step / 2), using: &random)
     }
-}
 
+    /// As `delay(failures:using:)`, with the system's generator.
+    public func delay(failures: Int) -> Int64 {
+        var random = SystemRandomNumberGenerator()
+        return delay(failures: failures, using: &random)
+    }
+}

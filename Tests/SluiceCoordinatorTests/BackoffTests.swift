@@ -1,3 +1,4 @@
+import SluiceCore
 import SluiceCoordinator
 import SluiceWorkload
 import Testing
@@ -7,9 +8,9 @@ import Testing
 /// back, and the cycle ran ~120 times a second per partition (chaos/README.md, "Found by the
 /// harness"). These drive the core through simulated time, answering every grant to the sick
 /// worker with a failure 5 ms later, and count the grants.
-@Suite struct FailureBackoffTests {
+@Suite struct BackoffTests {
     @Test func theBackoffGrowsToItsCapWithJitterBetweenHalfAndAll() {
-        let backoff = FailureBackoff(baseMs: 250, capMs: 4_000)
+        let backoff = Backoff(baseMs: 250, capMs: 4_000)
         #expect((1...8).map { backoff.step(failures: $0) } == [250, 500, 1_000, 2_000, 4_000, 4_000, 4_000, 4_000])
         #expect(backoff.step(failures: 1_000) == 4_000)
         var random = SplitMix64(seed: 3)
