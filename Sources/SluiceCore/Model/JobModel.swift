@@ -26,7 +26,7 @@ public struct Schema: Sendable, Equatable {
 
     public init(fields: [Field]) { self.fields = fields }
 
-    /// `auction,bidder,price,event_time_ms` (shared/WORKLOAD.md).
+    /// `auction,bidder,price,event_time_ms` (docs/WORKLOAD.md).
     public static let bids = Schema(fields: [
         Field(name: "auction", type: .uint64),
         Field(name: "bidder", type: .uint64),
