@@ -1,4 +1,4 @@
-// The independent oracle (shared/WORKLOAD.md, "Output and the oracle"): recomputes a windowed job
+// The independent oracle (docs/WORKLOAD.md, "Output and the oracle"): recomputes a windowed job
 // from its input in the plainest way, one pass per partition, firing after every event, so that
 // the engine can be checked against it row by row. It shares no windowing code with the engine:
 // from SluiceCore it uses only the plain model types.

@@ -1,4 +1,4 @@
-// The reference workload (shared/WORKLOAD.md): Nexmark bids `auction,bidder,price,event_time_ms`.
+// The reference workload (docs/WORKLOAD.md): Nexmark bids `auction,bidder,price,event_time_ms`.
 //
 // Each event is computed from (seed, partition, offset) alone by a counter-based random function,
 // so any partition can be replayed from any offset in O(1) and the stream is the same on every

@@ -1,5 +1,5 @@
 // Decodes one CSV line into Int64 field values straight from the bytes: no String per line.
-// The rules (shared/WORKLOAD.md, docs/DESIGN.md): exactly one value per schema field, separated by
+// The rules (docs/WORKLOAD.md, docs/DESIGN.md): exactly one value per schema field, separated by
 // `,`; an int64 is `-?[0-9]+`, a uint64 `[0-9]+` (kept as its bit pattern), both in range; a field
 // with a minimum must not be below it; the time field must lie within ±2^62 ms so that window
 // arithmetic can never overflow.
