@@ -516,6 +516,29 @@ private let bools: [(name: String, type: ValueType)] = [("p", .bool), ("q", .boo
         }
     }
 
+    /// The libm-free float helpers agree bit for bit with the standard library's.
+    @Test func floatRemainderAndRoundingMatchTheStandardLibrary() {
+        var rng = SplitMix64(seed: 0xF0D)
+        func randomDouble() -> Double {
+            switch rng.next() % 4 {
+            case 0: Double(Int64(bitPattern: rng.next()) >> 40) / 4  // small, often ties
+            case 1: Double(bitPattern: rng.next() & 0x7FEF_FFFF_FFFF_FFFF) * (rng.next() % 2 == 0 ? 1 : -1)
+            case 2: Double(Int64(bitPattern: rng.next())) / Double(rng.next() % 1000 + 1)
+            default: Double(rng.next() % 10) + 0.5 * Double(rng.next() % 3) - 1
+            }
+        }
+        for _ in 0..<5000 {
+            let x = randomDouble(), y = randomDouble()
+            #expect(NumericOps.roundHalfAway(x).bitPattern == x.rounded(.toNearestOrAwayFromZero).bitPattern, "round \(x)")
+            if y != 0 {
+                #expect(NumericOps.truncatingRemainder(x, y).bitPattern == x.truncatingRemainder(dividingBy: y).bitPattern, "\(x) % \(y)")
+            }
+        }
+        #expect(NumericOps.roundHalfAway(0.49999999999999994) == 0)
+        #expect(NumericOps.roundHalfAway(-0.5) == -1)
+        #expect(NumericOps.roundHalfAway(-0.2).sign == .minus)
+    }
+
     /// `unscaled / 10^scale < d`, by scaling both to integers: d = m × 2^e.
     private func referenceLess(_ unscaled: Int64, _ scale: Int, _ d: Double) -> Bool {
         if d == 0 { return unscaled < 0 }

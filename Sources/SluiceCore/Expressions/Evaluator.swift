@@ -1,4 +1,4 @@
-// Evaluates a checked Node tree on one record. Operands are evaluated left to right and every
+// Compiles a checked Node tree to closures and evaluates them on one record. Operands are evaluated left to right and every
 // evaluated operand's error propagates; `and`, `or`, `coalesce` and `in` stop early as the design
 // note says. Only string results allocate.
 
@@ -7,104 +7,175 @@ struct Evaluator: Sendable {
     let sites: [String]
     let fieldCount: Int
 
+    /// One node compiled to a closure over the record: no dispatch on node kinds per event.
+    typealias Compiled = @Sendable ([Value]) throws(EvaluationError) -> Value
+
     func evaluate(_ node: Node, _ record: [Value]) throws(EvaluationError) -> Value {
+        try compile(node)(record)
+    }
+
+    func compile(_ node: Node) -> Compiled {
         switch node {
         case .constant(let v):
-            return v
+            return { _ in v }
         case .field(let i):
-            guard i < record.count else {
-                throw EvaluationError(message: "the record has \(record.count) values, expected \(fieldCount)")
+            let count = fieldCount
+            return { record throws(EvaluationError) in
+                guard i < record.count else {
+                    throw EvaluationError(message: "the record has \(record.count) values, expected \(count)")
+                }
+                return record[i]
             }
-            return record[i]
         case .negate(let x, let site):
-            return try negate(evaluate(x, record), site)
+            let cx = compile(x)
+            return { record throws(EvaluationError) in try self.negate(cx(record), site) }
         case .not(let x):
-            switch try evaluate(x, record) {
-            case .bool(let b): return .bool(!b)
-            case .null: return .null
-            default: throw mismatch
+            let cx = compile(x)
+            return { record throws(EvaluationError) in
+                switch try cx(record) {
+                case .bool(let b): return .bool(!b)
+                case .null: return .null
+                default: throw self.mismatch
+                }
             }
         case .arithmetic(let op, let kind, let l, let r, let site):
-            let a = try evaluate(l, record)
-            let b = try evaluate(r, record)
-            if a.isNull || b.isNull { return .null }
-            return try arithmetic(op, kind, a, b, site)
+            return arithmetic(op, kind, compile(l), compile(r), site)
         case .compare(let op, let l, let r):
-            let a = try evaluate(l, record)
-            let b = try evaluate(r, record)
-            if a.isNull || b.isNull { return .null }
-            guard let order = Self.order(a, b) else { throw mismatch }
-            return .bool(op.holds(order))
+            let cl = compile(l), cr = compile(r)
+            return { record throws(EvaluationError) in
+                let a = try cl(record)
+                let b = try cr(record)
+                if case .int64(let x) = a, case .int64(let y) = b { return .bool(op.holds(x < y ? -1 : (x > y ? 1 : 0))) }
+                if a.isNull || b.isNull { return .null }
+                guard let order = Self.order(a, b) else { throw self.mismatch }
+                return .bool(op.holds(order))
+            }
         case .and(let l, let r):
-            let a = try evaluate(l, record)
-            if case .bool(false) = a { return .bool(false) }
-            let b = try evaluate(r, record)
-            switch (a, b) {
-            case (_, .bool(false)): return .bool(false)
-            case (.bool(true), .bool(true)): return .bool(true)
-            case (.bool, .null), (.null, .null), (.null, .bool): return .null
-            default: throw mismatch
+            let cl = compile(l), cr = compile(r)
+            return { record throws(EvaluationError) in
+                let a = try cl(record)
+                if case .bool(false) = a { return .bool(false) }
+                let b = try cr(record)
+                switch (a, b) {
+                case (_, .bool(false)): return .bool(false)
+                case (.bool(true), .bool(true)): return .bool(true)
+                case (.bool, .null), (.null, .null), (.null, .bool): return .null
+                default: throw self.mismatch
+                }
             }
         case .or(let l, let r):
-            let a = try evaluate(l, record)
-            if case .bool(true) = a { return .bool(true) }
-            let b = try evaluate(r, record)
-            switch (a, b) {
-            case (_, .bool(true)): return .bool(true)
-            case (.bool(false), .bool(false)): return .bool(false)
-            case (.bool, .null), (.null, .null), (.null, .bool): return .null
-            default: throw mismatch
+            let cl = compile(l), cr = compile(r)
+            return { record throws(EvaluationError) in
+                let a = try cl(record)
+                if case .bool(true) = a { return .bool(true) }
+                let b = try cr(record)
+                switch (a, b) {
+                case (_, .bool(true)): return .bool(true)
+                case (.bool(false), .bool(false)): return .bool(false)
+                case (.bool, .null), (.null, .null), (.null, .bool): return .null
+                default: throw self.mismatch
+                }
             }
         case .isNull(let x, let negated):
-            return .bool(try evaluate(x, record).isNull != negated)
+            let cx = compile(x)
+            return { record throws(EvaluationError) in .bool(try cx(record).isNull != negated) }
         case .inList(let x, let list, let negated):
-            let v = try evaluate(x, record)
-            if v.isNull { return .null }
-            var sawNull = false
-            for element in list {
-                let e = try evaluate(element, record)
-                if e.isNull {
-                    sawNull = true
-                    continue
+            let cx = compile(x)
+            let elements = list.map { compile($0) }
+            return { record throws(EvaluationError) in
+                let v = try cx(record)
+                if v.isNull { return .null }
+                var sawNull = false
+                for element in elements {
+                    let e = try element(record)
+                    if e.isNull {
+                        sawNull = true
+                        continue
+                    }
+                    guard let order = Self.order(v, e) else { throw self.mismatch }
+                    if order == 0 { return .bool(!negated) }
                 }
-                guard let order = Self.order(v, e) else { throw mismatch }
-                if order == 0 { return .bool(!negated) }
+                return sawNull ? .null : .bool(negated)
             }
-            return sawNull ? .null : .bool(negated)
         case .coalesce(let args, let target, let site):
-            for arg in args {
-                let v = try evaluate(arg, record)
-                if !v.isNull { return try convert(v, to: target, site) }
+            let compiled = args.map { compile($0) }
+            return { record throws(EvaluationError) in
+                for arg in compiled {
+                    let v = try arg(record)
+                    if !v.isNull { return try self.convert(v, to: target, site) }
+                }
+                return .null
             }
-            return .null
         case .lower(let x):
-            switch try evaluate(x, record) {
-            case .string(let s): return .string(s.lowercased())
-            case .null: return .null
-            default: throw mismatch
-            }
+            return string(compile(x)) { s in .string(s.lowercased()) }
         case .upper(let x):
-            switch try evaluate(x, record) {
-            case .string(let s): return .string(s.uppercased())
-            case .null: return .null
-            default: throw mismatch
-            }
+            return string(compile(x)) { s in .string(s.uppercased()) }
         case .length(let x):
-            switch try evaluate(x, record) {
-            case .string(let s): return .int64(Int64(s.unicodeScalars.count))
-            case .null: return .null
-            default: throw mismatch
-            }
+            return string(compile(x)) { s in .int64(Int64(s.unicodeScalars.count)) }
         case .round(let x, let digits, let site):
-            return try round(evaluate(x, record), digits, site)
+            let cx = compile(x)
+            return { record throws(EvaluationError) in try self.round(cx(record), digits, site) }
         case .abs(let x, let site):
-            return try absolute(evaluate(x, record), site)
+            let cx = compile(x)
+            return { record throws(EvaluationError) in try self.absolute(cx(record), site) }
         case .startsWith(let l, let r):
-            return try strings(l, r, record) { s, p in s.utf8.starts(with: p.utf8) }
+            return strings(compile(l), compile(r)) { s, p in s.utf8.starts(with: p.utf8) }
         case .endsWith(let l, let r):
-            return try strings(l, r, record) { s, p in NumericOps.endsWithUTF8(s, p) }
+            return strings(compile(l), compile(r)) { s, p in NumericOps.endsWithUTF8(s, p) }
         case .contains(let l, let r):
-            return try strings(l, r, record) { s, p in NumericOps.containsUTF8(s, p) }
+            return strings(compile(l), compile(r)) { s, p in NumericOps.containsUTF8(s, p) }
+        }
+    }
+
+    private func string(_ cx: @escaping Compiled, _ f: @escaping @Sendable (String) -> Value) -> Compiled {
+        { record throws(EvaluationError) in
+            switch try cx(record) {
+            case .string(let s): return f(s)
+            case .null: return .null
+            default: throw self.mismatch
+            }
+        }
+    }
+
+    private func strings(_ cl: @escaping Compiled, _ cr: @escaping Compiled,
+                         _ test: @escaping @Sendable (String, String) -> Bool) -> Compiled {
+        { record throws(EvaluationError) in
+            let a = try cl(record)
+            let b = try cr(record)
+            switch (a, b) {
+            case let (.string(s), .string(p)): return .bool(test(s, p))
+            case (.null, .string), (.string, .null), (.null, .null): return .null
+            default: throw self.mismatch
+            }
+        }
+    }
+
+    /// int64 with int64 gets closures of its own (the common case); the rest share one.
+    private func arithmetic(_ op: ArithmeticOperator, _ kind: ArithmeticKind, _ cl: @escaping Compiled,
+                            _ cr: @escaping Compiled, _ site: Int) -> Compiled {
+        if case .int64 = kind, op != .divide, op != .remainder {
+            let apply: @Sendable (Int64, Int64) -> (Int64, Bool) = switch op {
+            case .add: { $0.addingReportingOverflow($1) }
+            case .subtract: { $0.subtractingReportingOverflow($1) }
+            default: { $0.multipliedReportingOverflow(by: $1) }
+            }
+            return { record throws(EvaluationError) in
+                let a = try cl(record)
+                let b = try cr(record)
+                if case .int64(let x) = a, case .int64(let y) = b {
+                    let (v, overflow) = apply(x, y)
+                    if overflow { throw self.failure("overflow", site) }
+                    return .int64(v)
+                }
+                if a.isNull || b.isNull { return .null }
+                throw self.mismatch
+            }
+        }
+        return { record throws(EvaluationError) in
+            let a = try cl(record)
+            let b = try cr(record)
+            if a.isNull || b.isNull { return .null }
+            return try self.arithmetic(op, kind, a, b, site)
         }
     }
 
@@ -202,7 +273,7 @@ struct Evaluator: Sendable {
                 v = x / y
             case .remainder:
                 guard y != 0 else { throw failure("division by zero", site) }
-                v = x.truncatingRemainder(dividingBy: y)
+                v = NumericOps.truncatingRemainder(x, y)
             }
             guard v.isFinite else { throw failure("not a finite number", site) }
             return .float64(v)
@@ -274,11 +345,11 @@ struct Evaluator: Sendable {
             }
             return .decimal(u, scale: digits)
         case .float64(let d):
-            if digits == 0 { return .float64(d.rounded(.toNearestOrAwayFromZero)) }
+            if digits == 0 { return .float64(NumericOps.roundHalfAway(d)) }
             let p = NumericOps.doublePowers[digits]
             let scaled = d * p
             guard scaled.isFinite else { return v }
-            return .float64(scaled.rounded(.toNearestOrAwayFromZero) / p)
+            return .float64(NumericOps.roundHalfAway(scaled) / p)
         default: throw mismatch
         }
     }
@@ -301,17 +372,6 @@ struct Evaluator: Sendable {
             return .float64(d)
         default:
             return v
-        }
-    }
-
-    private func strings(_ l: Node, _ r: Node, _ record: [Value],
-                         _ test: (String, String) -> Bool) throws(EvaluationError) -> Value {
-        let a = try evaluate(l, record)
-        let b = try evaluate(r, record)
-        switch (a, b) {
-        case let (.string(s), .string(p)): return .bool(test(s, p))
-        case (.null, .string), (.string, .null), (.null, .null): return .null
-        default: throw mismatch
         }
     }
 

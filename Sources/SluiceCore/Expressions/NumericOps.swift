@@ -114,6 +114,30 @@ enum NumericOps {
         return q
     }
 
+    /// A double rounded half away from zero, as `Double.rounded(.toNearestOrAwayFromZero)` but
+    /// without libm (SluiceCore links no C math library): below 2^52 through Int64 truncation.
+    static func roundHalfAway(_ x: Double) -> Double {
+        guard x.magnitude < 0x1p52 else { return x }  // already an integer
+        let truncated = Double(Int64(x))
+        let fraction = x - truncated  // exact
+        let r = fraction.magnitude >= 0.5 ? truncated + (x < 0 ? -1 : 1) : truncated
+        return r == 0 ? Double(signOf: x, magnitudeOf: 0) : r
+    }
+
+    /// `x.truncatingRemainder(dividingBy: y)` (C's fmod: exact, the sign of x) without libm:
+    /// subtracts y × 2^k from |x|, largest k first; each subtraction is exact (Sterbenz).
+    static func truncatingRemainder(_ x: Double, _ y: Double) -> Double {
+        var r = x.magnitude
+        let m = y.magnitude
+        guard r.isFinite, m.isFinite, m != 0 else { return .nan }
+        while r >= m {
+            var t = Double(sign: .plus, exponent: r.exponent, significand: m.significand)
+            if t > r { t = Double(sign: .plus, exponent: r.exponent - 1, significand: m.significand) }
+            r -= t
+        }
+        return Double(signOf: x, magnitudeOf: r)
+    }
+
     /// Three-way byte-wise comparison of two strings' UTF-8.
     static func compareUTF8(_ a: String, _ b: String) -> Int {
         var x = a.utf8.makeIterator(), y = b.utf8.makeIterator()

@@ -8,7 +8,7 @@ public struct TypedExpression: Sendable {
     /// operation whose operands are all such nulls, like `-null`).
     public let type: ValueType?
     let root: Node
-    let evaluator: Evaluator
+    private let compiled: Evaluator.Compiled
 
     /// `fields[i]` describes `record[i]` at evaluation time.
     public init(_ expression: Expression, fields: [(name: String, type: ValueType)]) throws(ExpressionError) {
@@ -16,12 +16,12 @@ public struct TypedExpression: Sendable {
         let (root, type) = try checker.check(expression.root)
         self.root = root
         self.type = type
-        self.evaluator = Evaluator(sites: checker.sites, fieldCount: fields.count)
+        self.compiled = Evaluator(sites: checker.sites, fieldCount: fields.count).compile(root)
     }
 
     public func evaluate(_ record: [Value]) -> Result<Value, EvaluationError> {
         do throws(EvaluationError) {
-            return .success(try evaluator.evaluate(root, record))
+            return .success(try compiled(record))
         } catch {
             return .failure(error)
         }
