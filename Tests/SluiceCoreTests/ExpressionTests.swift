@@ -41,6 +41,9 @@ private let bools: [(name: String, type: ValueType)] = [("p", .bool), ("q", .boo
         #expect(try value("7 - 10 % 4 * 2") == .int64(3))
         #expect(try value("-2 * 3 + -a", n, [.int64(1), .int64(0), .int64(0)]) == .int64(-7))
         #expect(try value("- -5") == .int64(5))
+        // + - bind tighter than comparisons on both sides.
+        #expect(try value("a = 1 + 2", n, [.int64(3), .null, .null]) == .bool(true))
+        #expect(try value("a - 1 < 2 * 2 - 1", n, [.int64(3), .null, .null]) == .bool(true))
     }
 
     @Test func unaryNotBindsTighterThanComparison() throws {

@@ -140,6 +140,19 @@ enum NumericOps {
 
     /// Three-way byte-wise comparison of two strings' UTF-8.
     static func compareUTF8(_ a: String, _ b: String) -> Int {
+        // Native strings are contiguous UTF-8: compare the buffers; others byte by byte.
+        let contiguous = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y in
+                let n = min(x.count, y.count)
+                var i = 0
+                while i < n {
+                    if x[i] != y[i] { return x[i] < y[i] ? -1 : 1 }
+                    i += 1
+                }
+                return x.count == y.count ? 0 : (x.count < y.count ? -1 : 1)
+            }
+        }
+        if let contiguous, let order = contiguous { return order }
         var x = a.utf8.makeIterator(), y = b.utf8.makeIterator()
         while true {
             switch (x.next(), y.next()) {
