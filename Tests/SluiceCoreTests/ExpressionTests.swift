@@ -253,6 +253,18 @@ private let bools: [(name: String, type: ValueType)] = [("p", .bool), ("q", .boo
         #expect(try evaluationError("c = 0 and b / a > 1", n, [.int64(0), .int64(5), .null]) == "division by zero: b / a")
     }
 
+    @Test func errorsInEvaluatedOperandsWinOverNulls() throws {
+        // Both operands of arithmetic are evaluated: the right one's error beats the left's null.
+        #expect(try evaluationError("c + a / b", n, [.int64(1), .int64(0), .null]) == "division by zero: a / b")
+        #expect(try evaluationError("c = a / b", n, [.int64(1), .int64(0), .null]) == "division by zero: a / b")
+        // The leftmost error is the one reported.
+        #expect(try evaluationError("a / b + a % b", n, [.int64(1), .int64(0), .null]) == "division by zero: a / b")
+        // in does not evaluate its list when x is null, nor past the first match.
+        #expect(try value("c in (a / b)", n, [.int64(1), .int64(0), .null]) == .null)
+        #expect(try value("a in (1, a / b)", n, [.int64(1), .int64(0), .null]) == .bool(true))
+        #expect(try evaluationError("a in (2, a / b)", n, [.int64(1), .int64(0), .null]) == "division by zero: a / b")
+    }
+
     @Test func inListsFollowSQL() throws {
         #expect(try value("a in (1, 2, 3)", n, [.int64(2), .null, .null]) == .bool(true))
         #expect(try value("a in (1, 3)", n, [.int64(2), .null, .null]) == .bool(false))
