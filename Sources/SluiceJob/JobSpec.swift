@@ -91,7 +91,36 @@ extension JobSpec {
         return try parse(yaml: text)
     }
 
+    /// Parses and validates a job that this build can run.
     public static func parse(yaml: String) throws -> JobSpec {
+        let job = try parseRecords(yaml: yaml)
+        guard job.kind == .changes || job.pipeline.isIntegerCSV else {
+            let (path, what) = JobSpec.recordsOnlyPart(job.pipeline)
+            throw JobSpecError(path: path, message: "\(what) needs the records engine, which this build validates but does not run yet; it runs headerless CSV of int64 and uint64 fields keyed by one uint64 field (docs/DESIGN.md, \"Records\")")
+        }
+        return job
+    }
+
+    /// The first part of a pipeline that takes it off the integer path, for the refusal above.
+    static func recordsOnlyPart(_ p: Pipeline) -> (path: String, what: String) {
+        if p.format != .plainCSV { return ("format", "this format") }
+        for (i, f) in p.schema.fields.enumerated() where !(f.type == .int64 || f.type == .uint64) || f.nullable || f.path != nil {
+            return ("schema[\(i)]", "field '\(f.name)' (\(f.type.rawValue)\(f.nullable ? ", nullable" : "")\(f.path != nil ? ", with a path" : ""))")
+        }
+        if p.keyFields.count != 1 { return ("key", "a composite key") }
+        if p.schema.fields.first(where: { $0.name == p.keyField })?.type != .uint64 { return ("key", "the key '\(p.keyField)', which is not uint64,") }
+        if p.partitioner != .modulo { return ("partitioner", "partitioner \(p.partitioner.rawValue)") }
+        if p.filter != nil { return ("filter", "a filter") }
+        if !p.derive.isEmpty { return ("derive", "a derived field") }
+        if p.dedupe != nil { return ("dedupe", "dedupe") }
+        if p.schema.fields.first(where: { $0.name == p.timeField })?.type != .int64 { return ("time", "this time field") }
+        for (i, a) in p.aggregates.enumerated() { return ("aggregates[\(i)]", "\(a.columnName)") }
+        return ("", "this job")
+    }
+
+    /// Parses and validates any job, records included (the engine for records is being built:
+    /// `parse` refuses what it cannot run yet).
+    public static func parseRecords(yaml: String) throws -> JobSpec {
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -104,13 +133,13 @@ extension JobSpec {
 }
 
 /// Walks the YAML tree by hand so that every error carries the path of the offending field.
-private struct SpecReader {
+struct SpecReader {
     let root: Node
 
     func job() throws -> JobSpec {
         let top = try mapping(root, path: "", allowed: [
             "name", "kind", "schema", "key", "time", "watermark", "window", "aggregates", "source", "sink", "table",
-            "checkpoint",
+            "checkpoint", "format", "csv", "partitioner", "partition_check", "filter", "derive", "dedupe",
         ])
         let name = try top["name"].map { try string($0, path: "name") } ?? "job"
         let kindName = try top["kind"].map { try string($0, path: "kind") } ?? "windows"
@@ -118,7 +147,8 @@ private struct SpecReader {
             throw JobSpecError(path: "kind", message: "unknown job kind '\(kindName)'; expected windows or changes")
         }
         if kind == .changes {
-            for field in ["schema", "key", "time", "watermark", "window", "aggregates"] where top[field] != nil {
+            for field in ["schema", "key", "time", "watermark", "window", "aggregates", "format", "csv", "partitioner",
+                          "partition_check", "filter", "derive", "dedupe"] where top[field] != nil {
                 throw JobSpecError(path: field, message: "not used by a job of kind changes (it writes change events as they are); remove it")
             }
             return JobSpec(name: name, kind: .changes, pipeline: .bidsTumbling,
@@ -128,20 +158,36 @@ private struct SpecReader {
                            checkpointIntervalMs: try checkpointInterval(top))
         }
         let schema = try top["schema"].map { try self.schema($0) } ?? .bids
-        let key = try top["key"].map { try string($0, path: "key") } ?? "auction"
+        let format = try self.format(top)
+        let derive = try self.derive(top["derive"], schema: schema)
+        // Every field an expression, the key, the time, dedupe or an aggregate may name: the
+        // schema's, then the derived ones, in order.
+        let fields = schema.fields.map { (name: $0.name, type: $0.valueType) } + derive.map { (name: $0.field.name, type: $0.type) }
+        let keys = try top["key"].map { try keyFields($0) } ?? ["auction"]
+        for (i, key) in keys.enumerated() {
+            let path = keys.count == 1 ? "key" : "key[\(i)]"
+            guard let field = fields.first(where: { $0.name == key }) else {
+                throw JobSpecError(path: path, message: "no field '\(key)'; expected one of \(fields.map(\.name).joined(separator: ", "))")
+            }
+            if field.type == .float64 {
+                throw JobSpecError(path: path, message: "the key field '\(key)' is float64; a key may be of any type but float (equal floats need not print or hash alike)")
+            }
+            if keys[..<i].contains(key) { throw JobSpecError(path: path, message: "'\(key)' is listed twice") }
+        }
         let time = try top["time"].map { try string($0, path: "time") } ?? "event_time_ms"
-        guard let keyField = schema.fields.first(where: { $0.name == key }) else {
-            throw JobSpecError(path: "key", message: "no field '\(key)' in the schema; expected one of \(names(schema))")
+        guard let timeField = fields.first(where: { $0.name == time }) else {
+            throw JobSpecError(path: "time", message: "no field '\(time)'; expected one of \(fields.map(\.name).joined(separator: ", "))")
         }
-        guard keyField.type == .uint64 else {
-            throw JobSpecError(path: "key", message: "the key field '\(key)' must be uint64 (partition = key % P), it is \(keyField.type.rawValue)")
+        guard timeField.type == .int64 || timeField.type == .timestamp else {
+            throw JobSpecError(path: "time", message: "the time field '\(time)' must be int64 (ms since the Unix epoch) or timestamp, it is \(timeField.type)")
         }
-        guard let timeField = schema.fields.first(where: { $0.name == time }) else {
-            throw JobSpecError(path: "time", message: "no field '\(time)' in the schema; expected one of \(names(schema))")
+        if let declared = schema.fields.first(where: { $0.name == time }), declared.nullable {
+            throw JobSpecError(path: "time", message: "the time field '\(time)' is nullable; an event without a time cannot be windowed: remove `nullable: true`")
         }
-        guard timeField.type == .int64 else {
-            throw JobSpecError(path: "time", message: "the time field '\(time)' must be int64 (ms since the Unix epoch), it is \(timeField.type.rawValue)")
-        }
+        let partitioner = try self.partitioner(top["partitioner"], keys: keys, fields: fields)
+        let partitionCheck = try top["partition_check"].map { try onOff($0, path: "partition_check") } ?? true
+        let filter = try top["filter"].map { try expression($0, path: "filter", fields: fields, expecting: .bool) }
+        let dedupe = try top["dedupe"].map { try self.dedupe($0, fields: fields) }
         let watermark = try top["watermark"].map { try self.watermark($0) } ?? WatermarkSpec()
         guard let windowNode = top["window"] else {
             throw JobSpecError(path: "window", message: "missing; expected for example `window: {kind: tumbling, size_ms: 10000}`")
@@ -150,14 +196,15 @@ private struct SpecReader {
         guard let aggregatesNode = top["aggregates"] else {
             throw JobSpecError(path: "aggregates", message: "missing; expected a list such as `[count, {sum: price}]`")
         }
-        let aggregates = try self.aggregates(aggregatesNode, schema: schema)
+        let aggregates = try self.aggregates(aggregatesNode, fields: fields)
         let source = try top["source"].map { try string($0, path: "source") }
         let sink = try top["sink"].map { try string($0, path: "sink") }
         let table = try top["table"].map { try tableName($0) } ?? "results"
         let interval = try checkpointInterval(top)
-        try checkOutputColumns(key: key, aggregates: aggregates)
-        let pipeline = Pipeline(schema: schema, keyField: key, timeField: time, watermark: watermark,
-                                window: window, aggregates: aggregates)
+        try checkOutputColumns(keys: keys, aggregates: aggregates)
+        let pipeline = Pipeline(schema: schema, keyFields: keys, timeField: time, watermark: watermark, window: window,
+                                aggregates: aggregates, format: format, partitioner: partitioner, partitionCheck: partitionCheck,
+                                filter: filter, derive: derive.map(\.field), dedupe: dedupe)
         return JobSpec(name: name, pipeline: pipeline, source: source, sink: sink, table: table,
                        checkpointIntervalMs: interval)
     }
@@ -172,27 +219,65 @@ private struct SpecReader {
         guard case .sequence(let items) = node, !items.isEmpty else {
             throw JobSpecError(path: "schema", message: "expected a non-empty list of fields such as `- {name: price, type: int64, min: 1}`")
         }
+        let types = FieldType.allCases.map(\.rawValue).joined(separator: ", ")
         var fields: [Field] = []
         for (i, item) in items.enumerated() {
             let path = "schema[\(i)]"
-            let map = try mapping(item, path: path, allowed: ["name", "type", "min"])
+            let map = try mapping(item, path: path, allowed: ["name", "type", "min", "nullable", "scale", "path"])
             guard let nameNode = map["name"] else { throw JobSpecError(path: "\(path).name", message: "missing") }
             let name = try identifier(nameNode, path: "\(path).name")
             guard !fields.contains(where: { $0.name == name }) else {
                 throw JobSpecError(path: "\(path).name", message: "field '\(name)' is declared twice")
             }
             guard let typeNode = map["type"] else {
-                throw JobSpecError(path: "\(path).type", message: "missing; expected one of int64, uint64")
+                throw JobSpecError(path: "\(path).type", message: "missing; expected one of \(types)")
             }
             let typeName = try string(typeNode, path: "\(path).type")
             guard let type = FieldType(rawValue: typeName) else {
-                throw JobSpecError(path: "\(path).type", message: "unknown type '\(typeName)'; expected one of int64, uint64")
+                throw JobSpecError(path: "\(path).type", message: "unknown type '\(typeName)'; expected one of \(types)")
             }
-            let minimum = try map["min"].map { try integer($0, path: "\(path).min") }
-            if minimum != nil, type != .int64 {
-                throw JobSpecError(path: "\(path).min", message: "a minimum is only supported on int64 fields")
+            var field = Field(name: name, type: type)
+            if type == .decimal {
+                guard let scaleNode = map["scale"] else {
+                    throw JobSpecError(path: "\(path).scale", message: "missing; a decimal needs its number of fraction digits, e.g. `scale: 2` for money")
+                }
+                let scale = try integer(scaleNode, path: "\(path).scale")
+                guard (0...Int64(ValueType.maxScale)).contains(scale) else {
+                    throw JobSpecError(path: "\(path).scale", message: "expected 0 to \(ValueType.maxScale) (the value is kept as a scaled 64-bit integer), got \(scale)")
+                }
+                field.scale = Int(scale)
+            } else if map["scale"] != nil {
+                throw JobSpecError(path: "\(path).scale", message: "only a decimal has a scale; remove it")
             }
-            fields.append(Field(name: name, type: type, minimum: minimum))
+            if let minNode = map["min"] {
+                let text = try string(minNode, path: "\(path).min")
+                switch type {
+                case .int64:
+                    field.minimum = try integer(minNode, path: "\(path).min")
+                case .decimal:
+                    guard case .success(let v) = DecimalText.parse(Array(text.utf8), scale: field.scale, exponent: false) else {
+                        throw JobSpecError(path: "\(path).min", message: "expected a decimal with at most \(field.scale) fraction digits, got '\(text)'")
+                    }
+                    field.minimum = v
+                case .float64:
+                    guard text.allSatisfy({ "0123456789.eE+-".contains($0) }), let v = Double(text), v.isFinite else {
+                        throw JobSpecError(path: "\(path).min", message: "expected a finite number, got '\(text)'")
+                    }
+                    field.minimumFloat = v
+                default:
+                    throw JobSpecError(path: "\(path).min", message: "a minimum is only supported on int64, decimal and float64 fields")
+                }
+            }
+            if let nullable = map["nullable"] { field.nullable = try bool(nullable, path: "\(path).nullable") }
+            if let pathNode = map["path"] {
+                let text = try string(pathNode, path: "\(path).path")
+                let steps = text.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+                guard !steps.contains(where: \.isEmpty) else {
+                    throw JobSpecError(path: "\(path).path", message: "expected dot-separated names such as customer.id, got '\(text)'")
+                }
+                field.path = steps
+            }
+            fields.append(field)
         }
         return Schema(fields: fields)
     }
@@ -243,7 +328,7 @@ private struct SpecReader {
         }
     }
 
-    private func aggregates(_ node: Node, schema: Schema) throws -> [AggregateSpec] {
+    private func aggregates(_ node: Node, fields: [(name: String, type: ValueType)]) throws -> [AggregateSpec] {
         guard case .sequence(let items) = node, !items.isEmpty else {
             throw JobSpecError(path: "aggregates", message: "expected a non-empty list such as `[count, {sum: price}, {max: price}]`")
         }
@@ -270,11 +355,11 @@ private struct SpecReader {
                     throw JobSpecError(path: path, message: "count takes no field; write `count`")
                 }
                 let field = try string(valueNode, path: "\(path).\(fname)")
-                guard let declared = schema.fields.first(where: { $0.name == field }) else {
-                    throw JobSpecError(path: "\(path).\(fname)", message: "no field '\(field)' in the schema; expected one of \(names(schema))")
+                guard let declared = fields.first(where: { $0.name == field }) else {
+                    throw JobSpecError(path: "\(path).\(fname)", message: "no field '\(field)'; expected one of \(fields.map(\.name).joined(separator: ", "))")
                 }
-                guard declared.type == .int64 else {
-                    throw JobSpecError(path: "\(path).\(fname)", message: "field '\(field)' is \(declared.type.rawValue); \(fname) needs an int64 field")
+                if let problem = SpecReader.aggregateProblem(function, declared.type) {
+                    throw JobSpecError(path: "\(path).\(fname)", message: "field '\(field)' is \(declared.type); \(problem)")
                 }
                 spec = AggregateSpec(function, field)
             default:
@@ -288,10 +373,34 @@ private struct SpecReader {
         return result
     }
 
+    /// Which field types an aggregate takes (docs/DESIGN.md, "Aggregates"); nil when it takes `type`.
+    static func aggregateProblem(_ function: AggregateFunction, _ type: ValueType) -> String? {
+        switch function {
+        case .count: return nil
+        case .sum, .avg:
+            switch type {
+            case .int64, .float64: return nil
+            case .decimal(let scale):
+                if function == .avg, scale + 4 > ValueType.maxScale {
+                    return "avg of a decimal is kept at its scale + 4, at most \(ValueType.maxScale); use a scale up to \(ValueType.maxScale - 4)"
+                }
+                return nil
+            default: return "\(function.rawValue) needs an int64, decimal or float64 field"
+            }
+        case .min, .max:
+            switch type {
+            case .int64, .uint64, .decimal, .float64, .timestamp, .string: return nil
+            default: return "\(function.rawValue) needs an int64, uint64, decimal, float64, timestamp or string field"
+            }
+        case .countDistinct, .first, .last:
+            return nil
+        }
+    }
+
     /// The results table's columns are `window_start_ms`, the key, the aggregates' columns and the
     /// sink's `sluice_partition`, `sluice_seq`: refuse a spec whose names collide, here, rather than
     /// in a CREATE TABLE at the first commit.
-    private func checkOutputColumns(key: String, aggregates: [AggregateSpec]) throws {
+    private func checkOutputColumns(keys: [String], aggregates: [AggregateSpec]) throws {
         var taken = ["window_start_ms": "the window start column"]
         func claim(_ column: String, path: String, what: String) throws {
             if let holder = taken[column.lowercased()] {
@@ -305,7 +414,9 @@ private struct SpecReader {
             }
             taken[column.lowercased()] = "\(what)"
         }
-        try claim(key, path: "key", what: "the key '\(key)'")
+        for (i, key) in keys.enumerated() {
+            try claim(key, path: keys.count == 1 ? "key" : "key[\(i)]", what: "the key '\(key)'")
+        }
         for (i, spec) in aggregates.enumerated() {
             try claim(spec.columnName, path: "aggregates[\(i)]", what: "the aggregate \(spec.columnName)")
         }
@@ -321,7 +432,7 @@ private struct SpecReader {
 
     // MARK: scalars
 
-    private func mapping(_ node: Node, path: String, allowed: [String]) throws -> [String: Node] {
+    func mapping(_ node: Node, path: String, allowed: [String]) throws -> [String: Node] {
         guard case .mapping(let map) = node else {
             throw JobSpecError(path: path, message: "expected a mapping of \(allowed.joined(separator: ", "))")
         }
@@ -337,14 +448,14 @@ private struct SpecReader {
         return result
     }
 
-    private func string(_ node: Node, path: String) throws -> String {
+    func string(_ node: Node, path: String) throws -> String {
         guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {
             throw JobSpecError(path: path, message: "expected a non-empty text value")
         }
         return scalar.string
     }
 
-    private func identifier(_ node: Node, path: String) throws -> String {
+    func identifier(_ node: Node, path: String) throws -> String {
         let text = try string(node, path: path)
         let ok = text.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
         guard ok, let first = text.utf8.first, !(first >= 48 && first <= 57) else {
@@ -353,7 +464,7 @@ private struct SpecReader {
         return text
     }
 
-    private func integer(_ node: Node, path: String) throws -> Int64 {
+    func integer(_ node: Node, path: String) throws -> Int64 {
         guard case .scalar(let scalar) = node, let value = Int64(scalar.string.replacingOccurrences(of: "_", with: "")) else {
             throw JobSpecError(path: path, message: "expected an integer, got '\(node.string ?? "a non-scalar")'")
         }
@@ -363,7 +474,7 @@ private struct SpecReader {
     /// Durations are bounded (about 31 years) so that window arithmetic can never overflow.
     static let maxDurationMs: Int64 = 1_000_000_000_000
 
-    private func positive(_ node: Node, path: String) throws -> Int64 {
+    func positive(_ node: Node, path: String) throws -> Int64 {
         let value = try integer(node, path: path)
         guard value > 0, value <= SpecReader.maxDurationMs else {
             throw JobSpecError(path: path, message: "expected a positive integer up to \(SpecReader.maxDurationMs), got \(value)")
@@ -371,7 +482,7 @@ private struct SpecReader {
         return value
     }
 
-    private func nonNegative(_ node: Node, path: String) throws -> Int64 {
+    func nonNegative(_ node: Node, path: String) throws -> Int64 {
         let value = try integer(node, path: path)
         guard value >= 0, value <= SpecReader.maxDurationMs else {
             throw JobSpecError(path: path, message: "expected an integer from 0 to \(SpecReader.maxDurationMs), got \(value)")

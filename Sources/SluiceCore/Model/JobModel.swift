@@ -217,12 +217,13 @@ public struct Pipeline: Sendable, Equatable {
         aggregates: [AggregateSpec(.count), AggregateSpec(.sum, "price"), AggregateSpec(.max, "price")])
 
     /// True for the shape the engine's integer fast path runs (`PartitionProcessor`): a headerless
-    /// CSV of non-null int64/uint64 fields, one integer key partitioned by modulo, int64 time, no
+    /// CSV of non-null int64/uint64 fields, one uint64 key partitioned by modulo, int64 time, no
     /// filter, derive or dedupe, and count/sum/min/max/avg only. Everything else runs as records.
     public var isIntegerCSV: Bool {
         guard format == .plainCSV, keyFields.count == 1, partitioner == .modulo, filter == nil, derive.isEmpty, dedupe == nil,
               schema.fields.allSatisfy({ ($0.type == .int64 || $0.type == .uint64) && !$0.nullable && $0.path == nil }),
-              schema.fields.first(where: { $0.name == timeField })?.type == .int64 else { return false }
+              schema.fields.first(where: { $0.name == timeField })?.type == .int64,
+              schema.fields.first(where: { $0.name == keyFields[0] })?.type == .uint64 else { return false }
         return aggregates.allSatisfy { a in
             switch a.function {
             case .count, .sum, .min, .max, .avg: a.field.map { f in schema.fields.first { $0.name == f }?.type == .int64 } ?? true
