@@ -38,7 +38,7 @@ let package = Package(
             .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
         ]),
         // The seeded reference workload (Nexmark bids), replayable by partition and offset.
-        .target(name: "SluiceWorkload"),
+        .target(name: "SluiceWorkload", dependencies: ["SluiceCore"]),
         // The YAML job spec and its validation.
         .target(name: "SluiceJob", dependencies: ["SluiceCore", .product(name: "Yams", package: "Yams")]),
         // Checkpoint store with the fenced commit (SQLite, PostgreSQL through libpq).
@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(name: "SluiceJobTests", dependencies: ["SluiceJob"]),
         .testTarget(name: "SluiceConnectorsTests", dependencies: ["SluiceConnectors", "SluiceCore", "SluiceJob", "SluiceStorage"]),
         .testTarget(name: "SluiceStorageTests", dependencies: ["SluiceStorage", "SluiceCore"]),
-        .testTarget(name: "SluiceOracleTests", dependencies: ["SluiceOracle", "SluiceJob", "SluiceWorkload"]),
+        .testTarget(name: "SluiceOracleTests", dependencies: ["SluiceCore", "SluiceOracle", "SluiceJob", "SluiceWorkload"]),
         .testTarget(name: "SluicePropertyTests", dependencies: ["SluiceCore", "SluiceJob", "SluiceOracle", "SluiceWorkload", "SluiceRuntime"]),
         .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceCore", "SluiceCoordinator", "SluiceOps", "SluiceStorage", "SluiceWorkload"]),
         .testTarget(name: "SluiceChaosTests", dependencies: ["SluiceChaos", "SluiceStorage", "SluiceWorkload"]),

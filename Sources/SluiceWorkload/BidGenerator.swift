@@ -137,3 +137,25 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 }
+
+extension BidGenerator {
+    /// The bid at (partition, offset) as a JSON line (`sluice gen --format json`): the same events
+    /// as the CSV, malformed ones malformed in the JSON way.
+    public func appendJSONLine(partition: Int, offset: Int, to out: inout [UInt8]) {
+        let bid = bid(partition: partition, offset: offset)
+        let line: String
+        if bid.kind == .malformed {
+            let variants = [
+                "{\"auction\":\(bid.auction),\"bidder\":\(bid.bidder),\"price\":\(bid.price)}",  // a field missing
+                "{\"auction\":\(bid.auction),\"bidder\":\(bid.bidder),\"price\":-\(bid.price),\"event_time_ms\":\(bid.eventTimeMs)}",
+                "{\"auction\":\(bid.auction),\"bidder\":\"bidder?\",\"price\":\(bid.price),\"event_time_ms\":\(bid.eventTimeMs)}",
+                "garbage line \(offset)",
+            ]
+            line = variants[Int(bid.bidder % 4)]
+        } else {
+            line = "{\"auction\":\(bid.auction),\"bidder\":\(bid.bidder),\"price\":\(bid.price),\"event_time_ms\":\(bid.eventTimeMs)}"
+        }
+        out.append(contentsOf: line.utf8)
+        out.append(10)
+    }
+}

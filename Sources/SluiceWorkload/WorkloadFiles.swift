@@ -1,10 +1,24 @@
 import Foundation
 
-/// The on-disk layout of a partitioned input: one CSV file per partition, `part-00000.csv` …
+/// Which generated workload, and how its lines are written.
+public enum Workload: String, Sendable, CaseIterable {
+    /// Nexmark bids (docs/WORKLOAD.md), CSV or JSON lines.
+    case bids
+    /// Orders with string customer ids, decimals, timestamps and nested fields: JSON lines.
+    case orders
+}
+
+public enum LineFormat: String, Sendable, CaseIterable {
+    case csv, json
+    var fileExtension: String { rawValue }
+}
+
+/// The on-disk layout of a partitioned input: one file per partition, `part-00000.csv` … (or
+/// `.json` for JSON lines).
 public enum PartitionFiles {
-    public static func name(partition: Int) -> String {
+    public static func name(partition: Int, format: LineFormat = .csv) -> String {
         let digits = String(partition)
-        return "part-" + String(repeating: "0", count: max(0, 5 - digits.count)) + digits + ".csv"
+        return "part-" + String(repeating: "0", count: max(0, 5 - digits.count)) + digits + "." + format.fileExtension
     }
 
     /// The partition files of `directory` in partition order. Throws when the set is not exactly
@@ -16,25 +30,35 @@ public enum PartitionFiles {
         } catch {
             throw WorkloadError("cannot read input directory '\(directory)': \(error.localizedDescription)")
         }
-        let parts = entries.filter { $0.hasPrefix("part-") && $0.hasSuffix(".csv") }.sorted()
-        guard !parts.isEmpty else {
-            throw WorkloadError("no partition files (part-00000.csv …) in '\(directory)'; write some with `sluice gen`")
+        let csv = entries.filter { $0.hasPrefix("part-") && $0.hasSuffix(".csv") }.sorted()
+        let json = entries.filter { $0.hasPrefix("part-") && $0.hasSuffix(".json") }.sorted()
+        guard csv.isEmpty || json.isEmpty else {
+            throw WorkloadError("'\(directory)' holds both part-*.csv and part-*.json files; keep one input per directory")
         }
-        for (i, file) in parts.enumerated() where file != name(partition: i) {
+        let parts = csv.isEmpty ? json : csv
+        let format: LineFormat = csv.isEmpty ? .json : .csv
+        guard !parts.isEmpty else {
+            throw WorkloadError("no partition files (part-00000.csv … or part-00000.json …) in '\(directory)'; write some with `sluice gen`")
+        }
+        for (i, file) in parts.enumerated() where file != name(partition: i, format: format) {
             throw WorkloadError("partition files in '\(directory)' are not contiguous: expected \(name(partition: i)), found \(file)")
         }
         return parts.map { (directory as NSString).appendingPathComponent($0) }
     }
 
     /// Writes the generated workload as one file per partition, `progress` called with events written.
-    public static func write(_ config: WorkloadConfig, to directory: String,
-                             progress: (Int) -> Void = { _ in }) throws {
+    public static func write(_ config: WorkloadConfig, workload: Workload = .bids, format: LineFormat = .csv,
+                             to directory: String, progress: (Int) -> Void = { _ in }) throws {
         if let problem = config.problem { throw WorkloadError(problem) }
+        if workload == .orders, format != .json {
+            throw WorkloadError("the orders workload is JSON lines (nested customer fields); use --format json")
+        }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let generator = BidGenerator(config)
+        let bids = BidGenerator(config)
+        let orders = workload == .orders ? OrderGenerator(config) : nil
         var written = 0
         for partition in 0..<config.partitions {
-            let path = (directory as NSString).appendingPathComponent(name(partition: partition))
+            let path = (directory as NSString).appendingPathComponent(name(partition: partition, format: format))
             guard FileManager.default.createFile(atPath: path, contents: nil),
                   let handle = FileHandle(forWritingAtPath: path) else {
                 throw WorkloadError("cannot create '\(path)'")
@@ -42,9 +66,15 @@ public enum PartitionFiles {
             defer { try? handle.close() }
             var buffer: [UInt8] = []
             buffer.reserveCapacity(1 << 20)
-            let count = generator.eventCount(partition: partition)
+            let count = bids.eventCount(partition: partition)
             for offset in 0..<count {
-                generator.appendLine(partition: partition, offset: offset, to: &buffer)
+                if let orders {
+                    orders.appendLine(partition: partition, offset: offset, to: &buffer)
+                } else if format == .json {
+                    bids.appendJSONLine(partition: partition, offset: offset, to: &buffer)
+                } else {
+                    bids.appendLine(partition: partition, offset: offset, to: &buffer)
+                }
                 if buffer.count >= 1 << 20 {
                     try handle.write(contentsOf: buffer)
                     buffer.removeAll(keepingCapacity: true)

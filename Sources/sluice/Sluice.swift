@@ -59,18 +59,28 @@ func userError(_ error: Error) -> ExitCode {
 }
 
 struct Gen: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write the reference workload, one CSV per partition.")
+    static let configuration = CommandConfiguration(abstract: "Write a generated workload, one file per partition (part-00000.csv, or .json).")
 
     @Option(help: "Seed: the same seed gives the same events.") var seed: UInt64 = 42
     @Option(help: "Number of events in all.") var events: Int = 1_000_000
     @Option(help: "Number of partitions (files).") var partitions: Int = 8
-    @Option(help: "Number of distinct auctions.") var keys: Int = 10_000
+    @Option(help: "Number of distinct auctions (bids) or customers (orders).") var keys: Int = 10_000
     @Option(help: "Output directory.") var out: String
+    @Option(help: "bids (Nexmark bids) or orders (JSON orders with string customer ids, decimals, nulls, duplicates).")
+    var workload: String = "bids"
+    @Option(help: "csv or json (JSON lines; orders are always JSON).") var format: String?
+
+    func validate() throws {
+        guard Workload(rawValue: workload) != nil else { throw ValidationError("--workload must be bids or orders, got '\(workload)'") }
+        if let format, LineFormat(rawValue: format) == nil { throw ValidationError("--format must be csv or json, got '\(format)'") }
+    }
 
     func run() throws {
         let config = WorkloadConfig(seed: seed, events: events, partitions: partitions, keys: keys)
         do {
-            try PartitionFiles.write(config, to: out) { written in
+            let workload = Workload(rawValue: workload) ?? .bids
+            let lines = format.flatMap(LineFormat.init(rawValue:)) ?? (workload == .orders ? .json : .csv)
+            try PartitionFiles.write(config, workload: workload, format: lines, to: out) { written in
                 if written < events { note("  \(grouped(Int64(written))) events written") }
             }
         } catch {
