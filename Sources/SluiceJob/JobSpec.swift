@@ -92,28 +92,22 @@ extension JobSpec {
     }
 
     public static func parse(yaml: String) throws -> JobSpec {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: yaml)
-        } catch {
-            throw JobSpecError(path: "", message: "not valid YAML: \(error)")
-        }
-        guard let root else { throw JobSpecError(path: "", message: "the job spec is empty") }
-        return try SpecReader(root: root).job()
+        let reader = SpecReader()
+        return try reader.job(reader.yaml.root(of: yaml, empty: "the job spec is empty"))
     }
 }
 
 /// Walks the YAML tree by hand so that every error carries the path of the offending field.
 private struct SpecReader {
-    let root: Node
+    let yaml = YAMLReader { JobSpecError(path: $0, message: $1) }
 
-    func job() throws -> JobSpec {
-        let top = try mapping(root, path: "", allowed: [
+    func job(_ root: Node) throws -> JobSpec {
+        let top = try yaml.mapping(root, path: "", allowed: [
             "name", "kind", "schema", "key", "time", "watermark", "window", "aggregates", "source", "sink", "table",
             "checkpoint",
         ])
-        let name = try top["name"].map { try string($0, path: "name") } ?? "job"
-        let kindName = try top["kind"].map { try string($0, path: "kind") } ?? "windows"
+        let name = try top["name"].map { try yaml.string($0, path: "name") } ?? "job"
+        let kindName = try top["kind"].map { try yaml.string($0, path: "kind") } ?? "windows"
         guard let kind = JobKind(rawValue: kindName) else {
             throw JobSpecError(path: "kind", message: "unknown job kind '\(kindName)'; expected windows or changes")
         }
@@ -122,14 +116,14 @@ private struct SpecReader {
                 throw JobSpecError(path: field, message: "not used by a job of kind changes (it writes change events as they are); remove it")
             }
             return JobSpec(name: name, kind: .changes, pipeline: .bidsTumbling,
-                           source: try top["source"].map { try string($0, path: "source") },
-                           sink: try top["sink"].map { try string($0, path: "sink") },
+                           source: try top["source"].map { try yaml.string($0, path: "source") },
+                           sink: try top["sink"].map { try yaml.string($0, path: "sink") },
                            table: try top["table"].map { try tableName($0) } ?? "changes",
                            checkpointIntervalMs: try checkpointInterval(top))
         }
         let schema = try top["schema"].map { try self.schema($0) } ?? .bids
-        let key = try top["key"].map { try string($0, path: "key") } ?? "auction"
-        let time = try top["time"].map { try string($0, path: "time") } ?? "event_time_ms"
+        let key = try top["key"].map { try yaml.string($0, path: "key") } ?? "auction"
+        let time = try top["time"].map { try yaml.string($0, path: "time") } ?? "event_time_ms"
         guard let keyField = schema.fields.first(where: { $0.name == key }) else {
             throw JobSpecError(path: "key", message: "no field '\(key)' in the schema; expected one of \(names(schema))")
         }
@@ -151,8 +145,8 @@ private struct SpecReader {
             throw JobSpecError(path: "aggregates", message: "missing; expected a list such as `[count, {sum: price}]`")
         }
         let aggregates = try self.aggregates(aggregatesNode, schema: schema)
-        let source = try top["source"].map { try string($0, path: "source") }
-        let sink = try top["sink"].map { try string($0, path: "sink") }
+        let source = try top["source"].map { try yaml.string($0, path: "source") }
+        let sink = try top["sink"].map { try yaml.string($0, path: "sink") }
         let table = try top["table"].map { try tableName($0) } ?? "results"
         let interval = try checkpointInterval(top)
         try checkOutputColumns(key: key, aggregates: aggregates)
@@ -164,7 +158,7 @@ private struct SpecReader {
 
     private func checkpointInterval(_ top: [String: Node]) throws -> Int64 {
         guard let checkpoint = top["checkpoint"] else { return 1_000 }
-        let map = try mapping(checkpoint, path: "checkpoint", allowed: ["interval_ms"])
+        let map = try yaml.mapping(checkpoint, path: "checkpoint", allowed: ["interval_ms"])
         return try map["interval_ms"].map { try positive($0, path: "checkpoint.interval_ms") } ?? 1_000
     }
 
@@ -175,7 +169,7 @@ private struct SpecReader {
         var fields: [Field] = []
         for (i, item) in items.enumerated() {
             let path = "schema[\(i)]"
-            let map = try mapping(item, path: path, allowed: ["name", "type", "min"])
+            let map = try yaml.mapping(item, path: path, allowed: ["name", "type", "min"])
             guard let nameNode = map["name"] else { throw JobSpecError(path: "\(path).name", message: "missing") }
             let name = try identifier(nameNode, path: "\(path).name")
             guard !fields.contains(where: { $0.name == name }) else {
@@ -184,11 +178,11 @@ private struct SpecReader {
             guard let typeNode = map["type"] else {
                 throw JobSpecError(path: "\(path).type", message: "missing; expected one of int64, uint64")
             }
-            let typeName = try string(typeNode, path: "\(path).type")
+            let typeName = try yaml.string(typeNode, path: "\(path).type")
             guard let type = FieldType(rawValue: typeName) else {
                 throw JobSpecError(path: "\(path).type", message: "unknown type '\(typeName)'; expected one of int64, uint64")
             }
-            let minimum = try map["min"].map { try integer($0, path: "\(path).min") }
+            let minimum = try map["min"].map { try yaml.integer($0, path: "\(path).min") }
             if minimum != nil, type != .int64 {
                 throw JobSpecError(path: "\(path).min", message: "a minimum is only supported on int64 fields")
             }
@@ -198,7 +192,7 @@ private struct SpecReader {
     }
 
     private func watermark(_ node: Node) throws -> WatermarkSpec {
-        let map = try mapping(node, path: "watermark", allowed: ["max_out_of_orderness_ms", "idle_timeout_ms"])
+        let map = try yaml.mapping(node, path: "watermark", allowed: ["max_out_of_orderness_ms", "idle_timeout_ms"])
         var spec = WatermarkSpec()
         if let n = map["max_out_of_orderness_ms"] {
             spec.maxOutOfOrdernessMs = try nonNegative(n, path: "watermark.max_out_of_orderness_ms")
@@ -208,7 +202,7 @@ private struct SpecReader {
     }
 
     private func window(_ node: Node) throws -> WindowSpec {
-        let map = try mapping(node, path: "window", allowed: ["kind", "size_ms", "slide_ms", "gap_ms"])
+        let map = try yaml.mapping(node, path: "window", allowed: ["kind", "size_ms", "slide_ms", "gap_ms"])
         guard let kindNode = map["kind"] else {
             throw JobSpecError(path: "window.kind", message: "missing; expected one of tumbling, sliding, session")
         }
@@ -221,7 +215,7 @@ private struct SpecReader {
                 throw JobSpecError(path: "window.\(key)", message: "not used by a \(kind) window; remove it")
             }
         }
-        switch try string(kindNode, path: "window.kind") {
+        switch try yaml.string(kindNode, path: "window.kind") {
         case "tumbling":
             try forbid(["slide_ms", "gap_ms"], kind: "tumbling")
             return .tumbling(sizeMs: try require("size_ms"))
@@ -262,14 +256,14 @@ private struct SpecReader {
                 guard map.count == 1, let (keyNode, valueNode) = map.first.map({ ($0.key, $0.value) }) else {
                     throw JobSpecError(path: path, message: "expected one `function: field` pair such as `{sum: price}`")
                 }
-                let fname = try string(keyNode, path: path)
+                let fname = try yaml.string(keyNode, path: path)
                 guard let function = AggregateFunction(rawValue: fname) else {
                     throw JobSpecError(path: path, message: "unknown aggregate '\(fname)'; expected one of \(functions)")
                 }
                 guard function != .count else {
                     throw JobSpecError(path: path, message: "count takes no field; write `count`")
                 }
-                let field = try string(valueNode, path: "\(path).\(fname)")
+                let field = try yaml.string(valueNode, path: "\(path).\(fname)")
                 guard let declared = schema.fields.first(where: { $0.name == field }) else {
                     throw JobSpecError(path: "\(path).\(fname)", message: "no field '\(field)' in the schema; expected one of \(names(schema))")
                 }
@@ -321,31 +315,8 @@ private struct SpecReader {
 
     // MARK: scalars
 
-    private func mapping(_ node: Node, path: String, allowed: [String]) throws -> [String: Node] {
-        guard case .mapping(let map) = node else {
-            throw JobSpecError(path: path, message: "expected a mapping of \(allowed.joined(separator: ", "))")
-        }
-        var result: [String: Node] = [:]
-        for (keyNode, value) in map {
-            let key = keyNode.string ?? ""
-            guard allowed.contains(key) else {
-                let prefix = path.isEmpty ? "" : "\(path)."
-                throw JobSpecError(path: "\(prefix)\(key)", message: "unknown field; expected one of \(allowed.joined(separator: ", "))")
-            }
-            result[key] = value
-        }
-        return result
-    }
-
-    private func string(_ node: Node, path: String) throws -> String {
-        guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {
-            throw JobSpecError(path: path, message: "expected a non-empty text value")
-        }
-        return scalar.string
-    }
-
     private func identifier(_ node: Node, path: String) throws -> String {
-        let text = try string(node, path: path)
+        let text = try yaml.string(node, path: path)
         let ok = text.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
         guard ok, let first = text.utf8.first, !(first >= 48 && first <= 57) else {
             throw JobSpecError(path: path, message: "'\(text)' is not a valid name; use letters, digits and _ (not starting with a digit)")
@@ -353,18 +324,11 @@ private struct SpecReader {
         return text
     }
 
-    private func integer(_ node: Node, path: String) throws -> Int64 {
-        guard case .scalar(let scalar) = node, let value = Int64(scalar.string.replacingOccurrences(of: "_", with: "")) else {
-            throw JobSpecError(path: path, message: "expected an integer, got '\(node.string ?? "a non-scalar")'")
-        }
-        return value
-    }
-
     /// Durations are bounded (about 31 years) so that window arithmetic can never overflow.
     static let maxDurationMs: Int64 = 1_000_000_000_000
 
     private func positive(_ node: Node, path: String) throws -> Int64 {
-        let value = try integer(node, path: path)
+        let value = try yaml.integer(node, path: path)
         guard value > 0, value <= SpecReader.maxDurationMs else {
             throw JobSpecError(path: path, message: "expected a positive integer up to \(SpecReader.maxDurationMs), got \(value)")
         }
@@ -372,7 +336,7 @@ private struct SpecReader {
     }
 
     private func nonNegative(_ node: Node, path: String) throws -> Int64 {
-        let value = try integer(node, path: path)
+        let value = try yaml.integer(node, path: path)
         guard value >= 0, value <= SpecReader.maxDurationMs else {
             throw JobSpecError(path: path, message: "expected an integer from 0 to \(SpecReader.maxDurationMs), got \(value)")
         }
