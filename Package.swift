@@ -46,7 +46,7 @@ let package = Package(
         // Sources (file, gen, PostgreSQL outbox and CDC) and sinks (file, sqlite, postgres).
         .target(name: "SluiceConnectors", dependencies: ["SluiceCore", "SluiceJob", "SluiceWorkload", "SluiceStorage"]),
         // The independent oracle: recomputes a job the plainest way, sharing no windowing code.
-        .target(name: "SluiceOracle", dependencies: ["SluiceJob", "SluiceWorkload"]),
+        .target(name: "SluiceOracle", dependencies: ["SluiceCore", "SluiceJob", "SluiceWorkload"]),
         // Partition pipelines, the checkpoint loop, the single-process runner. Not the oracle.
         .target(name: "SluiceRuntime", dependencies: ["SluiceCore", "SluiceJob", "SluiceStorage", "SluiceConnectors",
                                               .product(name: "Metrics", package: "swift-metrics")]),

@@ -73,6 +73,7 @@ struct AggregatePlan {
 /// from 2^127. (A BigInt would be exact without that argument, but none is at hand in Swift's
 /// standard library, and Int128 is.)
 struct Accumulator {
+    static let integerOnly = "oracle: this oracle recomputes integer jobs (Pipeline.isIntegerCSV); records have their own"
     var count: Int64 = 0
     var values: [Int128]
 
@@ -83,6 +84,7 @@ struct Accumulator {
             case .count, .sum, .avg: values[i] = 0
             case .min: values[i] = Int128(Int64.max)
             case .max: values[i] = Int128(Int64.min)
+            case .countDistinct, .first, .last: preconditionFailure(Accumulator.integerOnly)
             }
         }
     }
@@ -97,6 +99,7 @@ struct Accumulator {
             case .sum, .avg: values[i] += value
             case .min: values[i] = Swift.min(values[i], value)
             case .max: values[i] = Swift.max(values[i], value)
+            case .countDistinct, .first, .last: preconditionFailure(Accumulator.integerOnly)
             }
         }
     }
@@ -110,6 +113,7 @@ struct Accumulator {
             case .count, .sum, .avg: result.values[i] = values[i] + other.values[i]
             case .min: result.values[i] = Swift.min(values[i], other.values[i])
             case .max: result.values[i] = Swift.max(values[i], other.values[i])
+            case .countDistinct, .first, .last: preconditionFailure(Accumulator.integerOnly)
             }
         }
         return result
@@ -136,6 +140,7 @@ struct Accumulator {
                 // rule prevents) is printed exact, so it can never match a wrapped one.
                 let sum = Int64(exactly: values[i]).map { "\(Double($0) / Double(count))" } ?? "\(values[i])/\(count)"
                 row += ",\(sum)"
+            case .countDistinct, .first, .last: preconditionFailure(Accumulator.integerOnly)
             }
         }
         return row

@@ -33,6 +33,8 @@ public struct AggregateLayout: Sendable, Equatable {
             case .avg: updates.append((field, slot, .sum)); outputs.append(.average(sum: slot))
             case .min: updates.append((field, slot, .min)); outputs.append(.slot(slot))
             case .max: updates.append((field, slot, .max)); outputs.append(.slot(slot))
+            case .countDistinct, .first, .last:
+                preconditionFailure("\(aggregate.columnName) runs as records, never on the integer path (Pipeline.isIntegerCSV)")
             }
         }
         self.updates = updates
