@@ -47,9 +47,11 @@ let package = Package(
         .target(name: "SluiceConnectors", dependencies: ["SluiceCore", "SluiceJob", "SluiceWorkload", "SluiceStorage"]),
         // The independent oracle: recomputes a job the plainest way, sharing no windowing code.
         .target(name: "SluiceOracle", dependencies: ["SluiceCore", "SluiceJob", "SluiceWorkload"]),
-        // Partition pipelines, the checkpoint loop, the single-process runner, verification.
-        .target(name: "SluiceRuntime", dependencies: ["SluiceCore", "SluiceJob", "SluiceStorage", "SluiceConnectors", "SluiceOracle",
+        // Partition pipelines, the checkpoint loop, the single-process runner. Not the oracle.
+        .target(name: "SluiceRuntime", dependencies: ["SluiceCore", "SluiceJob", "SluiceStorage", "SluiceConnectors",
                                               .product(name: "Metrics", package: "swift-metrics")]),
+        // `sluice verify`: a sink read back, compared with the oracle (workers do not link it).
+        .target(name: "SluiceVerification", dependencies: ["SluiceOracle", "SluiceConnectors"]),
         // Development certificates (a CA, the coordinator, workers) and TLS configuration.
         .target(name: "SluiceTLS", dependencies: [
             .product(name: "X509", package: "swift-certificates"),
@@ -68,13 +70,16 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // The control-plane protocol: .proto and its generated Swift (scripts/generate-protos).
+        // The control-plane protocol: .proto and its generated Swift (scripts/generate-protos), and
+        // how a client dials the coordinator.
         .target(name: "SluiceProtocol", dependencies: [
             .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ], exclude: ["Protos", "README.md", "README-example.swift.txt"]),
-        // Membership, leases with epochs, balanced sticky assignment (no network).
+        // Membership, leases with epochs, balanced sticky assignment; the service, its RPC, the
+        // lease ledgers, leadership, and the status client.
         .target(name: "SluiceCoordinator", dependencies: [
             "SluiceCore", "SluiceStorage", "SluiceProtocol", "SluiceTLS", "SluiceWorkload", "SluiceOps",
             .product(name: "Metrics", package: "swift-metrics"),
@@ -96,16 +101,26 @@ let package = Package(
         ]),
         // The chaos harness: suites, seeded schedules, fault injection and proxy, checks, report.
         .target(name: "SluiceChaos", dependencies: [
-            "SluiceCore", "SluiceStorage", "SluiceRuntime", "SluiceOracle", "SluiceConnectors", "SluiceJob", "SluiceWorkload",
-            "SluiceProtocol", "SluiceTLS", .product(name: "Yams", package: "Yams"),
+            "SluiceCore", "SluiceStorage", "SluiceRuntime", "SluiceOracle", "SluiceVerification", "SluiceConnectors", "SluiceJob",
+            "SluiceWorkload", "SluiceProtocol", "SluiceTLS", "SluiceCoordinator",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        ]),
+        // The benchmarks behind `sluice bench` (figures as `name: value unit` lines).
+        .target(name: "SluiceBench", dependencies: [
+            "SluiceChaos", "SluiceCoordinator", "SluiceRuntime", "SluiceConnectors", "SluiceStorage", "SluiceJob", "SluiceCore",
+            "SluiceWorkload", "SluiceProtocol", "SluiceTLS",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),
         .executableTarget(name: "sluice", dependencies: [
-            "SluiceChaos", "SluiceRuntime", "SluiceCoordinator", "SluiceWorker", "SluiceTLS", "SluiceOps", "SluiceProtocol", "SluiceWorkload", "SluiceOracle", "SluiceConnectors", "SluiceJob", "SluiceCore", "SluiceStorage",
+            "SluiceBench", "SluiceVerification", "SluiceChaos", "SluiceRuntime", "SluiceCoordinator", "SluiceWorker", "SluiceTLS", "SluiceOps", "SluiceProtocol", "SluiceWorkload", "SluiceOracle", "SluiceConnectors", "SluiceJob", "SluiceCore", "SluiceStorage",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
 
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SluiceStorage
 #if canImport(Glibc)
 import Glibc
@@ -12,7 +13,7 @@ import Glibc
 /// and removed at the end; `restart_store` stops it with `pg_ctl stop -m immediate` and starts it
 /// again. `store: postgres://…`: that server (on loopback: the workers reach it through fault
 /// proxies on 127.0.0.1), where the harness only creates a database.
-final class ChaosPostgres: @unchecked Sendable {
+final class ChaosPostgres: Sendable {
     /// The run's database (`postgres://USER@127.0.0.1:PORT/sluice_chaos_…`).
     let databaseURL: String
     let database: String
@@ -30,7 +31,7 @@ final class ChaosPostgres: @unchecked Sendable {
     }
 
     /// Starts a throwaway server and creates the run's database on it.
-    static func startThrowaway(database: String, log: (String) -> Void) throws -> ChaosPostgres {
+    static func startThrowaway(database: String, logger: Logger) throws -> ChaosPostgres {
         guard let bin = binaries() else {
             throw ChaosRefusal("store: postgres needs PostgreSQL's server binaries (initdb, pg_ctl) under /usr/lib/postgresql/*/bin: "
                                + "`apt-get install -y postgresql`, or give the suite a server: `store: postgres://USER@127.0.0.1:PORT/DB`")
@@ -63,7 +64,7 @@ final class ChaosPostgres: @unchecked Sendable {
                 let server = ChaosPostgres(databaseURL: Self.replacingDatabase(in: base, with: database), database: database,
                                            port: port, bin: bin, owned: (dir, data))
                 try server.createDatabase(base: base)
-                log("chaos: PostgreSQL \((bin as NSString).deletingLastPathComponent) on 127.0.0.1:\(port) (data in \(data))")
+                logger.info("PostgreSQL \((bin as NSString).deletingLastPathComponent) on 127.0.0.1:\(port) (data in \(data))")
                 return server
             }
             lastError = started.output

@@ -15,6 +15,8 @@ public struct ChaosReport: Sendable, Codable {
     public var eventsCommitted: Int64
     public var runSeconds: Double
     public var finishedInTime: Bool
+    /// True when a signal ended the run early (absent otherwise, and in reports of older runs).
+    public var interrupted: Bool?
     public var recoveryBoundSeconds: Double
     /// Every check passed.
     public var passed: Bool
@@ -49,7 +51,7 @@ public struct ChaosReport: Sendable, Codable {
         lines.append("| build | \(build) |")
         lines.append("| cluster | \(workers) workers at the start, \(partitions) partitions |")
         lines.append("| workload | \(events) events; \(eventsCommitted) lines committed |")
-        lines.append("| run time | \(String(format: "%.1f", runSeconds)) s\(finishedInTime ? "" : " (**stopped at the bound before every partition finished**)") |")
+        lines.append("| run time | \(String(format: "%.1f", runSeconds)) s\(finishedInTime ? "" : interrupted == true ? " (**interrupted by a signal before every partition finished**)" : " (**stopped at the bound before every partition finished**)") |")
         lines.append("")
         lines.append("![timeline](timeline.svg)")
         lines.append("")

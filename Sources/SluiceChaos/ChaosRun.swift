@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SluiceConnectors
 import SluiceCore
 import SluiceJob
@@ -19,7 +20,7 @@ public struct ChaosRefusal: Error, CustomStringConvertible {
 
 /// `sluice chaos run`: starts the cluster, drives the workload, injects the schedule's faults,
 /// then checks the run against the oracle and the store's records and writes the report.
-public struct ChaosRun {
+public struct ChaosRun: Sendable {
     public struct Options: Sendable {
         public var suitePath: String
         public var out: String
@@ -40,17 +41,26 @@ public struct ChaosRun {
     }
 
     let options: Options
-    let log: @Sendable (String) -> Void
+    let logger: Logger
 
-    public init(options: Options, log: @escaping @Sendable (String) -> Void) {
+    public init(options: Options, logger: Logger) {
         self.options = options
-        self.log = log
+        self.logger = logger
+    }
+
+    /// Ends the live progress line (it is redrawn in place, without a newline) before a log line.
+    private func breakProgressLine() {
+        if options.progress { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 
     func path(_ name: String) -> String { (options.out as NSString).appendingPathComponent(name) }
 
     /// Runs the suite; the report says whether every check passed. Throws `ChaosRefusal` (or a
-    /// suite error) before anything starts when the suite cannot run here.
+    /// suite error) before anything starts when the suite cannot run here. Cancelling the task
+    /// (`sluice chaos run` on SIGINT or SIGTERM) ends the run early: the faults are healed, the
+    /// cluster is stopped and the report is written for what was committed so far, with a failed
+    /// check saying the run was interrupted. (Cancelled before the cluster is up, it throws
+    /// `CancellationError` after stopping what it started.)
     public func run() async throws -> ChaosReport {
         let suite = try Suite.load(path: options.suitePath)
         let schedule = Schedule.build(suite, seed: options.seed)
@@ -95,7 +105,7 @@ public struct ChaosRun {
         case .postgres(let url):
             let database = "sluice_chaos_" + UUID().uuidString.prefix(8).lowercased()
             postgres = try url.map { try ChaosPostgres.external(url: $0, database: database) }
-                ?? ChaosPostgres.startThrowaway(database: database, log: log)
+                ?? ChaosPostgres.startThrowaway(database: database, logger: logger)
         }
         defer { postgres?.shutDown(keepingLogAt: path("logs/postgres.log")) }
         let output = postgres?.databaseURL ?? "sqlite:" + path("results.db")
@@ -114,8 +124,8 @@ public struct ChaosRun {
         let storeRecords = CommitLogSource(postgres.map { .postgres(url: $0.databaseURL) } ?? .sqlite(path: path("results.db")))
         let observer = ClusterObserver(start: start, commitLog: storeRecords, tls: TLSFiles(directory: path("certs"), identity: "operator"))
 
-        log("chaos: suite '\(suite.name)' (\(schedule.count) faults\(options.seed.map { ", seed \($0)" } ?? suite.random.map { ", seed \($0.seed)" } ?? "")) in \(options.out)")
-        for (i, f) in schedule.enumerated() { log(String(format: "  %2d. %6.1f s  ", i + 1, f.at) + f.summary) }
+        logger.info("suite '\(suite.name)' (\(schedule.count) faults\(options.seed.map { ", seed \($0)" } ?? suite.random.map { ", seed \($0.seed)" } ?? "")) in \(options.out)")
+        for (i, f) in schedule.enumerated() { logger.info("\(String(format: "%2d. %6.1f s  ", i + 1, f.at))\(f.summary)") }
         await observer.setCoordinator(port: try await cluster.startCoordinator())
         for n in 1...topology.workers { try cluster.startWorker("worker-\(n)") }
         let observing = Task { await observer.run(limit: .seconds(Int(suite.bounds.runSeconds) + 60)) }
@@ -126,11 +136,16 @@ public struct ChaosRun {
         var nextFault = 0
         var nextWorker = topology.workers + 1
         var finished = false
+        var interruptedAt: Double?
         var lastProgress = -1.0
         let limit = suite.bounds.runSeconds
         for _ in 0..<Int(limit * 10) + 10 {
             let now = elapsed()
             if now > limit { break }
+            if Task.isCancelled {
+                interruptedAt = now
+                break
+            }
             while nextFault < schedule.count, schedule[nextFault].at <= now {
                 let spec = schedule[nextFault]
                 var newID: String?
@@ -146,7 +161,10 @@ public struct ChaosRun {
                 records.append(FaultRecord(index: nextFault, kind: spec.kind, target: spec.target ?? newID, summary: summary, plannedAt: spec.at,
                                            injectedAt: injectedAt, healedAt: nil, affected: affected, notes: notes,
                                            recoverySeconds: nil, perPartition: [:]))
-                if options.progress { log("\n  >> \(String(format: "%.1f", injectedAt)) s: \(summary): \(notes.joined(separator: "; "))") }
+                if options.progress {
+                    breakProgressLine()
+                    logger.info(">> \(String(format: "%.1f", injectedAt)) s: \(summary): \(notes.joined(separator: "; "))")
+                }
                 if spec.kind.lasts || spec.restartAfter != nil { heals.append((injectedAt + (spec.duration ?? spec.restartAfter ?? 0), records.count - 1)) }
                 nextFault += 1
             }
@@ -156,7 +174,10 @@ public struct ChaosRun {
                 records[index].healedAt = elapsed()
                 records[index].notes += notes
                 if schedule[records[index].index].kind == .killCoordinator { await observer.setCoordinator(port: cluster.coordinatorPort) }
-                if options.progress { log("\n  << \(String(format: "%.1f", elapsed())) s: \(notes.joined(separator: "; "))") }
+                if options.progress {
+                    breakProgressLine()
+                    logger.info("<< \(String(format: "%.1f", elapsed())) s: \(notes.joined(separator: "; "))")
+                }
             }
             heals.removeAll { $0.at <= elapsed() && records[$0.record].healedAt != nil }
             let committed = await observer.committedOffsets()
@@ -182,7 +203,11 @@ public struct ChaosRun {
         observing.cancel()
         await observing.value
         await observer.pollCommits()
-        if options.progress { log("\nchaos: \(finished ? "every partition finished" : "stopped at the \(format(limit)) s bound") after \(String(format: "%.1f", runSeconds)) s; stopping the cluster") }
+        if options.progress || interruptedAt != nil {
+            breakProgressLine()
+            let why = finished ? "every partition finished" : interruptedAt != nil ? "interrupted" : "stopped at the \(format(limit)) s bound"
+            logger.info("\(why) after \(String(format: "%.1f", runSeconds)) s; stopping the cluster")
+        }
         cluster.shutDown()
 
         // Checks.
@@ -196,7 +221,7 @@ public struct ChaosRun {
         }
         RecoveryAnalysis.analyze(&records, observations: observations, ends: ends)
         var checks: [CheckResult] = []
-        if options.progress { log("chaos: checking the sink against the oracle and the store's records …") }
+        if options.progress { logger.info("checking the sink against the oracle and the store's records …") }
         checks += try oracleChecks(job: job, output: output)
         let (commits, claims) = try await storeRecords.logs()
         checks.append(CommitLogChecks.chain(commits))
@@ -204,6 +229,11 @@ public struct ChaosRun {
         checks.append(CommitLogChecks.fencing(commits: commits, claims: claims))
         checks.append(CommitLogChecks.reachedEnd(commits, expected: ends))
         checks.append(RecoveryAnalysis.check(records, bound: suite.bounds.recoverySeconds))
+        if let interruptedAt {
+            checks.append(CheckResult(name: "run not interrupted", passed: false, evidence: [
+                "interrupted by a signal at \(String(format: "%.1f", interruptedAt)) s; the checks above judge what was committed until then",
+            ]))
+        }
 
         let jobFlag = jobPath == nil ? "" : " --job job.yaml"
         var reverify = [
@@ -213,7 +243,8 @@ public struct ChaosRun {
         ]
         if let postgres {
             // The database is gone with the throwaway server; its dump is kept.
-            if options.progress { log("chaos: " + postgres.dump(to: path("store.sql"))) } else { _ = postgres.dump(to: path("store.sql")) }
+            let dumped = postgres.dump(to: path("store.sql"))
+            if options.progress { logger.info("\(dumped)") }
             let db = "postgres://USER@HOST:PORT/sluice_chaos"
             reverify = [
                 "createdb sluice_chaos && psql -q -d sluice_chaos -f store.sql   # on any PostgreSQL server",
@@ -228,7 +259,8 @@ public struct ChaosRun {
             seed: suite.random == nil ? nil : (options.seed ?? suite.random?.seed), startedAt: formatter.string(from: startDate),
             build: options.build, workers: topology.workers, partitions: topology.partitions, events: w.events,
             eventsCommitted: commits.reduce(into: [Int: Int64]()) { $0[$1.partition] = max($0[$1.partition] ?? 0, $1.toOffset) }.values.reduce(0, +),
-            runSeconds: runSeconds, finishedInTime: finished, recoveryBoundSeconds: suite.bounds.recoverySeconds,
+            runSeconds: runSeconds, finishedInTime: finished, interrupted: interruptedAt.map { _ in true },
+            recoveryBoundSeconds: suite.bounds.recoverySeconds,
             passed: checks.allSatisfy(\.passed), checks: checks, faults: records, worstRecoverySeconds: RecoveryAnalysis.worst(records),
             partitionEnds: Dictionary(uniqueKeysWithValues: ends.map { (String($0.key), $0.value) }),
             reverify: reverify)

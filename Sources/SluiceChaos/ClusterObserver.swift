@@ -1,6 +1,7 @@
 import Foundation
 import SluiceCore
 import SluiceProtocol
+import SluiceCoordinator
 import SluiceStorage
 import SluiceTLS
 
@@ -23,7 +24,8 @@ public struct Observations: Sendable, Codable {
         public var toOffset: Int64
     }
 
-    public struct Progress: Sendable, Codable {
+    /// Not a partition's progress (`PartitionProgress`): the cluster's committed total over time.
+    public struct CommittedSample: Sendable, Codable {
         public var t: Double
         /// Sum over partitions of the last committed offset.
         public var committed: Int64
@@ -31,7 +33,7 @@ public struct Observations: Sendable, Codable {
 
     public var owners: [OwnerSample] = []
     public var commits: [CommitSeen] = []
-    public var progress: [Progress] = []
+    public var progress: [CommittedSample] = []
 }
 
 /// Polls the coordinator's status and the store's commit log, each in a loop of its own, until

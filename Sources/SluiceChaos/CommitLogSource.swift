@@ -5,6 +5,8 @@ import SluiceStorage
 /// the claim log (for the checks after it). The embedded store is a SQLite file; PostgreSQL is
 /// read over a connection of the harness's own, straight to the server (not through a worker's
 /// fault proxy). Reads block, so they run on a queue of their own, off the cooperative pool.
+// @unchecked: `connection` is confined to `queue` (every use is inside `queue.async`), which the
+// compiler cannot see.
 public final class CommitLogSource: @unchecked Sendable {
     public enum Location: Sendable {
         case sqlite(path: String)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,21 +9,23 @@ import Glibc
 /// (blackhole), delay them with jitter, reset every connection, or throttle the bandwidth, in one
 /// direction or both. Blocking sockets, two threads per direction per connection: the control
 /// plane carries a handful of connections, and plain threads keep the timing honest.
-public final class FaultProxy: @unchecked Sendable {
+public final class FaultProxy: Sendable {
     public let port: Int
     private let listener: Int32
-    private let lock = NSLock()
-    private var targetPort: Int
-    private var mode: NetworkMode?
-    private var direction: Direction = .both
-    private var connections: [ObjectIdentifier: ProxyConnection] = [:]
-    private var closed = false
+    private struct Settings {
+        var targetPort: Int
+        var mode: NetworkMode?
+        var direction: Direction = .both
+        var connections: [ObjectIdentifier: ProxyConnection] = [:]
+        var closed = false
+    }
+    private let settings: Mutex<Settings>
     /// Every loop of the proxy ends by then at the latest (the run's bound, with a margin).
     let deadline: Date
 
     /// Listens on 127.0.0.1 (any free port) and forwards to 127.0.0.1:`targetPort` for at most `lifetime` seconds.
     public init(targetPort: Int, lifetime: TimeInterval = 3_600) throws {
-        self.targetPort = targetPort
+        settings = Mutex(Settings(targetPort: targetPort))
         deadline = Date().addingTimeInterval(lifetime)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SupervisorError("proxy: socket() failed: errno \(errno)") }
@@ -57,26 +60,26 @@ public final class FaultProxy: @unchecked Sendable {
     }
 
     /// Where new connections go (the coordinator restarted on another port).
-    public func setTarget(port: Int) { lock.withLock { targetPort = port } }
+    public func setTarget(port: Int) { settings.withLock { $0.targetPort = port } }
 
     /// Starts misbehaving. `.reset` resets every open connection at once.
     public func apply(_ mode: NetworkMode, direction: Direction) {
-        let open: [ProxyConnection] = lock.withLock {
-            self.mode = mode
-            self.direction = direction
-            return Array(connections.values)
+        let open: [ProxyConnection] = settings.withLock {
+            $0.mode = mode
+            $0.direction = direction
+            return Array($0.connections.values)
         }
         if mode == .reset { for c in open { c.reset() } }
     }
 
     /// Back to passing everything through.
-    public func heal() { lock.withLock { mode = nil } }
+    public func heal() { settings.withLock { $0.mode = nil } }
 
     /// The fault acting on bytes going `upstream` (worker to coordinator) or not, if any.
     func fault(upstream: Bool) -> NetworkMode? {
-        lock.withLock {
-            guard let mode else { return nil }
-            switch direction {
+        settings.withLock {
+            guard let mode = $0.mode else { return nil }
+            switch $0.direction {
             case .both: return mode
             case .upstream: return upstream ? mode : nil
             case .downstream: return upstream ? nil : mode
@@ -85,12 +88,12 @@ public final class FaultProxy: @unchecked Sendable {
     }
 
     /// Closed, or past its lifetime.
-    var isClosed: Bool { lock.withLock { closed } || Date() > deadline }
+    var isClosed: Bool { settings.withLock { $0.closed } || Date() > deadline }
 
     public func close() {
-        let (open, wasClosed): ([ProxyConnection], Bool) = lock.withLock {
-            defer { closed = true }
-            return (Array(connections.values), closed)
+        let (open, wasClosed): ([ProxyConnection], Bool) = settings.withLock { s in
+            defer { s.closed = true }
+            return (Array(s.connections.values), s.closed)
         }
         guard !wasClosed else { return }  // closing the listener twice could close a reused descriptor
         shutdown(listener, Int32(SHUT_RDWR))
@@ -99,7 +102,7 @@ public final class FaultProxy: @unchecked Sendable {
     }
 
     func remove(_ connection: ProxyConnection) {
-        _ = lock.withLock { connections.removeValue(forKey: ObjectIdentifier(connection)) }
+        _ = settings.withLock { $0.connections.removeValue(forKey: ObjectIdentifier(connection)) }
     }
 
     private func acceptLoop() {
@@ -109,7 +112,7 @@ public final class FaultProxy: @unchecked Sendable {
                 if errno == EINTR { continue }
                 return  // the listener was closed
             }
-            let (target, resetting) = lock.withLock { (targetPort, mode == .reset) }
+            let (target, resetting) = settings.withLock { ($0.targetPort, $0.mode == .reset) }
             if resetting {
                 ProxyConnection.abort(client)
                 continue
@@ -126,13 +129,15 @@ public final class FaultProxy: @unchecked Sendable {
                 continue
             }
             let connection = ProxyConnection(client: client, upstream: upstream, proxy: self)
-            lock.withLock { connections[ObjectIdentifier(connection)] = connection }
+            settings.withLock { $0.connections[ObjectIdentifier(connection)] = connection }
             connection.start()
         }
     }
 }
 
 /// One proxied connection: a pump each way, each a reader thread and a writer thread around a queue.
+// @unchecked: the queues and flags are guarded by `condition` (an NSCondition, which the compiler
+// cannot tie to the fields); the descriptors are immutable, `proxy` is a weak back-reference.
 final class ProxyConnection: @unchecked Sendable {
     private let client: Int32
     private let upstream: Int32

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,7 +7,7 @@ import Glibc
 /// The cluster a suite runs against: a coordinator and workers as child processes on loopback,
 /// each worker talking to the coordinator through a fault proxy of its own, and, with PostgreSQL,
 /// to the database through a second one (the coordinator reaches the database directly).
-public final class LocalCluster: @unchecked Sendable {
+public final class LocalCluster: Sendable {
     public struct Layout: Sendable {
         public var certs: String
         public var logs: String
@@ -28,12 +29,15 @@ public final class LocalCluster: @unchecked Sendable {
 
     public let layout: Layout
     public let supervisor: ProcessSupervisor
-    private let lock = NSLock()
-    private var proxies: [String: FaultProxy] = [:]
-    /// Worker id → its proxy to the database (PostgreSQL only).
-    private var storeProxies: [String: FaultProxy] = [:]
-    private var incarnations: [String: Int] = [:]
-    public private(set) var coordinatorPort: Int?
+    private struct Members {
+        var proxies: [String: FaultProxy] = [:]
+        /// Worker id → its proxy to the database (PostgreSQL only).
+        var storeProxies: [String: FaultProxy] = [:]
+        var incarnations: [String: Int] = [:]
+        var coordinatorPort: Int?
+    }
+    private let members = Mutex(Members())
+    public var coordinatorPort: Int? { members.withLock { $0.coordinatorPort } }
 
     public init(layout: Layout, executable: String?) {
         self.layout = layout
@@ -42,9 +46,9 @@ public final class LocalCluster: @unchecked Sendable {
 
     /// `name`, `name.2`, `name.3`, … : one log per process, a restart keeps its predecessor's.
     private func logName(_ name: String) -> String {
-        let n = lock.withLock { () -> Int in
-            incarnations[name, default: 0] += 1
-            return incarnations[name] ?? 1
+        let n = members.withLock { m -> Int in
+            m.incarnations[name, default: 0] += 1
+            return m.incarnations[name] ?? 1
         }
         return n == 1 ? name : "\(name).\(n)"
     }
@@ -62,35 +66,36 @@ public final class LocalCluster: @unchecked Sendable {
         if let job = layout.job { arguments += ["--job", job] }
         let pid = try supervisor.start("coordinator", arguments, logName: logName("coordinator"))
         let port = try await supervisor.waitForPort(pid)
-        let all: [FaultProxy] = lock.withLock {
-            coordinatorPort = port
-            return Array(proxies.values)
+        let all: [FaultProxy] = members.withLock {
+            $0.coordinatorPort = port
+            return Array($0.proxies.values)
         }
         for proxy in all { proxy.setTarget(port: port) }
         return port
     }
 
     public func killCoordinator() {
-        lock.withLock { coordinatorPort = nil }
+        members.withLock { $0.coordinatorPort = nil }
         supervisor.kill("coordinator")
     }
 
     /// Starts (or restarts) worker `id` behind its proxy (made on its first start).
     public func startWorker(_ id: String) throws {
-        let proxy: FaultProxy = try lock.withLock {
-            if let existing = proxies[id] { return existing }
-            guard let port = coordinatorPort else { throw SupervisorError("no coordinator to connect \(id) to") }
-            let proxy = try FaultProxy(targetPort: port, lifetime: layout.proxyLifetime)
-            proxies[id] = proxy
+        let lifetime = layout.proxyLifetime
+        let proxy: FaultProxy = try members.withLock { m in
+            if let existing = m.proxies[id] { return existing }
+            guard let port = m.coordinatorPort else { throw SupervisorError("no coordinator to connect \(id) to") }
+            let proxy = try FaultProxy(targetPort: port, lifetime: lifetime)
+            m.proxies[id] = proxy
             return proxy
         }
         var arguments = ["worker", "--id", id, "--coordinator", "127.0.0.1:\(proxy.port)", "--certs", layout.certs,
                          "--rate", String(format: "%.1f", layout.rate)]
         if let postgres = layout.postgres {
-            let storeProxy: FaultProxy = try lock.withLock {
-                if let existing = storeProxies[id] { return existing }
-                let made = try FaultProxy(targetPort: postgres.port, lifetime: layout.proxyLifetime)
-                storeProxies[id] = made
+            let storeProxy: FaultProxy = try members.withLock { m in
+                if let existing = m.storeProxies[id] { return existing }
+                let made = try FaultProxy(targetPort: postgres.port, lifetime: lifetime)
+                m.storeProxies[id] = made
                 return made
             }
             arguments += ["--state", ChaosPostgres.url(postgres.url, throughProxyPort: storeProxy.port)]
@@ -99,16 +104,16 @@ public final class LocalCluster: @unchecked Sendable {
         try supervisor.start(id, arguments, logName: logName(id), ignoreFileSizeSignal: true)
     }
 
-    public func proxy(_ id: String) -> FaultProxy? { lock.withLock { proxies[id] } }
+    public func proxy(_ id: String) -> FaultProxy? { members.withLock { $0.proxies[id] } }
 
     /// The proxy between worker `id` and the database (PostgreSQL only).
-    public func storeProxy(_ id: String) -> FaultProxy? { lock.withLock { storeProxies[id] } }
+    public func storeProxy(_ id: String) -> FaultProxy? { members.withLock { $0.storeProxies[id] } }
 
     public func pid(_ id: String) -> Int32? { supervisor.pid(id) }
 
     /// Stops everything: processes (graceful, then killed) and proxies.
     public func shutDown() {
-        let all = lock.withLock { Array(proxies.values) + Array(storeProxies.values) }
+        let all = members.withLock { Array($0.proxies.values) + Array($0.storeProxies.values) }
         for proxy in all { proxy.heal() }
         supervisor.terminateAll()
         for proxy in all { proxy.close() }

@@ -1,7 +1,7 @@
 import SluiceConnectors
 import SluiceJob
 import SluiceOracle
-import SluiceRuntime
+import SluiceVerification
 import SluiceWorkload
 
 extension ChaosRun {

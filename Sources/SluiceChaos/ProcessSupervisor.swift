@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,13 +9,15 @@ import Glibc
 ///
 /// Output goes through pipes rather than straight into files so that a child whose file size is
 /// limited (the disk-full fault) can still log: a pipe write is not subject to RLIMIT_FSIZE.
-public final class ProcessSupervisor: @unchecked Sendable {
+public final class ProcessSupervisor: Sendable {
     public let logs: String
     public let executable: String
-    private let lock = NSLock()
-    private var pids: [String: Int32] = [:]
-    private var processes: [Int32: Process] = [:]
-    private var outputs: [Int32: String] = [:]
+    private struct Children {
+        var pids: [String: Int32] = [:]
+        var processes: [Int32: Process] = [:]
+        var outputs: [Int32: String] = [:]
+    }
+    private let children = Mutex(Children())
 
     /// `executable` defaults to this process's own binary (the `sluice` CLI starting its children).
     public init(logs: String, executable: String? = nil) {
@@ -43,10 +46,10 @@ public final class ProcessSupervisor: @unchecked Sendable {
         process.standardError = try Self.pump(into: base + ".log")
         try process.run()
         let pid = process.processIdentifier
-        lock.withLock {
-            pids[name] = pid
-            processes[pid] = process
-            outputs[pid] = out
+        children.withLock {
+            $0.pids[name] = pid
+            $0.processes[pid] = process
+            $0.outputs[pid] = out
         }
         return pid
     }
@@ -69,19 +72,19 @@ public final class ProcessSupervisor: @unchecked Sendable {
         return pipe
     }
 
-    public func pid(_ name: String) -> Int32? { lock.withLock { pids[name] } }
+    public func pid(_ name: String) -> Int32? { children.withLock { $0.pids[name] } }
 
-    public var names: [String] { lock.withLock { Array(pids.keys).sorted() } }
+    public var names: [String] { children.withLock { Array($0.pids.keys).sorted() } }
 
     /// True while the named process runs (a zombie, or one that exited, is not running).
     public func isRunning(_ name: String) -> Bool {
-        guard let pid = pid(name), let process = lock.withLock({ processes[pid] }) else { return false }
+        guard let pid = pid(name), let process = children.withLock({ $0.processes[pid] }) else { return false }
         return process.isRunning
     }
 
     /// The port the coordinator printed on its standard output ("coordinator listening on HOST:PORT").
     public func waitForPort(_ pid: Int32, timeout: Duration = .seconds(30)) async throws -> Int {
-        let path = lock.withLock { outputs[pid] }
+        let path = children.withLock { $0.outputs[pid] }
         let rounds = Int(timeout.components.seconds * 10)
         for _ in 0..<max(1, rounds) {
             if let path, let text = try? String(contentsOfFile: path, encoding: .utf8),
@@ -97,8 +100,8 @@ public final class ProcessSupervisor: @unchecked Sendable {
     /// Sends `sig` to the named process; SIGKILL and SIGTERM also forget it.
     @discardableResult
     public func signal(_ name: String, _ sig: Int32) -> Bool {
-        let pid: Int32? = lock.withLock {
-            (sig == SIGKILL || sig == SIGTERM) ? pids.removeValue(forKey: name) : pids[name]
+        let pid: Int32? = children.withLock {
+            (sig == SIGKILL || sig == SIGTERM) ? $0.pids.removeValue(forKey: name) : $0.pids[name]
         }
         guard let pid else { return false }
         return Glibc.kill(pid, sig) == 0
@@ -108,17 +111,17 @@ public final class ProcessSupervisor: @unchecked Sendable {
 
     /// SIGTERM (graceful), then SIGKILL whatever is left after a few seconds.
     public func terminateAll() {
-        let all = lock.withLock { pids }
+        let all = children.withLock { $0.pids }
         for (_, pid) in all { Glibc.kill(pid, SIGCONT); Glibc.kill(pid, SIGTERM) }
-        let running = lock.withLock { all.values.compactMap { processes[$0] } }
+        let running = children.withLock { state in all.values.compactMap { state.processes[$0] } }
         for _ in 0..<50 where running.contains(where: \.isRunning) { usleep(100_000) }
         killAll()
     }
 
     public func killAll() {
-        let all = lock.withLock {
-            let all = pids
-            pids = [:]
+        let all = children.withLock {
+            let all = $0.pids
+            $0.pids = [:]
             return all
         }
         for (_, pid) in all { Glibc.kill(pid, SIGKILL) }

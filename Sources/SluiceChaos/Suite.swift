@@ -1,4 +1,5 @@
 import Foundation
+import SluiceJob
 
 /// A game-day suite: the cluster to start, the workload to drive, the store, the bounds, and the
 /// faults to inject (fixed in time, drawn from a seed, or both). Parsed by `SuiteParser`.
@@ -199,6 +200,5 @@ public struct FaultSpec: Sendable, Equatable {
     }
 }
 
-func format(_ seconds: Double) -> String {
-    seconds == seconds.rounded() ? String(Int(seconds)) : String(format: "%.1f", seconds)
-}
+/// Seconds as the suite's messages print them (the YAML reader's rule).
+func format(_ seconds: Double) -> String { YAMLReader.format(seconds) }

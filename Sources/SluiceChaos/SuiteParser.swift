@@ -1,5 +1,6 @@
 import Foundation
 import Yams
+import SluiceJob
 import SluiceStorage
 
 /// A refused suite: `path` names the field (`faults[2].target`, `topology.workers`).
@@ -25,14 +26,8 @@ extension Suite {
     }
 
     public static func parse(yaml: String) throws -> Suite {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: yaml)
-        } catch {
-            throw SuiteError(path: "", message: "not valid YAML: \(error)")
-        }
-        guard let root else { throw SuiteError(path: "", message: "the suite is empty") }
-        let suite = try SuiteReader().suite(root)
+        let reader = SuiteReader()
+        let suite = try reader.suite(reader.yaml.root(of: yaml, empty: "the suite is empty"))
         try suite.validate()
         return suite
     }
@@ -101,14 +96,16 @@ struct Membership {
 
 /// Walks the YAML tree by hand so that every error carries the path of the offending field.
 private struct SuiteReader {
+    let yaml = YAMLReader { SuiteError(path: $0, message: $1) }
+
     func suite(_ root: Node) throws -> Suite {
-        let top = try mapping(root, path: "", allowed: ["name", "store", "topology", "workload", "job", "bounds", "faults", "random"])
+        let top = try yaml.mapping(root, path: "", allowed: ["name", "store", "topology", "workload", "job", "bounds", "faults", "random"])
         guard let nameNode = top["name"] else { throw SuiteError(path: "name", message: "missing") }
-        var suite = Suite(name: try string(nameNode, path: "name"))
+        var suite = Suite(name: try yaml.string(nameNode, path: "name"))
         if let node = top["store"] { suite.store = try store(node) }
         if let node = top["topology"] { suite.topology = try topology(node) }
         if let node = top["workload"] { suite.workload = try workload(node) }
-        if let node = top["job"] { suite.job = try string(node, path: "job") }
+        if let node = top["job"] { suite.job = try yaml.string(node, path: "job") }
         if let node = top["bounds"] { suite.bounds = try bounds(node) }
         if let node = top["faults"] {
             guard case .sequence(let items) = node else {
@@ -136,13 +133,13 @@ private struct SuiteReader {
     }
 
     private func topology(_ node: Node) throws -> Suite.Topology {
-        let map = try mapping(node, path: "topology", allowed: ["workers", "partitions", "lease_ttl_ms", "heartbeat_ms", "store_retry_ms"])
+        let map = try yaml.mapping(node, path: "topology", allowed: ["workers", "partitions", "lease_ttl_ms", "heartbeat_ms", "store_retry_ms"])
         var t = Suite.Topology()
-        if let n = map["workers"] { t.workers = Int(try integer(n, path: "topology.workers", in: 1...32)) }
-        if let n = map["partitions"] { t.partitions = Int(try integer(n, path: "topology.partitions", in: 1...256)) }
-        if let n = map["lease_ttl_ms"] { t.leaseTTLMs = try integer(n, path: "topology.lease_ttl_ms", in: 200...600_000) }
-        if let n = map["heartbeat_ms"] { t.heartbeatMs = try integer(n, path: "topology.heartbeat_ms", in: 50...600_000) }
-        if let n = map["store_retry_ms"] { t.storeRetryMs = try integer(n, path: "topology.store_retry_ms", in: 100...3_600_000) }
+        if let n = map["workers"] { t.workers = Int(try yaml.integer(n, path: "topology.workers", in: 1...32)) }
+        if let n = map["partitions"] { t.partitions = Int(try yaml.integer(n, path: "topology.partitions", in: 1...256)) }
+        if let n = map["lease_ttl_ms"] { t.leaseTTLMs = try yaml.integer(n, path: "topology.lease_ttl_ms", in: 200...600_000) }
+        if let n = map["heartbeat_ms"] { t.heartbeatMs = try yaml.integer(n, path: "topology.heartbeat_ms", in: 50...600_000) }
+        if let n = map["store_retry_ms"] { t.storeRetryMs = try yaml.integer(n, path: "topology.store_retry_ms", in: 100...3_600_000) }
         guard t.heartbeatMs < t.leaseTTLMs else {
             throw SuiteError(path: "topology.heartbeat_ms", message: "must be below lease_ttl_ms (\(t.leaseTTLMs))")
         }
@@ -150,29 +147,29 @@ private struct SuiteReader {
     }
 
     private func workload(_ node: Node) throws -> Suite.Workload {
-        let map = try mapping(node, path: "workload", allowed: ["seed", "events", "keys", "seconds"])
+        let map = try yaml.mapping(node, path: "workload", allowed: ["seed", "events", "keys", "seconds"])
         var w = Suite.Workload()
-        if let n = map["seed"] { w.seed = UInt64(try integer(n, path: "workload.seed", in: 0...Int64.max)) }
-        if let n = map["events"] { w.events = Int(try integer(n, path: "workload.events", in: 1...1_000_000_000)) }
-        if let n = map["keys"] { w.keys = Int(try integer(n, path: "workload.keys", in: 1...100_000_000)) }
-        if let n = map["seconds"] { w.seconds = try number(n, path: "workload.seconds", in: 1...86_400) }
+        if let n = map["seed"] { w.seed = UInt64(try yaml.integer(n, path: "workload.seed", in: 0...Int64.max)) }
+        if let n = map["events"] { w.events = Int(try yaml.integer(n, path: "workload.events", in: 1...1_000_000_000)) }
+        if let n = map["keys"] { w.keys = Int(try yaml.integer(n, path: "workload.keys", in: 1...100_000_000)) }
+        if let n = map["seconds"] { w.seconds = try yaml.number(n, path: "workload.seconds", in: 1...86_400) }
         return w
     }
 
     private func bounds(_ node: Node) throws -> Suite.Bounds {
-        let map = try mapping(node, path: "bounds", allowed: ["recovery_s", "run_s"])
+        let map = try yaml.mapping(node, path: "bounds", allowed: ["recovery_s", "run_s"])
         var b = Suite.Bounds()
-        if let n = map["recovery_s"] { b.recoverySeconds = try number(n, path: "bounds.recovery_s", in: 0.1...3_600) }
-        if let n = map["run_s"] { b.runSeconds = try number(n, path: "bounds.run_s", in: 1...86_400) }
+        if let n = map["recovery_s"] { b.recoverySeconds = try yaml.number(n, path: "bounds.recovery_s", in: 0.1...3_600) }
+        if let n = map["run_s"] { b.runSeconds = try yaml.number(n, path: "bounds.run_s", in: 1...86_400) }
         return b
     }
 
     private func random(_ node: Node) throws -> Suite.RandomNemesis {
-        let map = try mapping(node, path: "random", allowed: ["seed", "start", "until", "gap_s", "duration_s", "kinds", "min_workers", "max_workers"])
+        let map = try yaml.mapping(node, path: "random", allowed: ["seed", "start", "until", "gap_s", "duration_s", "kinds", "min_workers", "max_workers"])
         var r = Suite.RandomNemesis()
-        if let n = map["seed"] { r.seed = UInt64(try integer(n, path: "random.seed", in: 0...Int64.max)) }
-        if let n = map["start"] { r.start = try number(n, path: "random.start", in: 0...86_400) }
-        if let n = map["until"] { r.until = try number(n, path: "random.until", in: 0...86_400) }
+        if let n = map["seed"] { r.seed = UInt64(try yaml.integer(n, path: "random.seed", in: 0...Int64.max)) }
+        if let n = map["start"] { r.start = try yaml.number(n, path: "random.start", in: 0...86_400) }
+        if let n = map["until"] { r.until = try yaml.number(n, path: "random.until", in: 0...86_400) }
         guard r.until >= r.start else { throw SuiteError(path: "random.until", message: "must not be before random.start (\(format(r.start)))") }
         if let n = map["gap_s"] { r.gap = try range(n, path: "random.gap_s") }
         if let n = map["duration_s"] { r.duration = try range(n, path: "random.duration_s") }
@@ -182,8 +179,8 @@ private struct SuiteReader {
             }
             r.kinds = try items.enumerated().map { try kind($1, path: "random.kinds[\($0)]") }
         }
-        if let n = map["min_workers"] { r.minWorkers = Int(try integer(n, path: "random.min_workers", in: 1...32)) }
-        if let n = map["max_workers"] { r.maxWorkers = Int(try integer(n, path: "random.max_workers", in: 1...64)) }
+        if let n = map["min_workers"] { r.minWorkers = Int(try yaml.integer(n, path: "random.min_workers", in: 1...32)) }
+        if let n = map["max_workers"] { r.maxWorkers = Int(try yaml.integer(n, path: "random.max_workers", in: 1...64)) }
         guard r.maxWorkers >= r.minWorkers else {
             throw SuiteError(path: "random.max_workers", message: "must be at least min_workers (\(r.minWorkers))")
         }
@@ -191,7 +188,7 @@ private struct SuiteReader {
     }
 
     private func kind(_ node: Node, path: String) throws -> FaultKind {
-        let text = try string(node, path: path)
+        let text = try yaml.string(node, path: path)
         guard let kind = FaultKind(rawValue: text) else {
             throw SuiteError(path: path, message: "unknown fault kind '\(text)'; expected one of \(FaultKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -199,12 +196,12 @@ private struct SuiteReader {
     }
 
     private func fault(_ node: Node, path: String) throws -> FaultSpec {
-        let map = try mapping(node, path: path, allowed: ["at", "kind", "target", "for", "restart_after", "mode", "direction",
+        let map = try yaml.mapping(node, path: path, allowed: ["at", "kind", "target", "for", "restart_after", "mode", "direction",
                                                           "delay_ms", "jitter_ms", "bytes_per_s", "file_size_limit"])
         guard let kindNode = map["kind"] else { throw SuiteError(path: "\(path).kind", message: "missing") }
         let kind = try kind(kindNode, path: "\(path).kind")
         guard let atNode = map["at"] else { throw SuiteError(path: "\(path).at", message: "missing; seconds after the start") }
-        var fault = FaultSpec(at: try number(atNode, path: "\(path).at", in: 0...86_400), kind: kind)
+        var fault = FaultSpec(at: try yaml.number(atNode, path: "\(path).at", in: 0...86_400), kind: kind)
         func forbid(_ keys: [String]) throws {
             for key in keys where map[key] != nil {
                 throw SuiteError(path: "\(path).\(key)", message: "not used by \(kind.rawValue); remove it")
@@ -212,7 +209,7 @@ private struct SuiteReader {
         }
         if kind.needsTarget {
             guard let t = map["target"] else { throw SuiteError(path: "\(path).target", message: "missing; a worker id such as worker-2") }
-            let target = try string(t, path: "\(path).target")
+            let target = try yaml.string(t, path: "\(path).target")
             guard target.hasPrefix("worker-"), let n = Int(target.dropFirst(7)), n >= 1 else {
                 throw SuiteError(path: "\(path).target", message: "expected a worker id such as worker-2, got '\(target)'")
             }
@@ -222,14 +219,14 @@ private struct SuiteReader {
         }
         if kind.lasts {
             guard let d = map["for"] else { throw SuiteError(path: "\(path).for", message: "missing; how long the fault lasts (s)") }
-            fault.duration = try number(d, path: "\(path).for", in: 0.1...86_400)
+            fault.duration = try yaml.number(d, path: "\(path).for", in: 0.1...86_400)
         } else {
             try forbid(["for"])
         }
         switch kind {
         case .killWorker, .killCoordinator, .restartStore:
             if let r = map["restart_after"] {
-                fault.restartAfter = try number(r, path: "\(path).restart_after", in: 0...86_400)
+                fault.restartAfter = try yaml.number(r, path: "\(path).restart_after", in: 0...86_400)
             } else if kind != .killWorker {
                 fault.restartAfter = 2  // the cluster cannot go on without its coordinator (or store)
             }
@@ -238,7 +235,7 @@ private struct SuiteReader {
         }
         if kind == .cutWorker || kind == .cutWorkerFromStore {
             guard let m = map["mode"] else { throw SuiteError(path: "\(path).mode", message: "missing; expected one of blackhole, delay, reset, bandwidth") }
-            switch try string(m, path: "\(path).mode") {
+            switch try yaml.string(m, path: "\(path).mode") {
             case "blackhole":
                 fault.network = .blackhole
                 try forbid(["delay_ms", "jitter_ms", "bytes_per_s"])
@@ -247,18 +244,18 @@ private struct SuiteReader {
                 try forbid(["delay_ms", "jitter_ms", "bytes_per_s", "direction"])
             case "delay":
                 guard let d = map["delay_ms"] else { throw SuiteError(path: "\(path).delay_ms", message: "missing; the added latency (ms)") }
-                let jitter = try map["jitter_ms"].map { try integer($0, path: "\(path).jitter_ms", in: 0...60_000) } ?? 0
-                fault.network = .delay(ms: Int(try integer(d, path: "\(path).delay_ms", in: 0...60_000)), jitterMs: Int(jitter))
+                let jitter = try map["jitter_ms"].map { try yaml.integer($0, path: "\(path).jitter_ms", in: 0...60_000) } ?? 0
+                fault.network = .delay(ms: Int(try yaml.integer(d, path: "\(path).delay_ms", in: 0...60_000)), jitterMs: Int(jitter))
                 try forbid(["bytes_per_s"])
             case "bandwidth":
                 guard let b = map["bytes_per_s"] else { throw SuiteError(path: "\(path).bytes_per_s", message: "missing; the bandwidth (bytes per second)") }
-                fault.network = .bandwidth(bytesPerSecond: Int(try integer(b, path: "\(path).bytes_per_s", in: 1...1_000_000_000)))
+                fault.network = .bandwidth(bytesPerSecond: Int(try yaml.integer(b, path: "\(path).bytes_per_s", in: 1...1_000_000_000)))
                 try forbid(["delay_ms", "jitter_ms"])
             case let other:
                 throw SuiteError(path: "\(path).mode", message: "unknown mode '\(other)'; expected one of blackhole, delay, reset, bandwidth")
             }
             if let d = map["direction"] {
-                let text = try string(d, path: "\(path).direction")
+                let text = try yaml.string(d, path: "\(path).direction")
                 guard let direction = Direction(rawValue: text) else {
                     throw SuiteError(path: "\(path).direction", message: "unknown direction '\(text)'; expected one of both, upstream, downstream")
                 }
@@ -268,7 +265,7 @@ private struct SuiteReader {
             try forbid(["mode", "direction", "delay_ms", "jitter_ms", "bytes_per_s"])
         }
         if kind == .fillDisk {
-            if let l = map["file_size_limit"] { fault.fileSizeLimit = Int(try integer(l, path: "\(path).file_size_limit", in: 0...(1 << 40))) }
+            if let l = map["file_size_limit"] { fault.fileSizeLimit = Int(try yaml.integer(l, path: "\(path).file_size_limit", in: 0...(1 << 40))) }
         } else {
             try forbid(["file_size_limit"])
         }
@@ -277,56 +274,13 @@ private struct SuiteReader {
 
     // MARK: scalars
 
-    private func mapping(_ node: Node, path: String, allowed: [String]) throws -> [String: Node] {
-        guard case .mapping(let map) = node else {
-            throw SuiteError(path: path, message: "expected a mapping of \(allowed.joined(separator: ", "))")
-        }
-        var result: [String: Node] = [:]
-        for (keyNode, value) in map {
-            let key = keyNode.string ?? ""
-            let field = path.isEmpty ? key : "\(path).\(key)"
-            guard allowed.contains(key) else {
-                throw SuiteError(path: field, message: "unknown field; expected one of \(allowed.joined(separator: ", "))")
-            }
-            result[key] = value
-        }
-        return result
-    }
-
-    private func string(_ node: Node, path: String) throws -> String {
-        guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {
-            throw SuiteError(path: path, message: "expected a non-empty text value")
-        }
-        return scalar.string
-    }
-
-    private func integer(_ node: Node, path: String, in range: ClosedRange<Int64>) throws -> Int64 {
-        guard case .scalar(let scalar) = node, let value = Int64(scalar.string.replacingOccurrences(of: "_", with: "")) else {
-            throw SuiteError(path: path, message: "expected an integer, got '\(node.string ?? "a non-scalar")'")
-        }
-        guard range.contains(value) else {
-            throw SuiteError(path: path, message: "must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
-        }
-        return value
-    }
-
-    private func number(_ node: Node, path: String, in range: ClosedRange<Double>) throws -> Double {
-        guard case .scalar(let scalar) = node, let value = Double(scalar.string.replacingOccurrences(of: "_", with: "")), value.isFinite else {
-            throw SuiteError(path: path, message: "expected a number, got '\(node.string ?? "a non-scalar")'")
-        }
-        guard range.contains(value) else {
-            throw SuiteError(path: path, message: "must be between \(format(range.lowerBound)) and \(format(range.upperBound)), got \(format(value))")
-        }
-        return value
-    }
-
     /// `[low, high]` seconds.
     private func range(_ node: Node, path: String) throws -> ClosedRange<Double> {
         guard case .sequence(let items) = node, items.count == 2 else {
             throw SuiteError(path: path, message: "expected [low, high] in seconds, such as [3, 8]")
         }
-        let low = try number(items[0], path: "\(path)[0]", in: 0...86_400)
-        let high = try number(items[1], path: "\(path)[1]", in: 0...86_400)
+        let low = try yaml.number(items[0], path: "\(path)[0]", in: 0...86_400)
+        let high = try yaml.number(items[1], path: "\(path)[1]", in: 0...86_400)
         guard low <= high else { throw SuiteError(path: path, message: "low (\(format(low))) is above high (\(format(high)))") }
         return low...high
     }

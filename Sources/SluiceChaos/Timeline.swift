@@ -71,7 +71,7 @@ enum Timeline {
 
         // Committed events per second.
         var rates: [(Double, Double)] = []
-        var last: Observations.Progress?
+        var last: Observations.CommittedSample?
         for p in observations.progress {
             if let l = last, p.t - l.t >= 1 {
                 rates.append(((p.t + l.t) / 2, Double(p.committed - l.committed) / (p.t - l.t)))

@@ -40,25 +40,8 @@ public struct CoordinatorCore {
         public var eventsPerSecond: Double = 0
     }
 
-    public struct Progress: Sendable, Equatable {
-        public var partition: Int
-        public var epoch: Int64
-        public var offset: Int64
-        public var committedOffset: Int64
-        public var watermark: Int64
-        public var lag: Int64
-        public var finished: Bool
-
-        public init(partition: Int, epoch: Int64, offset: Int64, committedOffset: Int64, watermark: Int64, lag: Int64, finished: Bool) {
-            self.partition = partition
-            self.epoch = epoch
-            self.offset = offset
-            self.committedOffset = committedOffset
-            self.watermark = watermark
-            self.lag = lag
-            self.finished = finished
-        }
-    }
+    /// A partition's progress as its worker reports it (the one type the worker's host reports too).
+    public typealias Progress = PartitionProgress
 
     public let partitionCount: Int
     public let leaseTTL: Int64

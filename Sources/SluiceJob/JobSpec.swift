@@ -114,35 +114,32 @@ extension JobSpec {
         if !p.derive.isEmpty { return ("derive", "a derived field") }
         if p.dedupe != nil { return ("dedupe", "dedupe") }
         if p.schema.fields.first(where: { $0.name == p.timeField })?.type != .int64 { return ("time", "this time field") }
-        for (i, a) in p.aggregates.enumerated() { return ("aggregates[\(i)]", "\(a.columnName)") }
+        for (i, a) in p.aggregates.enumerated() where [.countDistinct, .first, .last].contains(a.function)
+            || a.field.map({ f in p.schema.fields.first { $0.name == f }?.type != .int64 }) == true {
+            return ("aggregates[\(i)]", "\(a.columnName)")
+        }
         return ("", "this job")
     }
 
     /// Parses and validates any job, records included (the engine for records is being built:
     /// `parse` refuses what it cannot run yet).
     public static func parseRecords(yaml: String) throws -> JobSpec {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: yaml)
-        } catch {
-            throw JobSpecError(path: "", message: "not valid YAML: \(error)")
-        }
-        guard let root else { throw JobSpecError(path: "", message: "the job spec is empty") }
-        return try SpecReader(root: root).job()
+        let reader = SpecReader()
+        return try reader.job(reader.yaml.root(of: yaml, empty: "the job spec is empty"))
     }
 }
 
 /// Walks the YAML tree by hand so that every error carries the path of the offending field.
 struct SpecReader {
-    let root: Node
+    let yaml = YAMLReader { JobSpecError(path: $0, message: $1) }
 
-    func job() throws -> JobSpec {
-        let top = try mapping(root, path: "", allowed: [
+    func job(_ root: Node) throws -> JobSpec {
+        let top = try yaml.mapping(root, path: "", allowed: [
             "name", "kind", "schema", "key", "time", "watermark", "window", "aggregates", "source", "sink", "table",
             "checkpoint", "format", "csv", "partitioner", "partition_check", "filter", "derive", "dedupe",
         ])
-        let name = try top["name"].map { try string($0, path: "name") } ?? "job"
-        let kindName = try top["kind"].map { try string($0, path: "kind") } ?? "windows"
+        let name = try top["name"].map { try yaml.string($0, path: "name") } ?? "job"
+        let kindName = try top["kind"].map { try yaml.string($0, path: "kind") } ?? "windows"
         guard let kind = JobKind(rawValue: kindName) else {
             throw JobSpecError(path: "kind", message: "unknown job kind '\(kindName)'; expected windows or changes")
         }
@@ -152,8 +149,8 @@ struct SpecReader {
                 throw JobSpecError(path: field, message: "not used by a job of kind changes (it writes change events as they are); remove it")
             }
             return JobSpec(name: name, kind: .changes, pipeline: .bidsTumbling,
-                           source: try top["source"].map { try string($0, path: "source") },
-                           sink: try top["sink"].map { try string($0, path: "sink") },
+                           source: try top["source"].map { try yaml.string($0, path: "source") },
+                           sink: try top["sink"].map { try yaml.string($0, path: "sink") },
                            table: try top["table"].map { try tableName($0) } ?? "changes",
                            checkpointIntervalMs: try checkpointInterval(top))
         }
@@ -174,7 +171,7 @@ struct SpecReader {
             }
             if keys[..<i].contains(key) { throw JobSpecError(path: path, message: "'\(key)' is listed twice") }
         }
-        let time = try top["time"].map { try string($0, path: "time") } ?? "event_time_ms"
+        let time = try top["time"].map { try yaml.string($0, path: "time") } ?? "event_time_ms"
         guard let timeField = fields.first(where: { $0.name == time }) else {
             throw JobSpecError(path: "time", message: "no field '\(time)'; expected one of \(fields.map(\.name).joined(separator: ", "))")
         }
@@ -197,8 +194,8 @@ struct SpecReader {
             throw JobSpecError(path: "aggregates", message: "missing; expected a list such as `[count, {sum: price}]`")
         }
         let aggregates = try self.aggregates(aggregatesNode, fields: fields)
-        let source = try top["source"].map { try string($0, path: "source") }
-        let sink = try top["sink"].map { try string($0, path: "sink") }
+        let source = try top["source"].map { try yaml.string($0, path: "source") }
+        let sink = try top["sink"].map { try yaml.string($0, path: "sink") }
         let table = try top["table"].map { try tableName($0) } ?? "results"
         let interval = try checkpointInterval(top)
         try checkOutputColumns(keys: keys, aggregates: aggregates)
@@ -211,7 +208,7 @@ struct SpecReader {
 
     private func checkpointInterval(_ top: [String: Node]) throws -> Int64 {
         guard let checkpoint = top["checkpoint"] else { return 1_000 }
-        let map = try mapping(checkpoint, path: "checkpoint", allowed: ["interval_ms"])
+        let map = try yaml.mapping(checkpoint, path: "checkpoint", allowed: ["interval_ms"])
         return try map["interval_ms"].map { try positive($0, path: "checkpoint.interval_ms") } ?? 1_000
     }
 
@@ -223,7 +220,7 @@ struct SpecReader {
         var fields: [Field] = []
         for (i, item) in items.enumerated() {
             let path = "schema[\(i)]"
-            let map = try mapping(item, path: path, allowed: ["name", "type", "min", "nullable", "scale", "path"])
+            let map = try yaml.mapping(item, path: path, allowed: ["name", "type", "min", "nullable", "scale", "path"])
             guard let nameNode = map["name"] else { throw JobSpecError(path: "\(path).name", message: "missing") }
             let name = try identifier(nameNode, path: "\(path).name")
             guard !fields.contains(where: { $0.name == name }) else {
@@ -232,7 +229,7 @@ struct SpecReader {
             guard let typeNode = map["type"] else {
                 throw JobSpecError(path: "\(path).type", message: "missing; expected one of \(types)")
             }
-            let typeName = try string(typeNode, path: "\(path).type")
+            let typeName = try yaml.string(typeNode, path: "\(path).type")
             guard let type = FieldType(rawValue: typeName) else {
                 throw JobSpecError(path: "\(path).type", message: "unknown type '\(typeName)'; expected one of \(types)")
             }
@@ -241,7 +238,7 @@ struct SpecReader {
                 guard let scaleNode = map["scale"] else {
                     throw JobSpecError(path: "\(path).scale", message: "missing; a decimal needs its number of fraction digits, e.g. `scale: 2` for money")
                 }
-                let scale = try integer(scaleNode, path: "\(path).scale")
+                let scale = try yaml.integer(scaleNode, path: "\(path).scale")
                 guard (0...Int64(ValueType.maxScale)).contains(scale) else {
                     throw JobSpecError(path: "\(path).scale", message: "expected 0 to \(ValueType.maxScale) (the value is kept as a scaled 64-bit integer), got \(scale)")
                 }
@@ -250,10 +247,10 @@ struct SpecReader {
                 throw JobSpecError(path: "\(path).scale", message: "only a decimal has a scale; remove it")
             }
             if let minNode = map["min"] {
-                let text = try string(minNode, path: "\(path).min")
+                let text = try yaml.string(minNode, path: "\(path).min")
                 switch type {
                 case .int64:
-                    field.minimum = try integer(minNode, path: "\(path).min")
+                    field.minimum = try yaml.integer(minNode, path: "\(path).min")
                 case .decimal:
                     guard case .success(let v) = DecimalText.parse(Array(text.utf8), scale: field.scale, exponent: false) else {
                         throw JobSpecError(path: "\(path).min", message: "expected a decimal with at most \(field.scale) fraction digits, got '\(text)'")
@@ -270,7 +267,7 @@ struct SpecReader {
             }
             if let nullable = map["nullable"] { field.nullable = try bool(nullable, path: "\(path).nullable") }
             if let pathNode = map["path"] {
-                let text = try string(pathNode, path: "\(path).path")
+                let text = try yaml.string(pathNode, path: "\(path).path")
                 let steps = text.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
                 guard !steps.contains(where: \.isEmpty) else {
                     throw JobSpecError(path: "\(path).path", message: "expected dot-separated names such as customer.id, got '\(text)'")
@@ -283,7 +280,7 @@ struct SpecReader {
     }
 
     private func watermark(_ node: Node) throws -> WatermarkSpec {
-        let map = try mapping(node, path: "watermark", allowed: ["max_out_of_orderness_ms", "idle_timeout_ms"])
+        let map = try yaml.mapping(node, path: "watermark", allowed: ["max_out_of_orderness_ms", "idle_timeout_ms"])
         var spec = WatermarkSpec()
         if let n = map["max_out_of_orderness_ms"] {
             spec.maxOutOfOrdernessMs = try nonNegative(n, path: "watermark.max_out_of_orderness_ms")
@@ -293,7 +290,7 @@ struct SpecReader {
     }
 
     private func window(_ node: Node) throws -> WindowSpec {
-        let map = try mapping(node, path: "window", allowed: ["kind", "size_ms", "slide_ms", "gap_ms"])
+        let map = try yaml.mapping(node, path: "window", allowed: ["kind", "size_ms", "slide_ms", "gap_ms"])
         guard let kindNode = map["kind"] else {
             throw JobSpecError(path: "window.kind", message: "missing; expected one of tumbling, sliding, session")
         }
@@ -306,7 +303,7 @@ struct SpecReader {
                 throw JobSpecError(path: "window.\(key)", message: "not used by a \(kind) window; remove it")
             }
         }
-        switch try string(kindNode, path: "window.kind") {
+        switch try yaml.string(kindNode, path: "window.kind") {
         case "tumbling":
             try forbid(["slide_ms", "gap_ms"], kind: "tumbling")
             return .tumbling(sizeMs: try require("size_ms"))
@@ -347,14 +344,14 @@ struct SpecReader {
                 guard map.count == 1, let (keyNode, valueNode) = map.first.map({ ($0.key, $0.value) }) else {
                     throw JobSpecError(path: path, message: "expected one `function: field` pair such as `{sum: price}`")
                 }
-                let fname = try string(keyNode, path: path)
+                let fname = try yaml.string(keyNode, path: path)
                 guard let function = AggregateFunction(rawValue: fname) else {
                     throw JobSpecError(path: path, message: "unknown aggregate '\(fname)'; expected one of \(functions)")
                 }
                 guard function != .count else {
                     throw JobSpecError(path: path, message: "count takes no field; write `count`")
                 }
-                let field = try string(valueNode, path: "\(path).\(fname)")
+                let field = try yaml.string(valueNode, path: "\(path).\(fname)")
                 guard let declared = fields.first(where: { $0.name == field }) else {
                     throw JobSpecError(path: "\(path).\(fname)", message: "no field '\(field)'; expected one of \(fields.map(\.name).joined(separator: ", "))")
                 }
@@ -432,31 +429,8 @@ struct SpecReader {
 
     // MARK: scalars
 
-    func mapping(_ node: Node, path: String, allowed: [String]) throws -> [String: Node] {
-        guard case .mapping(let map) = node else {
-            throw JobSpecError(path: path, message: "expected a mapping of \(allowed.joined(separator: ", "))")
-        }
-        var result: [String: Node] = [:]
-        for (keyNode, value) in map {
-            let key = keyNode.string ?? ""
-            guard allowed.contains(key) else {
-                let prefix = path.isEmpty ? "" : "\(path)."
-                throw JobSpecError(path: "\(prefix)\(key)", message: "unknown field; expected one of \(allowed.joined(separator: ", "))")
-            }
-            result[key] = value
-        }
-        return result
-    }
-
-    func string(_ node: Node, path: String) throws -> String {
-        guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {
-            throw JobSpecError(path: path, message: "expected a non-empty text value")
-        }
-        return scalar.string
-    }
-
     func identifier(_ node: Node, path: String) throws -> String {
-        let text = try string(node, path: path)
+        let text = try yaml.string(node, path: path)
         let ok = text.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
         guard ok, let first = text.utf8.first, !(first >= 48 && first <= 57) else {
             throw JobSpecError(path: path, message: "'\(text)' is not a valid name; use letters, digits and _ (not starting with a digit)")
@@ -464,18 +438,11 @@ struct SpecReader {
         return text
     }
 
-    func integer(_ node: Node, path: String) throws -> Int64 {
-        guard case .scalar(let scalar) = node, let value = Int64(scalar.string.replacingOccurrences(of: "_", with: "")) else {
-            throw JobSpecError(path: path, message: "expected an integer, got '\(node.string ?? "a non-scalar")'")
-        }
-        return value
-    }
-
     /// Durations are bounded (about 31 years) so that window arithmetic can never overflow.
     static let maxDurationMs: Int64 = 1_000_000_000_000
 
     func positive(_ node: Node, path: String) throws -> Int64 {
-        let value = try integer(node, path: path)
+        let value = try yaml.integer(node, path: path)
         guard value > 0, value <= SpecReader.maxDurationMs else {
             throw JobSpecError(path: path, message: "expected a positive integer up to \(SpecReader.maxDurationMs), got \(value)")
         }
@@ -483,7 +450,7 @@ struct SpecReader {
     }
 
     func nonNegative(_ node: Node, path: String) throws -> Int64 {
-        let value = try integer(node, path: path)
+        let value = try yaml.integer(node, path: path)
         guard value >= 0, value <= SpecReader.maxDurationMs else {
             throw JobSpecError(path: path, message: "expected an integer from 0 to \(SpecReader.maxDurationMs), got \(value)")
         }

@@ -6,14 +6,14 @@ import Yams
 /// that a bad one is refused when the job loads, with its column.
 extension SpecReader {
     func format(_ top: [String: Node]) throws -> RecordFormat {
-        let name = try top["format"].map { try string($0, path: "format") } ?? "csv"
+        let name = try top["format"].map { try yaml.string($0, path: "format") } ?? "csv"
         switch name {
         case "json":
             if top["csv"] != nil { throw JobSpecError(path: "csv", message: "CSV options with `format: json`; remove them") }
             return .json
         case "csv":
             guard let node = top["csv"] else { return .plainCSV }
-            let map = try mapping(node, path: "csv", allowed: ["header", "delimiter"])
+            let map = try yaml.mapping(node, path: "csv", allowed: ["header", "delimiter"])
             let header = try map["header"].map { try bool($0, path: "csv.header") } ?? false
             var delimiter = UInt8(ascii: ",")
             if let d = map["delimiter"] {
@@ -36,15 +36,15 @@ extension SpecReader {
     func keyFields(_ node: Node) throws -> [String] {
         if case .sequence(let items) = node {
             guard !items.isEmpty else { throw JobSpecError(path: "key", message: "expected a field or a non-empty list of fields") }
-            return try items.enumerated().map { i, item in try string(item, path: "key[\(i)]") }
+            return try items.enumerated().map { i, item in try yaml.string(item, path: "key[\(i)]") }
         }
-        return [try string(node, path: "key")]
+        return [try yaml.string(node, path: "key")]
     }
 
     func partitioner(_ node: Node?, keys: [String], fields: [(name: String, type: ValueType)]) throws -> Partitioner {
         let integerKey = keys.count == 1 && fields.first { $0.name == keys[0] }.map { $0.type == .int64 || $0.type == .uint64 } == true
         guard let node else { return integerKey ? .modulo : .murmur2 }
-        let name = try string(node, path: "partitioner")
+        let name = try yaml.string(node, path: "partitioner")
         guard let partitioner = Partitioner(rawValue: name) else {
             throw JobSpecError(path: "partitioner", message: "unknown partitioner '\(name)'; expected murmur2 or modulo")
         }
@@ -56,7 +56,7 @@ extension SpecReader {
 
     /// `on`/`off` (also `true`/`false`).
     func onOff(_ node: Node, path: String) throws -> Bool {
-        switch try string(node, path: path) {
+        switch try yaml.string(node, path: path) {
         case "on", "true": return true
         case "off", "false": return false
         case let other: throw JobSpecError(path: path, message: "expected on or off, got '\(other)'")
@@ -64,7 +64,7 @@ extension SpecReader {
     }
 
     func bool(_ node: Node, path: String) throws -> Bool {
-        switch try string(node, path: path) {
+        switch try yaml.string(node, path: path) {
         case "true": return true
         case "false": return false
         case let other: throw JobSpecError(path: path, message: "expected true or false, got '\(other)'")
@@ -73,7 +73,7 @@ extension SpecReader {
 
     /// Parses and type-checks an expression against `fields`; its text is what the pipeline keeps.
     func expression(_ node: Node, path: String, fields: [(name: String, type: ValueType)], expecting: ValueType?) throws -> String {
-        let text = try string(node, path: path)
+        let text = try yaml.string(node, path: path)
         let typed: TypedExpression
         do {
             typed = try TypedExpression(try Expression.parse(text), fields: fields)
@@ -96,14 +96,14 @@ extension SpecReader {
         var result: [(field: DerivedField, type: ValueType)] = []
         for (i, item) in items.enumerated() {
             let path = "derive[\(i)]"
-            let map = try mapping(item, path: path, allowed: ["name", "expr"])
+            let map = try yaml.mapping(item, path: path, allowed: ["name", "expr"])
             guard let nameNode = map["name"] else { throw JobSpecError(path: "\(path).name", message: "missing") }
             let name = try identifier(nameNode, path: "\(path).name")
             guard !fields.contains(where: { $0.name == name }) else {
                 throw JobSpecError(path: "\(path).name", message: "'\(name)' is already a field; choose another name")
             }
             guard let exprNode = map["expr"] else { throw JobSpecError(path: "\(path).expr", message: "missing; expected an expression such as \"amount * 100\"") }
-            let text = try string(exprNode, path: "\(path).expr")
+            let text = try yaml.string(exprNode, path: "\(path).expr")
             let typed: TypedExpression
             do {
                 typed = try TypedExpression(try Expression.parse(text), fields: fields)
@@ -120,9 +120,9 @@ extension SpecReader {
     }
 
     func dedupe(_ node: Node, fields: [(name: String, type: ValueType)]) throws -> DedupeSpec {
-        let map = try mapping(node, path: "dedupe", allowed: ["field", "within_ms"])
+        let map = try yaml.mapping(node, path: "dedupe", allowed: ["field", "within_ms"])
         guard let fieldNode = map["field"] else { throw JobSpecError(path: "dedupe.field", message: "missing; expected the field whose repeated values are duplicates, such as order_id") }
-        let field = try string(fieldNode, path: "dedupe.field")
+        let field = try yaml.string(fieldNode, path: "dedupe.field")
         guard let declared = fields.first(where: { $0.name == field }) else {
             throw JobSpecError(path: "dedupe.field", message: "no field '\(field)'; expected one of \(fields.map(\.name).joined(separator: ", "))")
         }

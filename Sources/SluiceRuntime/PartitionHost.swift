@@ -20,16 +20,8 @@ public actor PartitionHost {
         case failed(partition: Int, epoch: Int64, reason: String)
     }
 
-    public struct Progress: Sendable, Equatable {
-        public var partition: Int
-        public var epoch: Int64
-        public var offset: Int64
-        public var committedOffset: Int64
-        public var watermark: Int64
-        /// Lines not yet committed, including what the source has left (see `PartitionRunner.lag`).
-        public var lag: Int64
-        public var finished: Bool
-    }
+    /// A running partition's progress (the one type the coordinator keeps too).
+    public typealias Progress = PartitionProgress
 
     /// Shared between the host and one partition's task.
     final class Control: Sendable {

@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
 import SluiceChaos
+import SluiceCoordinator
 import SluiceConnectors
 import SluiceJob
 import SluiceOracle
+import SluiceVerification
 import SluiceProtocol
 import SluiceRuntime
 import SluiceStorage

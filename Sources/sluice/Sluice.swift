@@ -3,6 +3,7 @@ import Foundation
 import SluiceConnectors
 import SluiceJob
 import SluiceOracle
+import SluiceVerification
 import SluiceRuntime
 import SluiceWorkload
 

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SluiceChaos
+import SluiceCoordinator
 import SluiceProtocol
 import SluiceRuntime
 import SluiceTLS

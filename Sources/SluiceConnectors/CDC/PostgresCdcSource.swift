@@ -37,7 +37,9 @@ public final class PostgresCdcSource: PartitionSource {
     private var newestCommitted: Int64
     private var lastStatus = ContinuousClock.now - .seconds(60)
     private var sentConfirmed: Int64 = -1
-    private var retry: (attempt: Int, since: ContinuousClock.Instant, due: ContinuousClock.Instant, backoffMs: Int)?
+    private var retry: (attempt: Int, since: ContinuousClock.Instant, due: ContinuousClock.Instant)?
+    /// The wait before each reopen (Sluice's one retry rule).
+    private static let backoff = Backoff(baseMs: 100, capMs: 2_000)
     public var retryLimit: Duration = .seconds(120)
     /// Time one `read` may wait for a transaction to complete.
     private let readWait: Duration = .milliseconds(50)
@@ -147,16 +149,15 @@ public final class PostgresCdcSource: PartitionSource {
 
     private func scheduleRetry(after error: PostgresError) throws {
         let now = ContinuousClock.now
-        var r = retry ?? (attempt: 0, since: now, due: now, backoffMs: 100)
+        var r = retry ?? (attempt: 0, since: now, due: now)
         let waited = now - r.since
         if waited >= retryLimit {
             throw SourceError("\(name): gave up after \(PostgresCdcSource.seconds(waited)) s of retries against \(spec.url.redacted): \(error)")
         }
         r.attempt += 1
-        // Backoff plus up to 50 % jitter, capped at 2 s; the partition's lane is not blocked meanwhile.
-        let sleepMs = r.backoffMs + Int.random(in: 0...(r.backoffMs / 2))
+        // The partition's lane is not blocked meanwhile: `read` returns nothing until `due`.
+        let sleepMs = Self.backoff.delay(failures: r.attempt)
         r.due = now + .milliseconds(sleepMs)
-        r.backoffMs = min(r.backoffMs * 2, 2_000)
         retry = r
         log("\(name): PostgreSQL unavailable (\(error)); retry \(r.attempt) in \(sleepMs) ms from LSN \(PostgresConnection.lsnText(decoder.position)) (giving up after \(Int(retryLimit.seconds)) s)")
     }

@@ -1,4 +1,6 @@
-import ArgumentParser
+// SluiceBench: the benchmarks behind `sluice bench` (engine, `sluice run`, cluster, coordinator
+// heartbeats and assignment, PostgreSQL and CDC), each printing `name: value unit` lines on
+// standard output and notes on standard error. The CLI only parses the flags into `Benchmarks`.
 import Foundation
 import SluiceCoordinator
 import SluiceCore
@@ -6,26 +8,27 @@ import SluiceJob
 import SluiceRuntime
 import SluiceWorkload
 
-/// `sluice bench`: throughput figures as `name: value unit` lines. Use a release build.
-struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Measure throughput (prints `name: value unit` lines). Build with -c release first.")
+/// `sluice bench`: throughput figures as `name: value unit` lines. Use a release build. The
+/// properties are the command's flags (see the CLI's `Bench` for their help).
+public struct Benchmarks: Sendable {
+    public var coreEvents = 4_000_000
+    public var runEvents = 10_000_000
+    public var repeats = 3
+    public var dir: String?
+    public var only: String?
+    public var clusterEvents = 64_000_000
+    public var clusterSink = "file"
+    public var heartbeatSessions = 200
+    public var heartbeatSeconds = 5
+    public var heartbeatWindow = 64
+    public var postgres: String?
 
-    @Option(help: "Events held in memory for the core benchmark.") var coreEvents: Int = 4_000_000
-    @Option(help: "Events for the end-to-end run benchmark.") var runEvents: Int = 10_000_000
-    @Option(help: "Repetitions; the best is reported.") var repeats: Int = 3
-    @Option(help: "Scratch directory (default: a new temporary one, removed afterwards).") var dir: String?
-    @Option(help: "Only the benchmarks whose name contains this (e.g. core.tumbling).") var only: String?
-    @Option(help: "Events for the cluster benchmark (8 partitions; enough that a run lasts seconds, not process start).") var clusterEvents: Int = 64_000_000
-    @Option(help: "Sink of the cluster benchmark: file (one set of files per partition) or sqlite (one shared file).") var clusterSink = "file"
-    @Option(help: "TLS sessions for the coordinator heartbeat benchmark.") var heartbeatSessions: Int = 200
-    @Option(help: "Seconds the heartbeat benchmark measures.") var heartbeatSeconds: Int = 5
-    @Option(help: "Heartbeats each session keeps in flight (the coordinator's saturation, not a worker's pace).") var heartbeatWindow: Int = 64
-    @Option(help: "PostgreSQL server for the postgres.* benchmarks (postgres://…; a database per run is created and dropped).") var postgres: String?
+    public init() {}
 
-    func run() async throws {
+    /// Runs the benchmarks `only` selects (all by default). Throws `BenchError` when one fails.
+    public func run() async throws {
         guard ["file", "sqlite"].contains(clusterSink) else {
-            throw userError(ValidationError("--cluster-sink must be file or sqlite, got '\(clusterSink)'"))
+            throw BenchError("--cluster-sink must be file or sqlite, got '\(clusterSink)'")
         }
         #if DEBUG
         note("warning: this is a debug build; figures are meaningless. Use `swift build -c release`.")
@@ -138,7 +141,7 @@ struct Bench: AsyncParsableCommand {
     }
 }
 
-extension Bench {
+extension Benchmarks {
     /// `postgres.sink.rows_per_s`, `postgres.run.events_per_s` (PostgresBench.swift) and `cdc.*` (CdcBench.swift).
     func postgresBenchmarks(url: String) async throws {
         let root = dir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("sluice-bench-pg-\(getpid())")
@@ -162,7 +165,18 @@ func timedSluiceRun(input: String, output: String, intervalMs: Int, name: String
     try process.run()
     process.waitUntilExit()
     let elapsed = (ContinuousClock.now - start).seconds
-    guard process.terminationStatus == 0 else { throw ValidationError("bench run \(name) failed with status \(process.terminationStatus)") }
+    guard process.terminationStatus == 0 else { throw BenchError("bench run \(name) failed with status \(process.terminationStatus)") }
     note("bench: run \(name): \(String(format: "%.2f", elapsed)) s")
     return elapsed
+}
+
+/// A benchmark that could not run or did not finish; the message says which and why.
+public struct BenchError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Prints to standard error (notes go there, figures to standard output).
+func note(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
 }

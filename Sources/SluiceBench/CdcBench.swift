@@ -1,10 +1,10 @@
-import ArgumentParser
 import Foundation
 import SluiceConnectors
 import SluiceCore
 import SluiceJob
 import SluiceRuntime
 import SluiceStorage
+import Synchronization
 
 /// `cdc.events_per_s`, `cdc.lag_p50_ms`, `cdc.lag_p99_ms`: a writer COPYs rows into a table in
 /// transactions while one partition of a `changes` job captures them through logical replication
@@ -61,7 +61,7 @@ extension PostgresBench {
         let deadline = started + .seconds(300)
         while lags.count < events {
             guard ContinuousClock.now < deadline else {
-                throw ValidationError("cdc bench: only \(lags.count) of \(events) change events committed in 300 s")
+                throw BenchError("cdc bench: only \(lags.count) of \(events) change events committed in 300 s")
             }
             _ = try await runner.step()
         }
@@ -100,25 +100,27 @@ extension PostgresBench {
 }
 
 /// Lags of committed change events, in milliseconds (the partition's task adds, the bench reads).
-final class LagRecorder: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lags: [Int64] = []
-    private var pending: [Int64] = []  // commit times of the staged, not yet committed, checkpoint
+final class LagRecorder: Sendable {
+    private struct State {
+        var lags: [Int64] = []
+        var pending: [Int64] = []  // commit times of the staged, not yet committed, checkpoint
+    }
+    private let state = Mutex(State())
 
-    var count: Int { lock.withLock { lags.count } }
+    var count: Int { state.withLock { $0.lags.count } }
 
-    func stage(_ commitTimes: [Int64]) { lock.withLock { pending = commitTimes } }
+    func stage(_ commitTimes: [Int64]) { state.withLock { $0.pending = commitTimes } }
 
     func committed() {
         let now = Int64(Date().timeIntervalSince1970 * 1_000)
-        lock.withLock {
-            lags += pending.map { now - $0 }
-            pending = []
+        state.withLock { state in
+            state.lags += state.pending.map { now - $0 }
+            state.pending = []
         }
     }
 
     func percentiles() -> (p50: Int64, p99: Int64) {
-        let sorted = lock.withLock { lags.sorted() }
+        let sorted = state.withLock { $0.lags.sorted() }
         guard !sorted.isEmpty else { return (0, 0) }
         return (sorted[sorted.count / 2], sorted[min(sorted.count - 1, sorted.count * 99 / 100)])
     }

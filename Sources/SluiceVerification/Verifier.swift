@@ -1,3 +1,7 @@
+// SluiceVerification: `sluice verify`'s comparison of a sink (read back through SluiceConnectors)
+// with the independent oracle (SluiceOracle). Its own module so that the runtime and the worker,
+// which never verify, do not link the oracle; it must not be imported by them.
+
 import SluiceConnectors
 import SluiceOracle
 

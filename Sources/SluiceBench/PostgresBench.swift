@@ -1,4 +1,3 @@
-import ArgumentParser
 import Foundation
 import SluiceConnectors
 import SluiceCore
@@ -22,7 +21,7 @@ struct PostgresBench {
         let name = "sluice_bench_\(label)_\(getpid())"
         try admin.execute("DROP DATABASE IF EXISTS \(name)")
         try admin.execute("CREATE DATABASE \(name)")
-        guard let schemeEnd = url.range(of: "://") else { throw ValidationError("--postgres must be a postgres:// URL") }
+        guard let schemeEnd = url.range(of: "://") else { throw BenchError("--postgres must be a postgres:// URL") }
         let afterScheme = url[schemeEnd.upperBound...]
         let hostEnd = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? afterScheme.endIndex
         let tail = url[hostEnd...]

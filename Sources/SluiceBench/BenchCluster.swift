@@ -1,15 +1,15 @@
-import ArgumentParser
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import SluiceChaos
+import SluiceCoordinator
 import SluiceProtocol
 import SluiceTLS
 import SluiceWorkload
 import SluiceRuntime
 
 /// Cluster benchmarks: real processes over mutual TLS on loopback.
-extension Bench {
+extension Benchmarks {
     // MARK: cluster.tumbling: one worker, then two, on the same input (8 partitions, 1 s checkpoints)
 
     func clusterBenchmarks(root: String) async throws {
@@ -64,7 +64,7 @@ extension Bench {
                 return elapsed
             }
         }
-        throw ValidationError("bench cluster run \(name) did not finish in 600 s; logs in \(logs)")
+        throw BenchError("bench cluster run \(name) did not finish in 600 s; logs in \(logs)")
     }
 
     // MARK: coordinator.heartbeats_per_s: 200 TLS sessions against one coordinator pinned to one core
@@ -105,7 +105,7 @@ extension Bench {
                 try await Task.sleep(for: .milliseconds(100))
             }
             guard Int(opened.current) == sessions else {
-                throw ValidationError("only \(Int(opened.current)) of \(sessions) sessions opened; logs in \(logs)")
+                throw BenchError("only \(Int(opened.current)) of \(sessions) sessions opened; logs in \(logs)")
             }
             // Let the joins' rebalances settle: every partition granted, none moving.
             let operatorTLS = TLSFiles(directory: certs, identity: "operator")
