@@ -42,14 +42,16 @@ let package = Package(
         // The YAML job spec and its validation.
         .target(name: "SluiceJob", dependencies: ["SluiceCore", .product(name: "Yams", package: "Yams")]),
         // Checkpoint store with the fenced commit (SQLite, PostgreSQL through libpq).
-        .target(name: "SluiceStorage", dependencies: ["SluiceCore", "CSQLite", "CLibPQ"]),
+        .target(name: "SluiceStorage", dependencies: ["SluiceCore", "CSQLite", "CLibPQ", .product(name: "Logging", package: "swift-log")]),
         // Sources (file, gen, PostgreSQL outbox and CDC) and sinks (file, sqlite, postgres).
-        .target(name: "SluiceConnectors", dependencies: ["SluiceCore", "SluiceJob", "SluiceWorkload", "SluiceStorage"]),
+        .target(name: "SluiceConnectors", dependencies: ["SluiceCore", "SluiceJob", "SluiceWorkload", "SluiceStorage",
+                                                 .product(name: "Logging", package: "swift-log")]),
         // The independent oracle: recomputes a job the plainest way, sharing no windowing code.
         .target(name: "SluiceOracle", dependencies: ["SluiceJob", "SluiceWorkload"]),
         // Partition pipelines, the checkpoint loop, the single-process runner, verification.
-        .target(name: "SluiceRuntime", dependencies: ["SluiceCore", "SluiceJob", "SluiceStorage", "SluiceConnectors", "SluiceOracle",
-                                              .product(name: "Metrics", package: "swift-metrics")]),
+        .target(name: "SluiceRuntime", dependencies: ["SluiceCore", "SluiceJob", "SluiceStorage", "SluiceConnectors", "SluiceOracle", "SluiceWorkload",
+                                              .product(name: "Metrics", package: "swift-metrics"),
+                                              .product(name: "Logging", package: "swift-log")]),
         // Development certificates (a CA, the coordinator, workers) and TLS configuration.
         .target(name: "SluiceTLS", dependencies: [
             .product(name: "X509", package: "swift-certificates"),
@@ -67,6 +69,8 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         // The control-plane protocol: .proto and its generated Swift (scripts/generate-protos).
         .target(name: "SluiceProtocol", dependencies: [
@@ -106,6 +110,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
 
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
@@ -114,6 +119,8 @@ let package = Package(
         .testTarget(name: "SluiceStorageTests", dependencies: ["SluiceStorage", "SluiceCore"]),
         .testTarget(name: "SluiceOracleTests", dependencies: ["SluiceOracle", "SluiceJob", "SluiceWorkload"]),
         .testTarget(name: "SluicePropertyTests", dependencies: ["SluiceCore", "SluiceJob", "SluiceOracle", "SluiceWorkload", "SluiceRuntime"]),
+        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime", "SluiceConnectors", "SluiceStorage", "SluiceJob", "SluiceCore",
+                                                        .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceCore", "SluiceCoordinator", "SluiceOps", "SluiceStorage", "SluiceWorkload"]),
         .testTarget(name: "SluiceChaosTests", dependencies: ["SluiceChaos", "SluiceStorage", "SluiceWorkload"]),
         .testTarget(name: "SluiceEndToEndTests", dependencies: [
