@@ -5,6 +5,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension SluiceEndToEndTests.PostgresTests {
     /// `postgres://USER@HOST…` → `postgres://USER:PASSWORD@HOST…` (the test server trusts loopback,
     /// so any password is accepted, and libpq sends it only if asked).
@@ -21,23 +25,35 @@ extension SluiceEndToEndTests.PostgresTests {
           .timeLimit(.minutes(4)))
     func passwordNeverLogged() async throws {
         let password = "Pw-\(UUID().uuidString.prefix(12))"
-        let url = try Self.withPassword(try TestPostgres.freshDatabase("secrets"), password)
         let scratch = try ScratchDir("pg-secrets")
         defer { scratch.remove() }
         let input = "gen:seed=3,events=20000,partitions=2,keys=100"
         for format in ["text", "json"] {
-            let run = try await sluice(["run", "--input", input, "--output", url + "?table=secrets_\(format)",
-                                        "--log-level", "trace", "--log-format", format, "--quiet"],
+            let url = try Self.withPassword(try TestPostgres.freshDatabase("secrets_\(format)"), password)
+            let run = try await sluice(["run", "--input", input, "--output", url, "--log-level", "trace", "--log-format", format, "--quiet"],
                                        scratch: scratch, label: "run-\(format)")
             #expect(run.exitedWith0, "\(run)")
             #expect(!run.stdout.contains(password) && !run.stderr.contains(password), "the password was printed: \(run)")
         }
-        // A database that does not exist: the error names the URL, without the password.
-        guard let slash = url.range(of: "/", options: .backwards) else { throw TestSetupError("no database in \(url)") }
+        // A database that does not exist: the store retries, logging the URL each time, until stopped
+        // (a second SIGTERM ends it at once, even inside the blocking retries).
+        let url = try Self.withPassword(try TestPostgres.baseURL(), password)
+        guard let slash = url.range(of: "/", options: .backwards) else { throw TestSetupError("no database in the URL") }
         let missing = String(url[..<slash.upperBound]) + "sluice_no_such_db_\(UUID().uuidString.prefix(6).lowercased())"
-        let failed = try await sluice(["run", "--input", input, "--output", missing, "--log-level", "trace", "--quiet"],
-                                      scratch: scratch, label: "run-missing-db")
-        #expect(failed.status == 2 && failed.stderr.contains("sluice_no_such_db"), "\(failed)")
+        let child = try Child(["run", "--input", input, "--output", missing, "--log-level", "trace", "--quiet"],
+                              scratch: scratch, label: "run-missing-db")
+        var retried = false
+        for _ in 0..<300 where child.isRunning {  // at most ~30 s
+            if Child.read(child.stderrPath).contains("retry 2 ") { retried = true; break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(retried, "no retry lines: \(Child.read(child.stderrPath).suffix(2_000))")
+        child.signal(SIGTERM)
+        try await Task.sleep(for: .milliseconds(300))
+        child.signal(SIGTERM)
+        let failed = await child.wait(timeout: .seconds(20))
+        #expect(!failed.timedOut && !failed.signaled && failed.status == 128 + SIGTERM, "\(failed)")
+        #expect(failed.stderr.contains("sluice_no_such_db"), "the retries should name the database: \(failed)")
         #expect(!failed.stdout.contains(password) && !failed.stderr.contains(password), "the password was printed: \(failed)")
         print("[pg secrets] error line: \(failed.stderr.split(separator: "\n").last ?? "")")
     }
