@@ -42,14 +42,17 @@ let package = Package(
         // The YAML job spec and its validation.
         .target(name: "SluiceJob", dependencies: ["SluiceCore", .product(name: "Yams", package: "Yams")]),
         // Checkpoint store with the fenced commit (SQLite, PostgreSQL through libpq).
-        .target(name: "SluiceStorage", dependencies: ["SluiceCore", "CSQLite", "CLibPQ"]),
+        .target(name: "SluiceStorage", dependencies: ["SluiceCore", "CSQLite", "CLibPQ", .product(name: "Logging", package: "swift-log")]),
         // Sources (file, gen, PostgreSQL outbox and CDC) and sinks (file, sqlite, postgres).
-        .target(name: "SluiceConnectors", dependencies: ["SluiceCore", "SluiceJob", "SluiceWorkload", "SluiceStorage"]),
+        .target(name: "SluiceConnectors", dependencies: ["SluiceCore", "SluiceJob", "SluiceWorkload", "SluiceStorage",
+                                                 .product(name: "Logging", package: "swift-log")]),
         // The independent oracle: recomputes a job the plainest way, sharing no windowing code.
         .target(name: "SluiceOracle", dependencies: ["SluiceCore", "SluiceJob", "SluiceWorkload"]),
-        // Partition pipelines, the checkpoint loop, the single-process runner. Not the oracle.
-        .target(name: "SluiceRuntime", dependencies: ["SluiceCore", "SluiceJob", "SluiceStorage", "SluiceConnectors",
-                                              .product(name: "Metrics", package: "swift-metrics")]),
+        // Partition pipelines, the checkpoint loop, the single-process runner, the worker's pure
+        // state machine. Not the oracle.
+        .target(name: "SluiceRuntime", dependencies: ["SluiceCore", "SluiceJob", "SluiceStorage", "SluiceConnectors", "SluiceWorkload",
+                                              .product(name: "Metrics", package: "swift-metrics"),
+                                              .product(name: "Logging", package: "swift-log")]),
         // `sluice verify`: a sink read back, compared with the oracle (workers do not link it).
         .target(name: "SluiceVerification", dependencies: ["SluiceOracle", "SluiceConnectors"]),
         // Development certificates (a CA, the coordinator, workers) and TLS configuration.
@@ -69,6 +72,8 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         // The control-plane protocol: .proto and its generated Swift (scripts/generate-protos), and
         // how a client dials the coordinator.
@@ -129,6 +134,8 @@ let package = Package(
         .testTarget(name: "SluiceStorageTests", dependencies: ["SluiceStorage", "SluiceCore"]),
         .testTarget(name: "SluiceOracleTests", dependencies: ["SluiceCore", "SluiceOracle", "SluiceJob", "SluiceWorkload"]),
         .testTarget(name: "SluicePropertyTests", dependencies: ["SluiceCore", "SluiceJob", "SluiceOracle", "SluiceWorkload", "SluiceRuntime"]),
+        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime", "SluiceConnectors", "SluiceStorage", "SluiceJob", "SluiceCore",
+                                                        .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceCore", "SluiceCoordinator", "SluiceOps", "SluiceStorage", "SluiceWorkload"]),
         .testTarget(name: "SluiceChaosTests", dependencies: ["SluiceChaos", "SluiceStorage", "SluiceWorkload"]),
         .testTarget(name: "SluiceEndToEndTests", dependencies: [

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceOps
 import SluiceConnectors
 import SluiceCore
 import SluiceJob
@@ -55,7 +56,7 @@ extension PostgresBench {
                             db: String, events: Int, batch: Int, rowsPerSecond: Double?) async throws -> CdcFigures {
         let epoch = try await store.claimNext(partition: 0)
         let runner = PartitionRunner(partition: 0, epoch: epoch, job: job, store: store, sink: sink, stats: RunStats())
-        try await runner.start(sources: sources, log: { note($0) })  // creates the slot: the writer starts after
+        try await runner.start(sources: sources, logger: SluiceLogging.logger("bench"))  // creates the slot: the writer starts after
         let started = ContinuousClock.now
         let writer = Task.detached { try PostgresBench.write(url: db, events: events, batch: batch, rowsPerSecond: rowsPerSecond) }
         let deadline = started + .seconds(300)

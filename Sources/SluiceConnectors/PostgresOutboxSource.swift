@@ -1,3 +1,4 @@
+import Logging
 import SluiceCore
 import SluiceStorage
 
@@ -48,13 +49,13 @@ public final class PostgresOutboxSource: PartitionSource {
     private var text: [UInt8] = []
 
     public init(spec: OutboxSpec, schema: Schema, partition: Int, position: Int64, batchRows: Int = 20_000,
-                log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+                logger: Logger = .silent) throws {
         self.spec = spec
         self.partition = partition
         self.position = position
         self.batchRows = batchRows
         fieldCount = schema.fields.count
-        session = PostgresSession(url: spec.url, name: "outbox source, partition \(partition)", log: log)
+        session = PostgresSession(url: spec.url, name: "outbox source, partition \(partition)", log: { logger.warning("\($0)") })
         let columns = schema.fields.map { "\"\($0.name)\"::text" }.joined(separator: ", ")
         let key = "\"\(spec.keyColumn)\"", table = "\"\(spec.table)\""
         select = """

@@ -1,7 +1,9 @@
+import Logging
 import Foundation
 import SluiceCore
 import SluiceJob
 import SluiceStorage
+import Synchronization
 
 /// Results in a PostgreSQL table (the job's `table`, or `?table=NAME` in the URL), with late events
 /// and dead letters in `<table>_late` and `<table>_dead_letters`.
@@ -27,7 +29,7 @@ public struct PostgresSink: Sink {
     /// A `changes` job: the table holds change events (ChangeTable), not windowed results.
     private let changes: Bool
 
-    public init(url: PostgresURL, job: JobSpec, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+    public init(url: PostgresURL, job: JobSpec, logger: Logger = .silent) throws {
         self.url = url
         table = url.options["table"] ?? job.table
         guard SQLIdentifier.isPlain(table) else {
@@ -44,7 +46,7 @@ public struct PostgresSink: Sink {
         }
         columns = changes ? ChangeTable.columns : job.pipeline.outputColumns
         formatter = RowFormatter(layout: AggregateLayout(pipeline: job.pipeline))
-        upserts = mode == .upsert ? UpsertConnection(PostgresSession(url: url, name: "upsert sink", log: log)) : nil
+        upserts = mode == .upsert ? UpsertConnection(PostgresSession(url: url, name: "upsert sink", log: { logger.warning("\($0)") })) : nil
     }
 
 
@@ -191,13 +193,12 @@ public struct PostgresSink: Sink {
 
 /// The upsert mode's own connection, shared by the partitions of a process one at a time (the
 /// lock is what makes the unchecked Sendable true).
-final class UpsertConnection: @unchecked Sendable {
-    private let lock = NSLock()
-    private let session: PostgresSession
+final class UpsertConnection: Sendable {
+    private let session: Mutex<PostgresSession>
 
-    init(_ session: PostgresSession) { self.session = session }
+    init(_ session: sending PostgresSession) { self.session = Mutex(session) }
 
     func withSession(_ body: (PostgresSession) throws -> Void) throws {
-        try lock.withLock { try body(session) }
+        try session.withLock { try body($0) }
     }
 }

@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import SluiceCore
 import SluiceJob
@@ -47,9 +48,9 @@ public struct SinkError: Error, CustomStringConvertible {
 
 public enum SinkFactory {
     /// `file:DIR`, `sqlite:PATH` or `postgres://…[?table=NAME][&mode=upsert]`.
-    public static func open(uri: String, job: JobSpec, log: @escaping @Sendable (String) -> Void = { _ in }) throws -> any Sink {
+    public static func open(uri: String, job: JobSpec, logger: Logger = .silent) throws -> any Sink {
         if PostgresURL.isPostgres(uri) {
-            return try PostgresSink(url: PostgresURL(uri), job: job, log: log)
+            return try PostgresSink(url: PostgresURL(uri), job: job, logger: logger)
         }
         switch try local(uri) {
         case .sqlite(let path):

@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import SluiceCore
 import SluiceStorage
@@ -106,7 +107,7 @@ public struct SourceFactory: Sendable {
     }
 
     /// The partition's source, positioned at `position` (from a checkpoint, or 0).
-    public func open(partition: Int, position: Int64, log: @escaping @Sendable (String) -> Void = { _ in }) throws -> any PartitionSource {
+    public func open(partition: Int, position: Int64, logger: Logger = .silent) throws -> any PartitionSource {
         switch kind {
         case .workload(.files, let files):
             return try FileSource(path: files[partition], position: position, blockSize: fileBlockBytes)
@@ -114,10 +115,10 @@ public struct SourceFactory: Sendable {
             return GeneratorSource(generator: BidGenerator(config), partition: partition, offset: position,
                                    linesPerRead: generatorLinesPerRead)
         case .outbox(let spec):
-            return try PostgresOutboxSource(spec: spec, schema: schema, partition: partition, position: position, log: log)
+            return try PostgresOutboxSource(spec: spec, schema: schema, partition: partition, position: position, logger: logger)
         case .cdc(let spec):
             let mode: CdcStreamDecoder.Mode = changeEvents ? .changes : .inserts(fields: schema.fields.map(\.name))
-            return try PostgresCdcSource(spec: spec, mode: mode, partition: partition, position: position, log: log)
+            return try PostgresCdcSource(spec: spec, mode: mode, partition: partition, position: position, logger: logger)
         }
     }
 }

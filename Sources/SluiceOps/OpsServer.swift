@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Prometheus
+import ServiceLifecycle
 
 /// Metrics in Prometheus text on `/metrics`, liveness on `/healthz`, readiness on `/readyz`, for
 /// the coordinator and the workers.
@@ -24,7 +25,10 @@ public enum Observability {
     public static func bootstrap() { _ = bootstrapped }
 }
 
-public final class OpsServer: Sendable {
+/// The endpoint, bound by `start` (so that a taken address fails at start-up, before anything
+/// else runs) and served as a `Service`: it closes on graceful shutdown or cancellation. Put it
+/// first in a `ServiceGroup`, so that it is shut down last and answers while the others stop.
+public final class OpsServer: Service, Sendable {
     private let channel: any Channel
     public let port: Int
 
@@ -57,6 +61,12 @@ public final class OpsServer: Sendable {
 
     public func stop() async {
         try? await channel.close()
+    }
+
+    /// Serves until graceful shutdown or cancellation, then closes the port.
+    public func run() async {
+        try? await gracefulShutdown()
+        await stop()
     }
 }
 

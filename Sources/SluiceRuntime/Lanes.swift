@@ -30,9 +30,14 @@ public final class Lanes: Sendable {
     }
 }
 
+/// Blocking work that must not hold the cooperative pool (opening a PostgreSQL store or sink
+/// connects through libpq): `withTaskExecutorPreference(BlockingWork.executor) { … }`.
+public enum BlockingWork {
+    public static let executor: any TaskExecutor = Lane(label: "sluice.blocking")
+}
+
 /// One serial lane: jobs run in order on a dedicated dispatch queue.
-private final class Lane: TaskExecutor, @unchecked Sendable {
-    // Immutable after init; DispatchQueue is thread-safe.
+private final class Lane: TaskExecutor {
     private let queue: DispatchQueue
 
     init(label: String) { queue = DispatchQueue(label: label) }

@@ -1,18 +1,20 @@
 import Foundation
+import Logging
 import SluiceConnectors
 import SluiceCore
 import SluiceJob
 import SluiceStorage
 
-/// `sluice run`: every partition of a job in one process, no coordinator. Each start claims every
-/// partition with the next epoch, so a leftover process of an earlier run is fenced off.
+/// `sluice run`: every partition of a job in one process, no coordinator, scheduled by the worker's
+/// own `PartitionHost` and `Lanes`. Each start claims every partition with the next epoch, so a
+/// leftover process of an earlier run is fenced off.
 public struct LocalRunner: Sendable {
     public struct Options: Sendable {
         public var job: JobSpec
         public var input: String
         public var output: String
         public var statePath: String?
-        /// Lanes: partitions are dealt round-robin to this many tasks (1 = one core).
+        /// Lanes (`Lanes`): at most this many cores; partitions on a lane take turns block by block.
         public var parallelism: Int
         public var progress: Bool
         /// Throttle: events per second per partition (nil: full speed).
@@ -42,76 +44,96 @@ public struct LocalRunner: Sendable {
         public var checkpointSeconds: Double
         public var corruptCheckpoints: Int64
         public var seconds: Double
+        /// Stopped by `requestStop` before every partition finished (each took a last checkpoint).
+        public var stopped: Bool
     }
 
     public let options: Options
     public let stats = RunStats()
+    private let stopRequests: AsyncStream<Void>
+    private let stopRequest: AsyncStream<Void>.Continuation
 
-    public init(options: Options) { self.options = options }
+    public init(options: Options) {
+        self.options = options
+        (stopRequests, stopRequest) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
 
-    public func run(log: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Summary {
+    /// Stops the run at its next block: every partition takes a last checkpoint, then `run` returns
+    /// (SIGINT). Safe to call from any task, before or during `run`.
+    public func requestStop() { stopRequest.yield() }
+
+    /// A partition stopped on its own: fenced off by another run, or failed (the error says why).
+    public struct PartitionStopped: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
+    }
+
+    /// Claims every partition with the next epoch and runs them on a `PartitionHost` with
+    /// `parallelism` lanes, until every partition has finished its input (or `requestStop`).
+    public func run(logger: Logger = .silent) async throws -> Summary {
         let sources = try SourceFactory(uri: options.input, schema: options.job.pipeline.schema,
                                         changeEvents: options.job.kind == .changes, jobName: options.job.name)
             .throttled(to: options.rate)
         let (sink, store) = try await RunOutput.open(job: options.job, input: options.input, output: options.output,
-                                                     statePath: options.statePath, partitions: sources.partitions, log: log)
+                                                     statePath: options.statePath, partitions: sources.partitions, logger: logger)
 
         let started = ContinuousClock.now
-        let lanes = max(1, min(options.parallelism, sources.partitions))
-        let job = options.job
         let stats = self.stats
-        let rate = options.rate
         let reporter = options.progress ? Task { await Self.report(stats: stats, partitions: sources.partitions, started: started) } : nil
         defer { reporter?.cancel() }
 
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for lane in 0..<lanes {
-                group.addTask {
-                    var runners: [(runner: PartitionRunner, pace: Pace?)] = []
-                    for partition in stride(from: lane, to: sources.partitions, by: lanes) {
-                        let epoch = try await store.claimNext(partition: partition)
-                        let runner = PartitionRunner(partition: partition, epoch: epoch, job: job, store: store,
-                                                     sink: sink, stats: stats)
-                        try await runner.start(sources: sources, log: log)
-                        if runner.finished {
-                            stats.partitionsDone.add(1)
-                        } else {
-                            runners.append((runner, Pace(rate: rate, startEvents: runner.eventsIn)))
-                        }
-                    }
-                    // Round-robin one block at a time, so every partition of the lane moves forward.
-                    // A partition ahead of its pace is passed over; when all are, the lane sleeps
-                    // until the first is due.
-                    while !runners.isEmpty {
-                        var i = 0
-                        var firstDue: Duration?
-                        var stepped = false
-                        while i < runners.count {
-                            if let wait = runners[i].pace?.wait(eventsIn: runners[i].runner.eventsIn), wait > .zero {
-                                firstDue = min(firstDue ?? wait, wait)
-                                i += 1
-                                continue
-                            }
-                            stepped = true
-                            if try await runners[i].runner.step() {
-                                i += 1
-                            } else {
-                                stats.partitionsDone.add(1)
-                                runners.remove(at: i)
-                            }
-                        }
-                        if !stepped, let firstDue { try await Task.sleep(for: firstDue) }
-                    }
-                }
-            }
-            try await group.waitForAll()
+        let lanes = Lanes(count: max(1, min(options.parallelism, sources.partitions)))
+        let host = PartitionHost(job: options.job, sources: sources, store: store, sink: sink, stats: stats,
+                                 rate: options.rate, lanes: lanes, logger: logger)
+        // Each start claims every partition with the next epoch: a leftover process is fenced off.
+        for partition in 0..<sources.partitions {
+            let epoch = try await store.claimNext(partition: partition)
+            await host.grant(partition: partition, epoch: epoch)
         }
+        let stopper = Task {
+            for await _ in stopRequests {
+                await host.revokeAll()
+                return
+            }
+        }
+        defer { stopper.cancel() }
+
+        var unfinished = Set(0..<sources.partitions)
+        var running = unfinished  // tasks that will still report released, fenced or failed
+        var stopped = false
+        var failure: PartitionStopped?
+        events: for await event in host.events {
+            switch event {
+            case .finished(let partition, _):
+                stats.partitionsDone.add(1)
+                unfinished.remove(partition)
+                if unfinished.isEmpty { break events }
+            case .released(let partition, _, _):
+                stopped = true
+                running.remove(partition)
+                if running.isEmpty { break events }
+            case .fenced(let partition, let epoch):
+                failure = PartitionStopped(description: "partition \(partition): fenced off (epoch \(epoch)): another run claimed it with a newer epoch")
+                break events
+            case .failed(_, _, let reason):
+                failure = PartitionStopped(description: reason)
+                break events
+            }
+        }
+        if let failure {
+            await host.dropAll()  // the run fails: nothing more is committed (a store may be away)
+            throw failure
+        }
+        // Every task ends here: the finished ones wait to be released, the others take a last checkpoint.
+        await host.releaseAll()
         let elapsed = ContinuousClock.now - started
-        return Summary(
+        let summary = Summary(
             partitions: sources.partitions, events: stats.events.current, rows: stats.rows.current,
             late: stats.late.current, deadLetters: stats.deadLetters.current, commits: stats.commits.current,
             checkpointBytes: stats.checkpointBytes.current, checkpointSeconds: Double(stats.checkpointNanos.current) / 1e9,
-            corruptCheckpoints: stats.corruptCheckpoints.current, seconds: elapsed.seconds)
+            corruptCheckpoints: stats.corruptCheckpoints.current, seconds: elapsed.seconds,
+            stopped: stopped && !unfinished.isEmpty)
+        return summary
     }
 
     /// A progress line on standard error every second while the run lasts.

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SluiceConnectors
 import SluiceCore
 import SluiceJob
@@ -50,13 +51,13 @@ public actor PartitionHost {
     private let rate: Double?
     /// Where partition tasks run: a worker uses at most `lanes.count` cores.
     private let lanes: Lanes
-    private let log: @Sendable (String) -> Void
+    private let logger: Logger
     private var running: [Int: Running] = [:]
     public nonisolated let events: AsyncStream<Event>
     private let emit: AsyncStream<Event>.Continuation
 
     public init(job: JobSpec, sources: SourceFactory, store: any CheckpointStoring, sink: any Sink, stats: RunStats,
-                rate: Double? = nil, lanes: Lanes = Lanes(count: 1), log: @escaping @Sendable (String) -> Void) {
+                rate: Double? = nil, lanes: Lanes = Lanes(count: 1), logger: Logger) {
         self.job = job
         self.sources = sources
         self.store = store
@@ -64,7 +65,9 @@ public actor PartitionHost {
         self.stats = stats
         self.rate = rate
         self.lanes = lanes
-        self.log = log
+        var logger = logger
+        logger[metadataKey: "job"] = "\(job.name)"
+        self.logger = logger
         (events, emit) = AsyncStream.makeStream(of: Event.self)
     }
 
@@ -89,8 +92,9 @@ public actor PartitionHost {
             existing.control.stop.store(Control.Stop.drop.rawValue, ordering: .relaxed)
         }
         let control = Control()
+        let logger = partitionLogger(partition: partition, epoch: epoch)
         let context = TaskContext(job: job, sources: sources, store: store, sink: sink, stats: stats, rate: rate,
-                                  log: log, emit: emit)
+                                  logger: logger, emit: emit)
         let lane = lanes.acquire()
         let lanes = self.lanes
         let task = Task.detached(executorPreference: lane.executor) {
@@ -98,7 +102,15 @@ public actor PartitionHost {
             lanes.release(lane.index)
         }
         running[partition] = Running(epoch: epoch, control: control, task: task)
-        log("partition \(partition): granted with epoch \(epoch)")
+        logger.info("partition \(partition): granted with epoch \(epoch)")
+    }
+
+    /// The host's logger with the partition's metadata.
+    private func partitionLogger(partition: Int, epoch: Int64) -> Logger {
+        var logger = self.logger
+        logger[metadataKey: "partition"] = .stringConvertible(partition)
+        logger[metadataKey: "epoch"] = .stringConvertible(epoch)
+        return logger
     }
 
     /// Checkpoints and stops the partition; `.released` follows. A partition not running under
@@ -115,13 +127,26 @@ public actor PartitionHost {
     public func drop(partition: Int, epoch: Int64) {
         guard let r = running[partition], r.epoch == epoch else { return }
         r.control.stop.store(Control.Stop.drop.rawValue, ordering: .relaxed)
-        log("partition \(partition): lease not renewed for epoch \(epoch); stopped")
+        partitionLogger(partition: partition, epoch: epoch).warning("partition \(partition): lease not renewed for epoch \(epoch); stopped")
     }
 
-    /// Releases every partition (checkpoint, stop) and waits for the tasks: graceful shutdown.
+    /// Asks every partition to checkpoint and stop, without waiting: each then reports `.released`
+    /// (or `.fenced`/`.failed` if its last commit does not go through). Graceful shutdown.
+    public func revokeAll() {
+        for (_, r) in running where !r.control.done.load(ordering: .relaxed) {
+            r.control.stop.store(Control.Stop.release.rawValue, ordering: .relaxed)
+        }
+    }
+
+    /// Stops every partition at once without a commit, without waiting.
+    public func dropAll() {
+        for (_, r) in running { r.control.stop.store(Control.Stop.drop.rawValue, ordering: .relaxed) }
+    }
+
+    /// `revokeAll`, then waits for every partition task to end.
     public func releaseAll() async {
         let all = running
-        for (_, r) in all { r.control.stop.store(Control.Stop.release.rawValue, ordering: .relaxed) }
+        revokeAll()
         for (_, r) in all { await r.task.value }
     }
 }
@@ -134,19 +159,19 @@ private struct TaskContext: Sendable {
     let sink: any Sink
     let stats: RunStats
     let rate: Double?
-    let log: @Sendable (String) -> Void
+    let logger: Logger
     let emit: AsyncStream<PartitionHost.Event>.Continuation
 
     func run(partition: Int, epoch: Int64, control: PartitionHost.Control) async {
         defer { control.done.store(true, ordering: .relaxed) }
         do {
             guard try await store.claim(partition: partition, epoch: epoch) else {
-                log("partition \(partition): epoch \(epoch) is stale in the store; not started")
+                logger.warning("partition \(partition): epoch \(epoch) is stale in the store; not started")
                 emit.yield(.fenced(partition: partition, epoch: epoch))
                 return
             }
             let runner = PartitionRunner(partition: partition, epoch: epoch, job: job, store: store, sink: sink, stats: stats)
-            try await runner.start(sources: sources, log: log)
+            try await runner.start(sources: sources, logger: logger)
             let pace = Pace(rate: rate, startEvents: runner.eventsIn)
             var announcedFinish = false
             while true {
@@ -156,7 +181,7 @@ private struct TaskContext: Sendable {
                 case .release:
                     try await runner.checkpoint()
                     emit.yield(.released(partition: partition, epoch: epoch, committedOffset: runner.committedOffset))
-                    log("partition \(partition): released at offset \(runner.committedOffset) (epoch \(epoch))")
+                    logger.info("partition \(partition): released at offset \(runner.committedOffset) (epoch \(epoch))")
                     return
                 case .none:
                     break
@@ -191,11 +216,11 @@ private struct TaskContext: Sendable {
                 }
             }
         } catch let fenced as CommitFenced {
-            log("\(fenced); dropped")
+            logger.warning("\(fenced); dropped")
             stats.fencedCommits.add(1)
             emit.yield(.fenced(partition: partition, epoch: epoch))
         } catch {
-            log("partition \(partition): stopped on error: \(error)")
+            logger.error("partition \(partition): stopped on error: \(error)")
             stats.failures.add(1)
             emit.yield(.failed(partition: partition, epoch: epoch, reason: "\(error)"))
         }

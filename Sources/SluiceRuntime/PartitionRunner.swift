@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SluiceConnectors
 import SluiceCore
 import SluiceJob
@@ -59,12 +60,12 @@ public final class PartitionRunner {
     /// Restores the newest checkpoint that is intact: its row's checksum matches every field and its
     /// state decodes. A corrupt one (caught by either CRC) is rolled back
     /// with the output it committed, and the one before is used; with none, the partition starts over.
-    public func start(sources: SourceFactory, log: @escaping @Sendable (String) -> Void) async throws {
+    public func start(sources: SourceFactory, logger: Logger) async throws {
         let stored = try await store.checkpoints(partition: partition)
         var restored: Checkpoint?
         for checkpoint in stored {
             guard checkpoint.checksumMatches else {
-                log("partition \(partition): checkpoint \(checkpoint.seq) fails its checksum (a damaged or edited row); falling back")
+                logger.warning("partition \(partition): checkpoint \(checkpoint.seq) fails its checksum (a damaged or edited row); falling back")
                 stats.corruptCheckpoints.add(1)
                 continue
             }
@@ -73,7 +74,7 @@ public final class PartitionRunner {
                 restored = checkpoint
                 break
             } catch {
-                log("partition \(partition): checkpoint \(checkpoint.seq) is unreadable (\(error)); falling back")
+                logger.warning("partition \(partition): checkpoint \(checkpoint.seq) is unreadable (\(error)); falling back")
                 stats.corruptCheckpoints.add(1)
             }
         }
@@ -83,7 +84,7 @@ public final class PartitionRunner {
         }
         if let newest = stored.first, newest.seq != (restored?.seq ?? 0) {
             try await store.rollBack(partition: partition, epoch: epoch, to: restored?.seq ?? 0, writer: sink)
-            log("partition \(partition): rolled back to checkpoint \(restored?.seq ?? 0) (offset \(restored?.offset ?? 0))")
+            logger.warning("partition \(partition): rolled back to checkpoint \(restored?.seq ?? 0) (offset \(restored?.offset ?? 0))")
         }
         try sink.recover(partition: partition, last: restored)
         lastSeq = restored?.seq ?? 0
@@ -92,7 +93,7 @@ public final class PartitionRunner {
             finished = true
             return
         }
-        source = try sources.open(partition: partition, position: restored?.position ?? 0, log: log)
+        source = try sources.open(partition: partition, position: restored?.position ?? 0, logger: logger)
         lastCommit = .now
     }
 

@@ -1,3 +1,4 @@
+import Logging
 import SluiceConnectors
 import SluiceJob
 import SluiceStorage
@@ -15,17 +16,26 @@ public enum RunOutput {
 
     public static func open(job: JobSpec, input: String, output: String, statePath: String?, partitions: Int,
                             storeRetryLimit: Duration = .seconds(120),
-                            log: @escaping @Sendable (String) -> Void) async throws -> (sink: any Sink, store: any CheckpointStoring) {
+                            logger: Logger) async throws -> (sink: any Sink, store: any CheckpointStoring) {
+        // Opening connects (libpq, SQLite): off the cooperative pool.
+        try await withTaskExecutorPreference(BlockingWork.executor) {
+            try await openHere(job: job, input: input, output: output, statePath: statePath, partitions: partitions,
+                               storeRetryLimit: storeRetryLimit, logger: logger)
+        }
+    }
+
+    private static func openHere(job: JobSpec, input: String, output: String, statePath: String?, partitions: Int,
+                                 storeRetryLimit: Duration, logger: Logger) async throws -> (sink: any Sink, store: any CheckpointStoring) {
         func refused<T>(_ body: () throws -> T) throws -> T {
             do { return try body() } catch { throw Refused(cause: error) }
         }
-        let sink = try refused { try SinkFactory.open(uri: output, job: job) }
+        let sink = try refused { try SinkFactory.open(uri: output, job: job, logger: logger) }
         let statePath = statePath ?? sink.defaultStatePath
         let fingerprint = StoreBinding.fingerprint(job: job, input: input, output: output)
         var owner = SinkOwner(job: job.name, fingerprint: fingerprint)
         try refused { try sink.admit(owner, statePath: statePath) }
         // Opening may fail for a while (a PostgreSQL server away): not a refusal.
-        let store = try CheckpointStores.open(statePath, retryLimit: storeRetryLimit, log: log)
+        let store = try CheckpointStores.open(statePath, retryLimit: storeRetryLimit, logger: logger)
         do {
             try await store.bind(job: fingerprint, partitions: partitions, writer: sink)
         } catch let error as StoreError {

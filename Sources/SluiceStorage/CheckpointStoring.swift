@@ -1,3 +1,4 @@
+import Logging
 import SluiceCore
 
 /// What the runtime needs from a checkpoint store, embedded (`CheckpointStore`, SQLite) or
@@ -26,9 +27,10 @@ public enum CheckpointStores {
     /// `postgres://…` (or `postgresql://…`): PostgreSQL, whose lost connections are retried for
     /// `retryLimit` before an operation fails; anything else: a SQLite file path.
     public static func open(_ location: String, retryLimit: Duration = .seconds(120),
-                            log: @escaping @Sendable (String) -> Void) throws -> any CheckpointStoring {
+                            logger: Logger) throws -> any CheckpointStoring {
         if PostgresURL.isPostgres(location) {
-            return try PostgresCheckpointStore(url: PostgresURL(location), retryLimit: retryLimit, log: log)
+            // PostgresSession's lines are its retries and recoveries.
+            return try PostgresCheckpointStore(url: PostgresURL(location), retryLimit: retryLimit, log: { logger.warning("\($0)") })
         }
         return try CheckpointStore(path: location)
     }

@@ -1,4 +1,5 @@
 import Metrics
+import ServiceLifecycle
 import SluiceRuntime
 
 /// Publishes a worker's counters and per-partition gauges to swift-metrics (served as Prometheus
@@ -41,6 +42,16 @@ public enum WorkerMetrics {
                 if progress.watermark != Int64.min { g.watermark.record(progress.watermark) }
             }
             try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// `export` as a `Service`: it stops at graceful shutdown.
+    public struct Exporter: Service {
+        public let daemon: WorkerDaemon
+        public init(daemon: WorkerDaemon) { self.daemon = daemon }
+        public func run() async {
+            let daemon = self.daemon
+            await cancelWhenGracefulShutdown { await WorkerMetrics.export(from: daemon) }
         }
     }
 

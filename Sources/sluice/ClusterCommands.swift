@@ -10,7 +10,6 @@ import SluiceProtocol
 import SluiceStorage
 import SluiceRuntime
 import SluiceTLS
-import SluiceWorker
 import SluiceWorkload
 
 /// Where TLS files come from: `--certs DIR` (as written by `sluice certs init`) or explicit files;
@@ -218,67 +217,3 @@ let defaultJobYAML = """
     window: {kind: tumbling, size_ms: 10000}
     aggregates: [count, {sum: price}, {max: price}]
     """
-
-struct Worker: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "A worker: runs the partitions the coordinator grants it.")
-    @Option(help: "Coordinator address, or several separated by commas (tried in turn; the leader answers).") var coordinator = "127.0.0.1:7400"
-    @Option(help: "Worker id: the name in its certificate's identity spiffe://sluice/worker/<id>, which is the default.") var id: String?
-    @OptionGroup var tls: TLSOptions
-    @Option(help: "Checkpoint store: a SQLite path or postgres://… (default: the sink's).") var state: String?
-    @Option(help: "Throttle: events per second per partition (default: full speed).") var rate: Double?
-    @Option(help: "Cores this worker's partitions may use; scale out with more workers.") var lanes = 1
-    @Option(help: "Serve /metrics, /healthz, /readyz on HOST:PORT.") var metrics: String?
-    @Option(help: "How long a PostgreSQL checkpoint store is retried (reconnecting) before the partition fails and the coordinator places it elsewhere (ms).")
-    var storeRetryMs: Int64 = 120_000
-
-    func run() async throws {
-        guard (100...3_600_000).contains(storeRetryMs) else {
-            throw userError(ValidationError("--store-retry-ms must be between 100 and 3600000, got \(storeRetryMs)"))
-        }
-        let coordinators = try coordinator.split(separator: ",").map { try parseAddress(String($0), option: "--coordinator") }
-        guard !coordinators.isEmpty else { throw userError(ValidationError("--coordinator needs at least one HOST:PORT")) }
-        guard (1...256).contains(lanes) else { throw userError(ValidationError("--lanes must be between 1 and 256, got \(lanes)")) }
-        // Metrics first: components built before the bootstrap would not report.
-        if metrics != nil { Observability.bootstrap() }
-        if id == nil, tls.cert == nil {
-            throw userError(ValidationError(tls.insecure
-                ? "--id is required with --insecure (there is no certificate to take it from)"
-                : "--id is required with --certs DIR (it picks worker files there); with --cert, --key and --ca the id defaults to the name in the certificate's spiffe://sluice/worker/<id>"))
-        }
-        let files: TLSFiles?
-        let certificateIdentity: String?
-        do {
-            files = try tls.files(identity: id ?? "")
-            // What no retry cures fails here: missing files, a key that is not the certificate's,
-            // an expired certificate, one that is not a worker's.
-            certificateIdentity = try files.map { try $0.validate(as: .worker).name }
-        } catch {
-            throw userError(error)
-        }
-        guard let id = id ?? certificateIdentity else {
-            throw userError(ValidationError("--id is required: the certificate has no identity"))
-        }
-        if let certificateIdentity, certificateIdentity != id {
-            // (A chain file is read for its first certificate: the leaf.)
-            throw userError(ValidationError("--id \(id) does not match the certificate's identity spiffe://sluice/worker/\(certificateIdentity); pass --id \(certificateIdentity), or that worker's certificate"))
-        }
-        try checkRate(rate)
-        let daemon = WorkerDaemon(options: .init(id: id, coordinators: coordinators, tls: files, statePath: state, rate: rate, lanes: lanes,
-                                                 storeRetryLimit: .milliseconds(storeRetryMs)),
-                                  log: { note($0) })
-        if let metrics {
-            let (h, p) = try parseAddress(metrics, option: "--metrics")
-            let ops = try await OpsServer.start(host: h, port: p, ready: { true })
-            note("worker \(id): metrics on http://\(h):\(ops.port)/metrics")
-            Task { await WorkerMetrics.export(from: daemon) }
-        }
-        let signals = onTermination { await daemon.requestShutdown() }
-        defer { _ = signals }
-        do {
-            try await daemon.run()
-        } catch {
-            throw userError(error)
-        }
-        note("worker \(id): released its partitions and stopped")
-    }
-}

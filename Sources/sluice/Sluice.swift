@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SluiceConnectors
 import SluiceJob
+import SluiceOps
 import SluiceOracle
 import SluiceVerification
 import SluiceRuntime
@@ -103,8 +104,10 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Override the job's checkpoint interval (ms).") var checkpointIntervalMs: Int64?
     @Option(help: "Throttle: events per second per partition (default: full speed).") var rate: Double?
     @Flag(help: "No progress line.") var quiet = false
+    @OptionGroup var logging: LogOptions
 
     func run() async throws {
+        logging.bootstrap()
         var spec: JobSpec
         do { spec = try loadJob(job) } catch { throw userError(error) }
         if let interval = checkpointIntervalMs {
@@ -123,13 +126,15 @@ struct Run: AsyncParsableCommand {
                                                 parallelism: parallelism, progress: !quiet, rate: rate))
         let summary: LocalRunner.Summary
         do {
-            summary = try await runner.run(log: { note($0) })
+            summary = try await LocalRunService.run(runner, logger: SluiceLogging.logger("run", ["job": "\(spec.name)"]))
+        } catch let second as SignalEscalation.SecondSignal {
+            throw ExitCode(128 + second.signal)
         } catch {
             throw userError(error)
         }
         let rate = summary.seconds > 0 ? Double(summary.events) / summary.seconds : 0
         print("""
-            done: \(summary.partitions) partitions, \(grouped(summary.events)) events in \(String(format: "%.2f", summary.seconds)) s \
+            \(summary.stopped ? "stopped (every partition checkpointed; run again to resume)" : "done"): \(summary.partitions) partitions, \(grouped(summary.events)) events in \(String(format: "%.2f", summary.seconds)) s \
             (\(grouped(Int64(rate))) events/s); \(grouped(summary.rows)) rows, \(grouped(summary.late)) late, \
             \(grouped(summary.deadLetters)) dead letters, \(summary.commits) commits
             """)

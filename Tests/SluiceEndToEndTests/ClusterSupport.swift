@@ -132,12 +132,14 @@ enum ClusterLog {
         }
     }
 
-    /// `partition P: granted with epoch E` lines of a worker's stderr: (partition, epoch).
+    /// `partition P: granted with epoch E` in a worker's log lines (text format: after the time,
+    /// level and component, before the metadata): (partition, epoch).
     static func workerGrants(_ text: String) -> [(partition: Int, epoch: Int64)] {
         text.split(separator: "\n").compactMap { line in
             let f = line.split(separator: " ")
-            guard f.count == 6, f[0] == "partition", f[1].hasSuffix(":"), f[2] == "granted", f[4] == "epoch",
-                  let p = Int(f[1].dropLast()), let e = Int64(f[5]) else { return nil }
+            guard let i = f.indices.first(where: { f.count > $0 + 5 && f[$0] == "partition" && f[$0 + 2] == "granted" }),
+                  f[i + 1].hasSuffix(":"), f[i + 3] == "with", f[i + 4] == "epoch",
+                  let p = Int(f[i + 1].dropLast()), let e = Int64(f[i + 5]) else { return nil }
             return (p, e)
         }
     }
@@ -402,7 +404,7 @@ extension Child {
         while ContinuousClock.now < deadline {
             let err = Child.read(stderrPath)
             if let line = err.split(separator: "\n").first(where: { $0.contains("metrics on http://") }),
-               let url = line.split(separator: " ").last,
+               let url = line.split(separator: " ").first(where: { $0.hasPrefix("http://") }),
                let port = url.split(separator: ":").last?.split(separator: "/").first.flatMap({ Int($0) }) {
                 return port
             }

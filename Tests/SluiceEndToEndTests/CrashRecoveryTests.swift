@@ -212,7 +212,7 @@ extension SluiceEndToEndTests {
 }
 
 /// Per partition: how many checkpoints the store holds and whether the newest says finished.
-private func storedCheckpoints(_ statePath: String) throws -> [Int: (count: Int, finished: Bool)] {
+func storedCheckpoints(_ statePath: String) throws -> [Int: (count: Int, finished: Bool)] {
     guard FileManager.default.fileExists(atPath: statePath) else { return [:] }
     let db = try SQLiteDatabase(path: statePath)
     let stmt = try db.prepare("SELECT partition, COUNT(*), MAX(finished) FROM sluice_checkpoints GROUP BY partition")

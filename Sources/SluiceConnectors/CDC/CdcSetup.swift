@@ -1,10 +1,11 @@
+import Logging
 import SluiceStorage
 
 /// Creates what a CDC partition reads, idempotently (several partitions and workers may run this at
 /// once): the publication of the table, replica identity FULL on it (so `before` holds the whole
 /// old row), and the partition's logical replication slot with the pgoutput plugin.
 enum CdcSetup {
-    static func ensure(_ spec: CdcSpec, slot: String, on conn: PostgresConnection, log: (String) -> Void) throws {
+    static func ensure(_ spec: CdcSpec, slot: String, on conn: PostgresConnection, logger: Logger) throws {
         let table = "\"\(spec.table)\""
         let identity = try conn.execute("SELECT relreplident::text FROM pg_class WHERE oid = to_regclass($1)", [.text(table)])
         guard identity.count == 1 else {
@@ -12,13 +13,13 @@ enum CdcSetup {
         }
         if identity.string(0, 0) != "f" {
             try conn.execute("ALTER TABLE \(table) REPLICA IDENTITY FULL")
-            log("cdc: set REPLICA IDENTITY FULL on \(spec.table), so that updates and deletes carry the whole old row")
+            logger.notice("cdc: set REPLICA IDENTITY FULL on \(spec.table), so that updates and deletes carry the whole old row")
         }
         let publication = try conn.execute("SELECT 1 FROM pg_publication WHERE pubname = $1", [.text(spec.publication)])
         if publication.count == 0 {
             do {
                 try conn.execute("CREATE PUBLICATION \"\(spec.publication)\" FOR TABLE \(table)")
-                log("cdc: created publication \(spec.publication) for table \(spec.table)")
+                logger.notice("cdc: created publication \(spec.publication) for table \(spec.table)")
             } catch let error as PostgresError where error.sqlState == "42710" {}  // created by another partition meanwhile
         }
         let covered = try conn.execute("SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND tablename = $2",
@@ -35,7 +36,7 @@ enum CdcSetup {
         }
         do {
             try conn.execute("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [.text(slot)])
-            log("cdc: created replication slot \(slot)")
+            logger.notice("cdc: created replication slot \(slot)")
         } catch let error as PostgresError where error.sqlState == "42710" {}  // created meanwhile
     }
 }

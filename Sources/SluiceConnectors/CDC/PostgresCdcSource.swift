@@ -1,3 +1,4 @@
+import Logging
 import SluiceCore
 import SluiceStorage
 #if canImport(Glibc)
@@ -29,7 +30,7 @@ public final class PostgresCdcSource: PartitionSource {
     private let slot: String
     private let name: String
     private let decoder: CdcStreamDecoder
-    private let log: @Sendable (String) -> Void
+    private let logger: Logger
     private var stream: PostgresConnection?
     /// What the slot may forget: the position of the committed checkpoint before the newest.
     private var confirmed: Int64 = 0
@@ -47,16 +48,16 @@ public final class PostgresCdcSource: PartitionSource {
     private let readBytes = 4 << 20
 
     public init(spec: CdcSpec, mode: CdcStreamDecoder.Mode, partition: Int, position: Int64,
-                log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+                logger: Logger = .silent) throws {
         self.spec = spec
         slot = spec.slot(partition: partition)
         name = "cdc source, partition \(partition) (slot \(slot))"
-        self.log = log
+        self.logger = logger
         decoder = CdcStreamDecoder(table: spec.table, keyColumn: spec.keyColumn, partitions: spec.partitions,
                                    partition: partition, mode: mode, position: position)
         newestCommitted = position  // it came from a committed checkpoint (or is 0: nothing yet)
-        let setup = PostgresSession(url: spec.url, name: name, log: log)
-        try setup.run { conn, _ in try CdcSetup.ensure(spec, slot: slot, on: conn, log: log) }
+        let setup = PostgresSession(url: spec.url, name: name, log: { logger.warning("\($0)") })
+        try setup.run { conn, _ in try CdcSetup.ensure(spec, slot: slot, on: conn, logger: logger) }
         do {
             try openStream()
         } catch let error as PostgresError where PostgresCdcSource.isTransient(error) {
@@ -80,7 +81,7 @@ public final class PostgresCdcSource: PartitionSource {
             guard let retry, ContinuousClock.now >= retry.due else { return idle() }
             do {
                 try openStream()
-                log("\(name): PostgreSQL at \(spec.url.redacted) is back after \(retry.attempt) retries (\(PostgresCdcSource.seconds(ContinuousClock.now - retry.since)) s)")
+                logger.info("\(name): PostgreSQL at \(spec.url.redacted) is back after \(retry.attempt) retries (\(PostgresCdcSource.seconds(ContinuousClock.now - retry.since)) s)")
                 self.retry = nil
             } catch let error as PostgresError where PostgresCdcSource.isTransient(error) {
                 try scheduleRetry(after: error)
@@ -159,7 +160,7 @@ public final class PostgresCdcSource: PartitionSource {
         let sleepMs = Self.backoff.delay(failures: r.attempt)
         r.due = now + .milliseconds(sleepMs)
         retry = r
-        log("\(name): PostgreSQL unavailable (\(error)); retry \(r.attempt) in \(sleepMs) ms from LSN \(PostgresConnection.lsnText(decoder.position)) (giving up after \(Int(retryLimit.seconds)) s)")
+        logger.warning("\(name): PostgreSQL unavailable (\(error)); retry \(r.attempt) in \(sleepMs) ms from LSN \(PostgresConnection.lsnText(decoder.position)) (giving up after \(Int(retryLimit.seconds)) s)")
     }
 
     /// A lost connection, a server shutting down or starting, or the slot still active for the
