@@ -42,7 +42,7 @@ let package = Package(
         // The YAML job spec and its validation.
         .target(name: "SluiceJob", dependencies: ["SluiceCore", .product(name: "Yams", package: "Yams")]),
         // Checkpoint store with the fenced commit (SQLite, PostgreSQL through libpq).
-        .target(name: "SluiceStorage", dependencies: ["SluiceCore", "CSQLite", "CLibPQ"]),
+        .target(name: "SluiceStorage", dependencies: ["SluiceCore", "CSQLite", "CLibPQ", .product(name: "Logging", package: "swift-log")]),
         // Sources (file, gen, PostgreSQL outbox and CDC) and sinks (file, sqlite, postgres).
         .target(name: "SluiceConnectors", dependencies: ["SluiceCore", "SluiceJob", "SluiceWorkload", "SluiceStorage"]),
         // The independent oracle: recomputes a job the plainest way, sharing no windowing code.
@@ -106,19 +106,21 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
 
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
         .testTarget(name: "SluiceJobTests", dependencies: ["SluiceJob"]),
         .testTarget(name: "SluiceConnectorsTests", dependencies: ["SluiceConnectors", "SluiceCore", "SluiceJob", "SluiceStorage"]),
-        .testTarget(name: "SluiceStorageTests", dependencies: ["SluiceStorage", "SluiceCore"]),
+        .testTarget(name: "SluiceStorageTests", dependencies: ["SluiceStorage", "SluiceCore"], exclude: ["Fixtures"]),
         .testTarget(name: "SluiceOracleTests", dependencies: ["SluiceOracle", "SluiceJob", "SluiceWorkload"]),
         .testTarget(name: "SluicePropertyTests", dependencies: ["SluiceCore", "SluiceJob", "SluiceOracle", "SluiceWorkload", "SluiceRuntime"]),
-        .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceCore", "SluiceCoordinator", "SluiceOps", "SluiceStorage", "SluiceWorkload"]),
+        .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceCore", "SluiceCoordinator", "SluiceOps", "SluiceStorage", "SluiceWorkload"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "SluiceChaosTests", dependencies: ["SluiceChaos", "SluiceStorage", "SluiceWorkload"]),
         .testTarget(name: "SluiceEndToEndTests", dependencies: [
             "SluiceRuntime", "SluiceOracle", "SluiceStorage", "SluiceConnectors", "SluiceJob", "SluiceWorkload", "SluiceCore",
-            "SluiceProtocol", "SluiceTLS",
+            "SluiceProtocol", "SluiceTLS", "SluiceChaos",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             // Certificates of the wrong shape, made in the identity tests.

@@ -44,7 +44,7 @@ public struct PostgresSink: Sink {
         }
         columns = changes ? ChangeTable.columns : job.pipeline.outputColumns
         formatter = RowFormatter(layout: AggregateLayout(pipeline: job.pipeline))
-        upserts = mode == .upsert ? UpsertConnection(PostgresSession(url: url, name: "upsert sink", log: log)) : nil
+        upserts = mode == .upsert ? UpsertConnection(PostgresSession(url: url, name: "upsert sink", logger: .lines("sink", log))) : nil
     }
 
 

@@ -25,7 +25,7 @@ public enum RunOutput {
         var owner = SinkOwner(job: job.name, fingerprint: fingerprint)
         try refused { try sink.admit(owner, statePath: statePath) }
         // Opening may fail for a while (a PostgreSQL server away): not a refusal.
-        let store = try CheckpointStores.open(statePath, retryLimit: storeRetryLimit, log: log)
+        let store = try await CheckpointStores.open(statePath, retryLimit: storeRetryLimit, logger: .lines("store", log))
         do {
             try await store.bind(job: fingerprint, partitions: partitions, writer: sink)
         } catch let error as StoreError {

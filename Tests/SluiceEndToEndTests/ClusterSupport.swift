@@ -211,13 +211,19 @@ final class Cluster {
 
     var coordinatorArguments: [String] {
         ["coordinator", "--certs", certs, "--input", inputURI, "--output", output]
-            + (database.map { ["--store", $0] } ?? ["--state", coordinatorState])
+            + ((coordinatorStore ?? database).map { ["--store", $0] } ?? ["--state", coordinatorState])
             + ["--lease-ttl-ms", "\(leaseTTLMs)", "--heartbeat-ms", "\(heartbeatMs)", "--leader-ttl-ms", "\(leaderTTLMs)"]
-            + (job.map { ["--job", $0] } ?? [])
+            + (job.map { ["--job", $0] } ?? []) + coordinatorExtraArguments
     }
 
+    /// More flags for every coordinator this cluster starts (e.g. `--log-format json`).
+    var coordinatorExtraArguments: [String] = []
+
     /// The coordinators' leadership lease: short, so that the failover test is quick.
-    let leaderTTLMs = 2_000
+    var leaderTTLMs = 2_000
+    /// The coordinator's `--store`, when it is not `database` (e.g. the same database through a
+    /// fault proxy).
+    var coordinatorStore: String?
 
     /// Starts a coordinator on `127.0.0.1:port` (0: any free port) and waits for its
     /// `coordinator listening on HOST:PORT` line; `port` is then the bound one. A restart reuses
