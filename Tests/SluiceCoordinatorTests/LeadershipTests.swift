@@ -104,7 +104,9 @@ import Testing
         child.arguments = ["30"]
         try child.run()
         let stat = try String(contentsOfFile: "/proc/\(child.processIdentifier)/stat", encoding: .utf8)
-        child.terminate()
+        // SIGKILL: the test process's threads may have SIGTERM masked, which the child inherits
+        // (`terminate()` then left it running for its 30 s, blocking a pool thread meanwhile).
+        kill(child.processIdentifier, SIGKILL)
         child.waitUntilExit()
         let start = try #require(stat.split(separator: ")").last?.split(separator: " ").dropFirst(19).first)
         let fields = ProcessIdentity.current.newInstance().split(separator: " ")
