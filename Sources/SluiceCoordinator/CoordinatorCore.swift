@@ -236,6 +236,19 @@ public struct CoordinatorCore {
         return changed ? try rebalance(now: now) : []
     }
 
+    /// A change's grants and revocations leave only once its durable write is done, which may be
+    /// long after the change was decided (a slow store): their leases run from `now`, when they
+    /// leave, so that a grant does not arrive already lapsed.
+    public mutating func sent(_ actions: [Action], now: Int64) {
+        for action in actions {
+            switch action {
+            case let .grant(worker, p, epoch), let .revoke(worker, p, epoch):
+                guard p >= 0, p < partitionCount, partitions[p].owner == worker, partitions[p].epoch == epoch else { continue }
+                partitions[p].deadline = max(partitions[p].deadline, now + leaseTTL)
+            }
+        }
+    }
+
     // MARK: decisions
 
     private mutating func orphan(_ partition: Int, now: Int64) throws {

@@ -133,6 +133,7 @@ public actor CoordinatorService {
             // Heartbeats that came meanwhile were applied to the draft too.
             if let written = draft { next = written }
             draft = nil
+            next.sent(actions, now: now)
         }
         core = next
         deliver(actions)

@@ -124,8 +124,9 @@ enum ClusterLog {
     /// The grants in a coordinator's stderr, in order.
     static func grants(_ text: String) -> [GrantLine] {
         text.split(separator: "\n").compactMap { line in
-            // coordinator: grant partition 3 to worker-2 (epoch 2)
-            let f = line.split(separator: " ")
+            // TIME info coordinator: grant partition 3 to worker-2 (epoch 2) key=value…
+            guard let start = line.range(of: "coordinator: grant partition ")?.lowerBound else { return nil }
+            let f = Array(line[start...].split(separator: " ").prefix(8))
             guard f.count == 8, f[0] == "coordinator:", f[1] == "grant", f[2] == "partition", f[4] == "to", f[6] == "(epoch",
                   let p = Int(f[3]), let e = Int64(f[7].dropLast()) else { return nil }
             return GrantLine(partition: p, worker: String(f[5]), epoch: e)
@@ -408,7 +409,7 @@ extension Child {
         while ContinuousClock.now < deadline {
             let err = Child.read(stderrPath)
             if let line = err.split(separator: "\n").first(where: { $0.contains("metrics on http://") }),
-               let url = line.split(separator: " ").last,
+               let url = line.split(separator: " ").first(where: { $0.hasPrefix("http://") }),  // log metadata may follow
                let port = url.split(separator: ":").last?.split(separator: "/").first.flatMap({ Int($0) }) {
                 return port
             }
