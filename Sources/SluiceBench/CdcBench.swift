@@ -46,7 +46,7 @@ extension PostgresBench {
         let sources = try SourceFactory(uri: source, changeEvents: true, jobName: job.name)
         let lags = LagRecorder()
         let sink = LagSink(inner: try PostgresSink(url: PostgresURL(db), job: job), lags: lags)
-        let store = try PostgresCheckpointStore(url: PostgresURL(db), log: { note($0) })
+        let store = try PostgresCheckpointStore(url: PostgresURL(db), logger: .lines("store", { note($0) }))
         try await store.bind(job: job.fingerprint, partitions: 1, writer: sink)
         return try await runCapture(job: job, sources: sources, store: store, sink: sink, lags: lags, db: db, events: events,
                                     batch: batch, rowsPerSecond: rowsPerSecond)

@@ -52,7 +52,7 @@ struct PostgresBench {
             let (db, drop) = try freshDatabase("sink\(i)")
             defer { drop() }
             let pgSink = try PostgresSink(url: PostgresURL(db), job: job)
-            let pgStore = try PostgresCheckpointStore(url: PostgresURL(db), log: { note($0) })
+            let pgStore = try PostgresCheckpointStore(url: PostgresURL(db), logger: .lines("store", { note($0) }))
             bestPG = min(bestPG, try await commitAll(outputs, store: pgStore, sink: pgSink))
 
             let path = (root as NSString).appendingPathComponent("sink\(i).db")

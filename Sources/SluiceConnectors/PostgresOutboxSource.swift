@@ -55,7 +55,7 @@ public final class PostgresOutboxSource: PartitionSource {
         self.position = position
         self.batchRows = batchRows
         fieldCount = schema.fields.count
-        session = PostgresSession(url: spec.url, name: "outbox source, partition \(partition)", log: { logger.warning("\($0)") })
+        session = PostgresSession(url: spec.url, name: "outbox source, partition \(partition)", logger: logger)
         let columns = schema.fields.map { "\"\($0.name)\"::text" }.joined(separator: ", ")
         let key = "\"\(spec.keyColumn)\"", table = "\"\(spec.table)\""
         select = """

@@ -46,7 +46,7 @@ public struct PostgresSink: Sink {
         }
         columns = changes ? ChangeTable.columns : job.pipeline.outputColumns
         formatter = RowFormatter(layout: AggregateLayout(pipeline: job.pipeline))
-        upserts = mode == .upsert ? UpsertConnection(PostgresSession(url: url, name: "upsert sink", log: { logger.warning("\($0)") })) : nil
+        upserts = mode == .upsert ? UpsertConnection(PostgresSession(url: url, name: "upsert sink", logger: logger)) : nil
     }
 
 

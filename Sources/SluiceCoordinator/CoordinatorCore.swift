@@ -102,11 +102,23 @@ public struct CoordinatorCore {
     public mutating func heartbeat(_ worker: String, progress: [Progress], eventsPerSecond: Double,
                                    now: Int64) throws -> (renewed: [(partition: Int, epoch: Int64)], actions: [Action]) {
         var actions: [Action] = []
-        if members[worker] == nil, !leaving.contains(worker) {
+        if rejoins(worker) {
             // A worker we had forgotten (expired, or we restarted without it): it joins again.
             members[worker] = Member(lastHeartbeat: now)
             actions += try rebalance(now: now)
         }
+        return (renew(worker, progress: progress, eventsPerSecond: eventsPerSecond, now: now), actions)
+    }
+
+    /// Whether a heartbeat of `worker` makes it a member again (which rebalances, and so writes).
+    public func rejoins(_ worker: String) -> Bool {
+        members[worker] == nil && !leaving.contains(worker)
+    }
+
+    /// The part of a heartbeat that changes no membership and writes nothing: the member's last
+    /// heartbeat, the progress and the leases of the partitions it reports.
+    public mutating func renew(_ worker: String, progress: [Progress], eventsPerSecond: Double,
+                               now: Int64) -> [(partition: Int, epoch: Int64)] {
         members[worker]?.lastHeartbeat = now
         members[worker]?.eventsPerSecond = eventsPerSecond
         var renewed: [(Int, Int64)] = []
@@ -133,7 +145,7 @@ public struct CoordinatorCore {
             }
             partitions[p.partition] = state
         }
-        return (renewed, actions)
+        return renewed
     }
 
     /// The owner checkpointed and stopped the partition. A release nobody asked for (the lease was
@@ -207,6 +219,19 @@ public struct CoordinatorCore {
         return changed ? try rebalance(now: now) : []
     }
 
+    /// A change's grants and revocations leave only once its durable write is done, which may be
+    /// long after the change was decided (a slow store): their leases run from `now`, when they
+    /// leave, so that a grant does not arrive already lapsed.
+    public mutating func sent(_ actions: [Action], now: Int64) {
+        for action in actions {
+            switch action {
+            case let .grant(worker, p, epoch), let .revoke(worker, p, epoch):
+                guard p >= 0, p < partitionCount, partitions[p].owner == worker, partitions[p].epoch == epoch else { continue }
+                partitions[p].deadline = max(partitions[p].deadline, now + leaseTTL)
+            }
+        }
+    }
+
     // MARK: decisions
 
     private mutating func orphan(_ partition: Int, now: Int64) throws {
@@ -254,20 +279,4 @@ public struct CoordinatorCore {
         }
         return actions
     }
-}
-
-/// Where the coordinator keeps each partition's epoch and owner durably.
-public protocol LeaseLedger {
-    func load() throws -> [(partition: Int, epoch: Int64, owner: String?)]
-    func save(partition: Int, epoch: Int64, owner: String?) throws
-    /// Runs `body`'s saves as one durable write (one fsync for a whole rebalance). A batch that
-    /// throws wrote nothing.
-    func batch(_ body: () throws -> Void) throws
-    /// From now on every write is refused (`NotLeader`) unless this leader epoch is still the
-    /// current one, checked in the write's own transaction.
-    func fence(leaderEpoch: Int64) throws
-}
-
-extension LeaseLedger {
-    public func batch(_ body: () throws -> Void) throws { try body() }
 }

@@ -1,8 +1,7 @@
 import Metrics
 
 /// The coordinator's metrics (exported by SluiceOps on /metrics).
-public final class CoordinatorMetrics: @unchecked Sendable {
-    // Metric objects are thread-safe; `recoveriesSeen` is only touched by the service actor.
+public final class CoordinatorMetrics: Sendable {
     public let grants = Counter(label: "sluice_leases_granted_total")
     public let revocations = Counter(label: "sluice_leases_revoked_total")
     public let expirations = Counter(label: "sluice_leases_expired_total")
@@ -16,5 +15,4 @@ public final class CoordinatorMetrics: @unchecked Sendable {
     public let unassigned = Gauge(label: "sluice_partitions_unassigned")
     /// 1 while this coordinator leads (always, for a single coordinator).
     public let leader = Gauge(label: "sluice_coordinator_leader")
-    var recoveriesSeen = 0
 }

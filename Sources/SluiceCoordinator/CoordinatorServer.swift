@@ -99,6 +99,8 @@ struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
     func session(request: RPCAsyncSequence<Sluice_V1_WorkerMessage, any Error>,
                  response: RPCWriter<Sluice_V1_CoordinatorMessage>, context: ServerContext) async throws {
         var worker: (id: String, session: UUID)?
+        var changes: AsyncStream<SessionChange>.Continuation?
+        defer { changes?.finish() }
         let service = try self.service
         do {
             try await withThrowingDiscardingTaskGroup { group in
@@ -112,6 +114,22 @@ struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
                         worker = (id, session)
                         group.addTask {
                             for await message in outbound { try await response.write(message.proto) }
+                        }
+                        // Releases, fencings and failures change the core and wait for a durable
+                        // write: they run in order on a task of their own, so that the heartbeats
+                        // behind them in the stream are read and answered meanwhile (a stalled
+                        // store must not silence a healthy worker).
+                        let (stream, continuation) = AsyncStream.makeStream(of: SessionChange.self)
+                        changes = continuation
+                        group.addTask {
+                            for await change in stream {
+                                switch change {
+                                case .message(let inbound): try await service.handle(id, inbound)
+                                case .leave:
+                                    await service.closeSession(id, id: session)
+                                    await service.leave(id)
+                                }
+                            }
                         }
                         continue
                     }
@@ -132,21 +150,19 @@ struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
                         // worker reported holding, so its order against those messages is free.
                         try await response.write(CoordinatorService.Outbound.renewal(renewed).proto)
                     case .released(let released):
-                        try await service.handle(current.id, .released(partition: Int(released.partition), epoch: released.epoch,
-                                                                       committedOffset: released.committedOffset))
+                        changes?.yield(.message(.released(partition: Int(released.partition), epoch: released.epoch,
+                                                          committedOffset: released.committedOffset)))
                     case .fenced(let fenced):
-                        try await service.handle(current.id, .fenced(partition: Int(fenced.partition), epoch: fenced.epoch))
+                        changes?.yield(.message(.fenced(partition: Int(fenced.partition), epoch: fenced.epoch)))
                     case .failed(let failed):
-                        try await service.handle(current.id, .failed(partition: Int(failed.partition), epoch: failed.epoch, reason: failed.reason))
+                        changes?.yield(.message(.failed(partition: Int(failed.partition), epoch: failed.epoch, reason: failed.reason)))
                     case .hello, nil:
                         throw RPCError(code: .invalidArgument, message: "unexpected message in a session")
                     }
                 }
-                // The worker closed its side: a graceful leave.
-                if let current = worker {
-                    await service.closeSession(current.id, id: current.session)
-                    await service.leave(current.id)
-                }
+                // The worker closed its side: a graceful leave, after the changes it sent before.
+                changes?.yield(.leave)
+                changes?.finish()
             }
         } catch {
             if let current = worker { await service.closeSession(current.id, id: current.session) }
@@ -182,6 +198,13 @@ struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
     }
 }
 
+/// What a session's ordered change task does: a message that changes the core, or the graceful
+/// leave at the end of the stream.
+enum SessionChange: Sendable {
+    case message(CoordinatorService.Inbound)
+    case leave
+}
+
 extension CoordinatorService.Outbound {
     var proto: Sluice_V1_CoordinatorMessage {
         var message = Sluice_V1_CoordinatorMessage()
@@ -214,11 +237,13 @@ extension CoordinatorService.Outbound {
 /// Runs the coordinator's gRPC server until cancelled.
 public enum CoordinatorServer {
     /// Serves on `socket` (bound by the caller, so that a taken address fails before anything
-    /// else starts); `onListening` receives the bound port. Serves until the surrounding task is
-    /// cancelled. Calls reach the service `gate` holds, once this coordinator leads.
+    /// else starts); `onListening` receives the bound port. Serves until `until` returns (the
+    /// graceful shutdown, for `CoordinatorRPCService`), then stops the server, letting open calls
+    /// end. Calls reach the service `gate` holds, once this coordinator leads.
     public static func serve(gate: LeaderGate, job: ClusterJob, socket: BoundSocket, tls: TLSFiles?,
                              limits: ConnectionLimits = ConnectionLimits(),
-                             onListening: @Sendable (Int) async -> Void) async throws {
+                             onListening: @Sendable (Int) async -> Void,
+                             until: @Sendable () async -> Void) async throws {
         let security: HTTP2ServerTransport.Posix.TransportSecurity = try tls?.server() ?? .plaintext
         let transport = HTTP2ServerTransport.Posix(listeningSocketDescriptor: Int(socket.descriptor), transportSecurity: security,
                                                    config: transportConfig(limits: limits, tls: tls != nil))
@@ -226,8 +251,11 @@ public enum CoordinatorServer {
         try await withGRPCServer(transport: transport, services: [rpc]) { server in
             let address = try await transport.listeningAddress
             await onListening(address.ipv4?.port ?? socket.port)
-            while !Task.isCancelled { try? await Task.sleep(for: .seconds(3_600)) }
-            await gate.service?.stop()
+            await until()
+            // Sessions are open calls: end them, or the server would wait for them.
+            let service = gate.service
+            gate.stepDown()
+            await service?.stop()
         }
     }
 

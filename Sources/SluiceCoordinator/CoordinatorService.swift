@@ -1,9 +1,20 @@
 import Foundation
+import Logging
 import SluiceCore
 
 /// The coordinator daemon's state: `CoordinatorCore` behind an actor, one outbound queue per
-/// connected worker, and a ticker that expires leases. Speaks plain Swift values; the gRPC layer
-/// translates them to and from the wire.
+/// connected worker; `tick()` (driven by the ticker service) expires leases. Speaks plain Swift
+/// values; the gRPC layer translates them to and from the wire.
+///
+/// Durability without blocking: a change of the core (a join, a release, a lapse…) runs on a copy,
+/// its saves are written to the `DurableLeaseLedger` (an actor on its own executor, awaited), and
+/// only then does the copy become the core and its grants leave. One such write at a time, in
+/// order; while it is in flight the actor is free, so heartbeats of healthy workers are answered
+/// (they change no membership and write nothing). A heartbeat during a write is applied to both
+/// the core and the pending copy, and renews only what both renew, so whichever way the write
+/// ends no lease was renewed that the outcome does not have. Ticks are skipped during a write (a
+/// stalled store must not make leases lapse that heartbeats keep renewing); the next one after it
+/// catches up.
 public actor CoordinatorService {
     public enum Outbound: Sendable, Equatable {
         case grant(partition: Int, epoch: Int64, ttlMs: Int64)
@@ -35,96 +46,137 @@ public actor CoordinatorService {
     }
 
     private var core: CoordinatorCore
-    private let ledger: any LeaseLedger & Sendable
+    /// The change being written, if any: the core as it will be once the write succeeds.
+    private var draft: CoordinatorCore?
+    /// The core's ledger: collects the saves of one change.
+    private let buffer: LeaseBuffer
+    private let ledger: any DurableLeaseLedger
+    /// The leader epoch every write is fenced with (nil: a single coordinator's tests).
+    private let leaderEpoch: Int64?
     private var sessions: [String: (id: UUID, continuation: AsyncStream<Outbound>.Continuation)] = [:]
-    private let started = ContinuousClock.now
-    private let log: @Sendable (String) -> Void
+    private let started: ContinuousClock.Instant
+    private let logger: Logger
     public let leaseTTLMs: Int64
-    private var ticker: Task<Void, Never>?
     public let metrics = CoordinatorMetrics()
+    private var recoveriesSeen = 0
+    private var lapsedSeen = 0
 
     /// Called when a ledger write finds that another coordinator leads now.
     private let onDeposed: @Sendable (NotLeader) -> Void
 
-    public init(partitions: Int, leaseTTLMs: Int64, ledger: any LeaseLedger & Sendable,
-                log: @escaping @Sendable (String) -> Void, onDeposed: @escaping @Sendable (NotLeader) -> Void = { _ in }) throws {
+    /// One durable change at a time: whether one holds the turn, and who waits for it (in order).
+    private var changing = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    /// Set by `stop()`. A stopped service never writes the ledger again: the coordinator that
+    /// stepped down shares the ledger with the service it starts when it leads again, and a tick
+    /// or a session ending late (`leave`) must not write through the old one. (Found by the chaos
+    /// suite on PostgreSQL.) A write already in flight is fenced by its leader epoch.
+    private var stopped = false
+
+    /// Loads the durable records (awaiting the ledger's executor) and restores the core.
+    public init(partitions: Int, leaseTTLMs: Int64, ledger: any DurableLeaseLedger, leaderEpoch: Int64? = nil,
+                logger: Logger, onDeposed: @escaping @Sendable (NotLeader) -> Void = { _ in }) async throws {
+        let records = try await ledger.load()
+        let buffer = LeaseBuffer(records)
+        self.buffer = buffer
         self.onDeposed = onDeposed
         self.leaseTTLMs = leaseTTLMs
-        self.log = log
+        self.logger = logger
         self.ledger = ledger
-        core = try CoordinatorCore(partitions: partitions, leaseTTL: leaseTTLMs, ledger: ledger, now: 0)
+        self.leaderEpoch = leaderEpoch
+        started = ContinuousClock.now
+        core = try CoordinatorCore(partitions: partitions, leaseTTL: leaseTTLMs, ledger: buffer, now: 0)
     }
 
     private var now: Int64 { (ContinuousClock.now - started).milliseconds }
 
-    /// Set by `stop()`. A stopped service never touches the ledger again: the coordinator that
-    /// stepped down shares the ledger (one connection, not thread-safe) with the service it starts
-    /// when it leads again, and a tick already queued on this actor, or a session ending late
-    /// (`leave`), would otherwise write through it at the same time. (Found by the chaos suite on
-    /// PostgreSQL: after a server restart, a late tick of the old service and the new one desynced
-    /// the ledger's connection and the coordinator hung.)
-    private var stopped = false
+    private func takeTurn() async {
+        guard changing else {
+            changing = true
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }  // handed over with `changing` still set
+    }
 
-    /// Runs a change of the core with all its ledger saves in one durable write.
-    private func durably(_ change: (inout CoordinatorCore) throws -> [CoordinatorCore.Action]) throws -> [CoordinatorCore.Action] {
+    private func endTurn() {
+        if waiting.isEmpty { changing = false } else { waiting.removeFirst().resume() }
+    }
+
+    /// Runs a change of the core in turn: on a copy, whose saves are written in one durable write
+    /// before the copy becomes the core and the change's actions are delivered. A change that
+    /// throws, or whose write fails, changed nothing (its grants are not sent).
+    private func change<T>(_ body: (inout CoordinatorCore, _ now: Int64) throws -> (T, [CoordinatorCore.Action])) async throws -> T {
         guard !stopped else { throw ServiceStopped() }
-        var actions: [CoordinatorCore.Action] = []
-        let before = core
+        await takeTurn()
+        defer { endTurn() }
+        guard !stopped else { throw ServiceStopped() }
+        var next = core
+        let result: T
+        let actions: [CoordinatorCore.Action]
         do {
-            try ledger.batch { actions = try change(&core) }
+            (result, actions) = try body(&next, now)
         } catch {
-            // Nothing was written, so nothing happened: forget the change (its grants are not sent).
-            core = before
-            if let deposed = error as? NotLeader { onDeposed(deposed) }
+            buffer.discard()
             throw error
         }
-        return actions
-    }
-
-    /// Expires leases every `intervalMs` until `stop()`.
-    public func startTicker(intervalMs: Int = 200) {
-        ticker = Task { [weak self] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(intervalMs))
-                await self?.tick()
+        let saves = buffer.take()
+        if !saves.isEmpty {
+            draft = next
+            do {
+                try await ledger.write(saves, leaderEpoch: leaderEpoch)
+            } catch {
+                draft = nil
+                if let deposed = error as? NotLeader { onDeposed(deposed) }
+                throw error
             }
+            // Heartbeats that came meanwhile were applied to the draft too.
+            if let written = draft { next = written }
+            draft = nil
+            next.sent(actions, now: now)
         }
+        core = next
+        deliver(actions)
+        return result
     }
 
+    /// Ends the service: no call changes anything from now on, every session's queue ends.
     public func stop() {
         stopped = true
-        ticker?.cancel()
         for (_, s) in sessions { s.continuation.finish() }
         sessions = [:]
     }
 
-    private var lapsedSeen = 0
-
-    private func tick() {
-        guard !stopped else { return }
+    /// Expires silent workers and lapsed leases. Skipped while a change is being written (see the
+    /// type's comment); called every 200 ms by the ticker service.
+    public func tick() async {
+        guard !stopped, !changing else { return }
         do {
-            let actions = try durably { try $0.tick(now: now) }
-            for lapse in core.lapsed.dropFirst(lapsedSeen) {
-                metrics.expirations.increment()
-                log("coordinator: lease of partition \(lapse.partition) (\(lapse.owner), epoch \(lapse.epoch)) lapsed: no renewal for \(leaseTTLMs) ms")
-            }
-            lapsedSeen = core.lapsed.count
-            deliver(actions)
+            try await change { core, now in ((), try core.tick(now: now)) }
+        } catch is ServiceStopped {
+            return
         } catch {
-            log("coordinator: tick failed: \(error)")
+            logger.error("tick failed: \(error)")
         }
+        for lapse in core.lapsed.dropFirst(lapsedSeen) {
+            metrics.expirations.increment()
+            logger.warning("lease of partition \(lapse.partition) (\(lapse.owner), epoch \(lapse.epoch)) lapsed: no renewal for \(leaseTTLMs) ms",
+                           metadata: ["partition": .stringConvertible(lapse.partition), "worker": "\(lapse.owner)", "epoch": .stringConvertible(lapse.epoch)])
+        }
+        lapsedSeen = core.lapsed.count
     }
 
     /// A worker announces itself. It becomes a member (and gets partitions) when its session opens,
     /// so that no grant is ever sent where nobody listens.
     public func join(_ worker: String) throws {
-        log("coordinator: \(worker) joined")
+        guard !stopped else { throw ServiceStopped() }
+        logger.info("\(worker) joined", metadata: ["worker": "\(worker)"])
     }
 
     /// The worker's session: the messages to send it. A new session replaces an older one. The
     /// worker becomes a member (a rebalance may grant it partitions), and what it already owns is
     /// granted again (idempotent for the same epoch), or revoked again if a revocation is pending.
-    public func openSession(_ worker: String) throws -> (id: UUID, stream: AsyncStream<Outbound>) {
+    public func openSession(_ worker: String) async throws -> (id: UUID, stream: AsyncStream<Outbound>) {
         guard !stopped else { throw ServiceStopped() }
         let (stream, continuation) = AsyncStream.makeStream(of: Outbound.self)
         sessions[worker]?.continuation.finish()
@@ -135,7 +187,12 @@ public actor CoordinatorService {
             continuation.yield(.grant(partition: p, epoch: state.epoch, ttlMs: leaseTTLMs))
             if state.state == .revoking { continuation.yield(.revoke(partition: p, epoch: state.epoch)) }
         }
-        deliver(try durably { try $0.join(worker, now: now) })
+        do {
+            try await change { core, now in ((), try core.join(worker, now: now)) }
+        } catch {
+            closeSession(worker, id: id)
+            throw error
+        }
         return (id, stream)
     }
 
@@ -146,45 +203,65 @@ public actor CoordinatorService {
     }
 
     /// A graceful leave after the worker released its partitions.
-    public func leave(_ worker: String) {
+    public func leave(_ worker: String) async {
         guard !stopped else { return }
-        log("coordinator: \(worker) left")
-        do { deliver(try durably { try $0.leave(worker, now: now) }) } catch { log("coordinator: leave failed: \(error)") }
+        logger.info("\(worker) left", metadata: ["worker": "\(worker)"])
+        do {
+            try await change { core, now in ((), try core.leave(worker, now: now)) }
+        } catch is ServiceStopped {
+        } catch {
+            logger.error("leave failed: \(error)", metadata: ["worker": "\(worker)"])
+        }
     }
 
-    public func handle(_ worker: String, _ message: Inbound) throws {
+    public func handle(_ worker: String, _ message: Inbound) async throws {
         guard !stopped else { throw ServiceStopped() }
         switch message {
         case .released(let partition, let epoch, let committedOffset):
-            log("coordinator: \(worker) released partition \(partition) (epoch \(epoch)) at offset \(committedOffset)")
-            deliver(try durably { try $0.released(worker, partition: partition, epoch: epoch, committedOffset: committedOffset, now: now) })
+            logger.info("\(worker) released partition \(partition) (epoch \(epoch)) at offset \(committedOffset)",
+                        metadata: ["worker": "\(worker)", "partition": .stringConvertible(partition), "epoch": .stringConvertible(epoch)])
+            try await change { core, now in
+                ((), try core.released(worker, partition: partition, epoch: epoch, committedOffset: committedOffset, now: now))
+            }
         case .fenced(let partition, let epoch):
-            log("coordinator: \(worker) was fenced off partition \(partition) (epoch \(epoch))")
+            logger.warning("\(worker) was fenced off partition \(partition) (epoch \(epoch))",
+                           metadata: ["worker": "\(worker)", "partition": .stringConvertible(partition), "epoch": .stringConvertible(epoch)])
             metrics.fenced.increment()
-            deliver(try durably { try $0.lost(worker, partition: partition, epoch: epoch, now: now) })
+            try await change { core, now in ((), try core.lost(worker, partition: partition, epoch: epoch, now: now)) }
         case .failed(let partition, let epoch, let reason):
             metrics.failures.increment()
-            let at = now
-            let actions = try durably { try $0.failed(worker, partition: partition, epoch: epoch, now: at) }
+            let at = try await change { core, now in (now, try core.failed(worker, partition: partition, epoch: epoch, now: now)) }
             let retry = core.retryAt[partition].map { " granted again in \($0 - at) ms at the earliest;" } ?? ""
             let quarantine = core.quarantinedUntil[worker].map { " \(worker) gets no partition for \($0 - at) ms" } ?? ""
-            log("coordinator: \(worker) failed partition \(partition) (epoch \(epoch)): \(reason);\(retry)\(quarantine)")
-            deliver(actions)
+            logger.warning("\(worker) failed partition \(partition) (epoch \(epoch)): \(reason);\(retry)\(quarantine)",
+                           metadata: ["worker": "\(worker)", "partition": .stringConvertible(partition), "epoch": .stringConvertible(epoch)])
         }
     }
 
     /// A heartbeat: returns the leases it renewed, for the caller to answer with at once (the
     /// session handler writes the renewal itself, sparing each heartbeat a trip through the
-    /// session's outbound queue); grants or revocations it causes go through that queue.
+    /// session's outbound queue); grants or revocations it causes go through that queue. Only a
+    /// heartbeat that makes its worker a member again waits for a durable write (it rebalances).
     public func renew(_ worker: String, progress: [CoordinatorCore.Progress],
-                      eventsPerSecond: Double) throws -> [(partition: Int, epoch: Int64)] {
-        guard !stopped else { throw ServiceStopped() }  // a rejoin rebalances, which writes
+                      eventsPerSecond: Double) async throws -> [(partition: Int, epoch: Int64)] {
+        guard !stopped else { throw ServiceStopped() }
         metrics.heartbeats.increment()
-        if let member = core.members[worker], now - member.lastHeartbeat > leaseTTLMs / 2 {
-            log("coordinator: heartbeat from \(worker) after \(now - member.lastHeartbeat) ms of silence")
+        let t = now
+        if let member = core.members[worker], t - member.lastHeartbeat > leaseTTLMs / 2 {
+            logger.warning("heartbeat from \(worker) after \(t - member.lastHeartbeat) ms of silence", metadata: ["worker": "\(worker)"])
         }
-        let (renewed, actions) = try core.heartbeat(worker, progress: progress, eventsPerSecond: eventsPerSecond, now: now)
-        if !actions.isEmpty { deliver(actions) }
+        if core.rejoins(worker) {
+            return try await change { core, now in
+                let (renewed, actions) = try core.heartbeat(worker, progress: progress, eventsPerSecond: eventsPerSecond, now: now)
+                return (renewed, actions)
+            }
+        }
+        var renewed = core.renew(worker, progress: progress, eventsPerSecond: eventsPerSecond, now: t)
+        if var pending = draft {
+            let alsoRenewed = pending.renew(worker, progress: progress, eventsPerSecond: eventsPerSecond, now: t)
+            draft = pending
+            renewed = renewed.filter { r in alsoRenewed.contains { $0.partition == r.partition && $0.epoch == r.epoch } }
+        }
         return renewed
     }
 
@@ -202,18 +279,18 @@ public actor CoordinatorService {
             switch action {
             case let .grant(worker, partition, epoch):
                 metrics.grants.increment()
-                log("coordinator: grant partition \(partition) to \(worker) (epoch \(epoch))")
+                logger.info("grant partition \(partition) to \(worker) (epoch \(epoch))", metadata: ["worker": "\(worker)", "partition": .stringConvertible(partition), "epoch": .stringConvertible(epoch)])
                 sessions[worker]?.continuation.yield(.grant(partition: partition, epoch: epoch, ttlMs: leaseTTLMs))
             case let .revoke(worker, partition, epoch):
                 metrics.revocations.increment()
-                log("coordinator: revoke partition \(partition) from \(worker) (epoch \(epoch))")
+                logger.info("revoke partition \(partition) from \(worker) (epoch \(epoch))", metadata: ["worker": "\(worker)", "partition": .stringConvertible(partition), "epoch": .stringConvertible(epoch)])
                 sessions[worker]?.continuation.yield(.revoke(partition: partition, epoch: epoch))
             }
         }
-        for recovery in core.recoveries.dropFirst(metrics.recoveriesSeen) {
+        for recovery in core.recoveries.dropFirst(recoveriesSeen) {
             metrics.recovery.recordMilliseconds(recovery.ms)
         }
-        metrics.recoveriesSeen = core.recoveries.count
+        recoveriesSeen = core.recoveries.count
         metrics.workers.record(core.members.count)
         metrics.unassigned.record(core.partitions.count { $0.owner == nil })
         metrics.leader.record(1)

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 
 /// Which of the coordinators sharing a store leads: one lease row with a holder (its name and its
@@ -8,7 +9,8 @@ import Synchronization
 /// name: a live coordinator is never deposed by a namesake. Every ledger write of the leader checks
 /// the epoch in the same transaction, so a deposed leader (paused, cut off) can change nothing
 /// durable; partition epochs still fence the workers' commits whatever the coordinators do.
-public protocol LeadershipStore: Sendable {
+/// An actor on an executor of its own: its calls block (SQLite, libpq).
+public protocol LeadershipStore: Actor {
     /// The new leader epoch if `candidate` now leads, nil if another instance holds a live lease.
     func tryAcquire(candidate: LeaderCandidate, ttlMs: Int64) throws -> Int64?
     /// Extends the lease; false when another instance has taken it.
@@ -39,15 +41,17 @@ public final class LeadershipLoop: Sendable {
     public let candidate: LeaderCandidate
     public let ttlMs: Int64
     private let store: any LeadershipStore
-    private let log: @Sendable (String) -> Void
+    private let logger: Logger
     /// The leader epoch while this candidate leads.
     private let held = Mutex<Int64?>(nil)
 
-    public init(candidate: LeaderCandidate, ttlMs: Int64, store: any LeadershipStore, log: @escaping @Sendable (String) -> Void) {
+    public init(candidate: LeaderCandidate, ttlMs: Int64, store: any LeadershipStore, logger: Logger) {
         self.candidate = candidate
         self.ttlMs = ttlMs
         self.store = store
-        self.log = log
+        var logger = logger
+        logger[metadataKey: "coordinator"] = "\(candidate.name)"
+        self.logger = logger
     }
 
     /// Returns the leader epoch once this candidate leads (polling a fifth of the TTL apart).
@@ -55,16 +59,16 @@ public final class LeadershipLoop: Sendable {
         var announced = false
         while true {
             do {
-                if let epoch = try store.tryAcquire(candidate: candidate, ttlMs: ttlMs) {
+                if let epoch = try await store.tryAcquire(candidate: candidate, ttlMs: ttlMs) {
                     held.withLock { $0 = epoch }
                     return epoch
                 }
-                if !announced, let holder = try? store.holder() {
-                    log("coordinator \(candidate.name): follower; \(holder.candidate) leads (epoch \(holder.epoch))")
+                if !announced, let holder = try? await store.holder() {
+                    logger.info("follower; \(holder.candidate) leads (leader epoch \(holder.epoch))", metadata: ["leader_epoch": .stringConvertible(holder.epoch)])
                     announced = true
                 }
             } catch {
-                log("coordinator \(candidate.name): cannot reach the leadership store (\(error)); retrying")
+                logger.warning("cannot reach the leadership store (\(error)); retrying")
             }
             try await Task.sleep(for: .milliseconds(max(20, ttlMs / 5)))
         }
@@ -78,7 +82,7 @@ public final class LeadershipLoop: Sendable {
             try? await Task.sleep(for: .milliseconds(max(10, ttlMs / 3)))
             if Task.isCancelled { return nil }
             do {
-                if try store.renew(candidate: candidate, epoch: epoch, ttlMs: ttlMs) {
+                if try await store.renew(candidate: candidate, epoch: epoch, ttlMs: ttlMs) {
                     renewed = .now
                     continue
                 }
@@ -90,15 +94,21 @@ public final class LeadershipLoop: Sendable {
                     held.withLock { $0 = nil }
                     return "the leadership could not be renewed in time (\(error))"
                 }
-                log("coordinator \(candidate.name): leadership renewal failed (\(error)); retrying")
+                logger.warning("leadership renewal failed (\(error)); retrying", metadata: ["leader_epoch": .stringConvertible(epoch)])
             }
         }
         return nil
     }
 
     /// Gives up the lease if this candidate leads (a graceful stop).
-    public func resign() {
+    public func resign() async {
         guard let epoch = held.withLock({ $0 }) else { return }
-        try? store.resign(candidate: candidate, epoch: epoch)
+        do {
+            try await store.resign(candidate: candidate, epoch: epoch)
+            held.withLock { $0 = nil }
+            logger.info("resigned the leadership", metadata: ["leader_epoch": .stringConvertible(epoch)])
+        } catch {
+            logger.warning("could not resign the leadership (\(error)); a follower takes over when the lease expires")
+        }
     }
 }

@@ -2,47 +2,24 @@ import Foundation
 import SluiceStorage
 
 /// The leadership lease in the coordinators' shared SQLite file (coordinators on one machine). Its
-/// own connection: the leadership loop runs beside the coordinator's actor. Times are this
-/// machine's wall clock, which every coordinator sharing the file reads.
-public final class SQLiteLeadership: LeadershipStore, @unchecked Sendable {
-    // One connection, used under `lock` (the loop and a SIGTERM resignation may overlap).
+/// own connection, on a queue of its own (SQLite calls block): the leadership loop runs beside
+/// the coordinator's service. Times are this machine's wall clock, which every coordinator
+/// sharing the file reads.
+public actor SQLiteLeadership: LeadershipStore {
     private let db: SQLiteDatabase
-    private let lock = NSLock()
+    private let executor = QueueExecutor(label: "sluice.coordinator-leadership")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
-    public init(path: String) throws {
+    public init(path: String) async throws {
         db = try SQLiteDatabase(path: path)
-        try db.execute("PRAGMA journal_mode=WAL")
-        try db.execute("PRAGMA synchronous=FULL")
-        try SQLiteLeadership.createTable(db)
-    }
-
-    static func createTable(_ db: SQLiteDatabase) throws {
-        try db.execute("""
-            CREATE TABLE IF NOT EXISTS coordinator_leader(
-                id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, epoch INTEGER NOT NULL,
-                expires_ms INTEGER NOT NULL, instance TEXT NOT NULL DEFAULT '')
-            """)
-        // A state file from before leases were held by instance (another process may add it meanwhile).
-        if try !hasInstanceColumn(db) {
-            do {
-                try db.execute("ALTER TABLE coordinator_leader ADD COLUMN instance TEXT NOT NULL DEFAULT ''")
-            } catch {
-                if try !hasInstanceColumn(db) { throw error }
-            }
-        }
-    }
-
-    private static func hasInstanceColumn(_ db: SQLiteDatabase) throws -> Bool {
-        let stmt = try db.prepare("SELECT COUNT(*) FROM pragma_table_info('coordinator_leader') WHERE name = 'instance'")
-        defer { stmt.reset() }
-        return try stmt.step() && stmt.int64(0) == 1
+        // From here on the initializer runs on the store's executor.
+        try SQLiteCoordinatorSchema.migrate(db)
     }
 
     private var nowMs: Int64 { Int64(Date().timeIntervalSince1970 * 1_000) }
 
     public func tryAcquire(candidate: LeaderCandidate, ttlMs: Int64) throws -> Int64? {
-        try locked {
-            try db.transaction {
+        try db.transaction {
                 let now = nowMs
                 let current = try row()
                 if let current, current.expiresMs >= now,
@@ -54,27 +31,22 @@ public final class SQLiteLeadership: LeadershipStore, @unchecked Sendable {
                         epoch = excluded.epoch, expires_ms = excluded.expires_ms
                     """).bind(1, candidate.name).bind(2, candidate.instance).bind(3, epoch).bind(4, now + ttlMs).run()
                 return epoch
-            }
         }
     }
 
     public func renew(candidate: LeaderCandidate, epoch: Int64, ttlMs: Int64) throws -> Bool {
-        try locked {
-            try db.prepare("UPDATE coordinator_leader SET expires_ms = ? WHERE id = 1 AND instance = ? AND epoch = ?")
-                .bind(1, nowMs + ttlMs).bind(2, candidate.instance).bind(3, epoch).run()
-            return db.changes == 1
-        }
+        try db.prepare("UPDATE coordinator_leader SET expires_ms = ? WHERE id = 1 AND instance = ? AND epoch = ?")
+            .bind(1, nowMs + ttlMs).bind(2, candidate.instance).bind(3, epoch).run()
+        return db.changes == 1
     }
 
     public func resign(candidate: LeaderCandidate, epoch: Int64) throws {
-        try locked {
-            try db.prepare("UPDATE coordinator_leader SET expires_ms = 0 WHERE id = 1 AND instance = ? AND epoch = ?")
-                .bind(1, candidate.instance).bind(2, epoch).run()
-        }
+        try db.prepare("UPDATE coordinator_leader SET expires_ms = 0 WHERE id = 1 AND instance = ? AND epoch = ?")
+            .bind(1, candidate.instance).bind(2, epoch).run()
     }
 
     public func holder() throws -> (candidate: String, epoch: Int64)? {
-        try locked { try row().map { ($0.holder, $0.epoch) } }
+        try row().map { ($0.holder, $0.epoch) }
     }
 
     private func row() throws -> (holder: String, instance: String, epoch: Int64, expiresMs: Int64)? {
@@ -82,11 +54,5 @@ public final class SQLiteLeadership: LeadershipStore, @unchecked Sendable {
         defer { stmt.reset() }
         guard try stmt.step() else { return nil }
         return (stmt.string(0), stmt.string(1), stmt.int64(2), stmt.int64(3))
-    }
-
-    private func locked<T>(_ body: () throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body()
     }
 }

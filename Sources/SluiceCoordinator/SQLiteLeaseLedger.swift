@@ -1,61 +1,47 @@
 import SluiceStorage
 
-/// The coordinator's durable epochs and owners in SQLite (the embedded default).
-/// Used only from inside the coordinator's actor, one call at a time.
-public final class SQLiteLeaseLedger: LeaseLedger, @unchecked Sendable {
+/// The coordinator's durable epochs and owners in SQLite (the embedded default). SQLite calls
+/// block (fsync, another process's write lock), so the ledger is an actor on a queue of its own.
+public actor SQLiteLeaseLedger: DurableLeaseLedger {
     private let db: SQLiteDatabase
+    private let executor = QueueExecutor(label: "sluice.coordinator-ledger")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
-    /// The leader epoch every write is checked against (see `LeadershipStore`); nil: no check.
-    /// Set once, before the coordinator's service starts.
-    public var fence: Int64?
-    public func fence(leaderEpoch: Int64) throws { fence = leaderEpoch }
-    private var inBatch = false
-
-    public init(path: String) throws {
+    public init(path: String) async throws {
         db = try SQLiteDatabase(path: path)
-        try db.execute("PRAGMA journal_mode=WAL")
-        try db.execute("PRAGMA synchronous=FULL")
-        try db.execute("""
-            CREATE TABLE IF NOT EXISTS coordinator_leases(
-                partition INTEGER PRIMARY KEY, epoch INTEGER NOT NULL, owner TEXT)
-            """)
-        try SQLiteLeadership.createTable(db)
+        // From here on the initializer runs on the ledger's executor.
+        try SQLiteCoordinatorSchema.migrate(db)
     }
 
-    public func load() throws -> [(partition: Int, epoch: Int64, owner: String?)] {
+    public func load() throws -> [LeaseRecord] {
         let stmt = try db.prepare("SELECT partition, epoch, owner FROM coordinator_leases ORDER BY partition")
-        var result: [(Int, Int64, String?)] = []
+        var result: [LeaseRecord] = []
         while try stmt.step() {
-            result.append((Int(stmt.int64(0)), stmt.int64(1), stmt.isNull(2) ? nil : stmt.string(2)))
+            result.append(LeaseRecord(partition: Int(stmt.int64(0)), epoch: stmt.int64(1), owner: stmt.isNull(2) ? nil : stmt.string(2)))
         }
         return result
     }
 
-    public func batch(_ body: () throws -> Void) throws {
+    public func write(_ records: [LeaseRecord], leaderEpoch: Int64?) throws {
         try db.transaction {
-            inBatch = true
-            defer { inBatch = false }
-            try checkFence()
-            try body()
+            try checkFence(leaderEpoch)
+            for record in records {
+                let stmt = try db.prepare("""
+                    INSERT INTO coordinator_leases(partition, epoch, owner) VALUES (?, ?, ?)
+                    ON CONFLICT(partition) DO UPDATE SET epoch = excluded.epoch, owner = excluded.owner
+                    """).bind(1, Int64(record.partition)).bind(2, record.epoch)
+                if let owner = record.owner { stmt.bind(3, owner) }
+                try stmt.run()
+            }
         }
     }
 
     /// Inside the write transaction: refuses when another coordinator leads now.
-    private func checkFence() throws {
-        guard let fence else { return }
+    private func checkFence(_ leaderEpoch: Int64?) throws {
+        guard let leaderEpoch else { return }
         let stmt = try db.prepare("SELECT epoch FROM coordinator_leader WHERE id = 1")
         defer { stmt.reset() }
         let current = try stmt.step() ? stmt.int64(0) : 0
-        if current != fence { throw NotLeader(epoch: fence, currentEpoch: current) }
-    }
-
-    public func save(partition: Int, epoch: Int64, owner: String?) throws {
-        guard inBatch else { return try batch { try save(partition: partition, epoch: epoch, owner: owner) } }
-        let stmt = try db.prepare("""
-            INSERT INTO coordinator_leases(partition, epoch, owner) VALUES (?, ?, ?)
-            ON CONFLICT(partition) DO UPDATE SET epoch = excluded.epoch, owner = excluded.owner
-            """).bind(1, Int64(partition)).bind(2, epoch)
-        if let owner { stmt.bind(3, owner) }
-        try stmt.run()
+        if current != leaderEpoch { throw NotLeader(epoch: leaderEpoch, currentEpoch: current) }
     }
 }

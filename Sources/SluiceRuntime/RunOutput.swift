@@ -35,7 +35,7 @@ public enum RunOutput {
         var owner = SinkOwner(job: job.name, fingerprint: fingerprint)
         try refused { try sink.admit(owner, statePath: statePath) }
         // Opening may fail for a while (a PostgreSQL server away): not a refusal.
-        let store = try CheckpointStores.open(statePath, retryLimit: storeRetryLimit, logger: logger)
+        let store = try await CheckpointStores.open(statePath, retryLimit: storeRetryLimit, logger: logger)
         do {
             try await store.bind(job: fingerprint, partitions: partitions, writer: sink)
         } catch let error as StoreError {

@@ -99,7 +99,7 @@ public struct StoreError: Error, CustomStringConvertible {
 /// checkpoints, and a log of every commit. The fenced commit: a transaction that checks the stored
 /// epoch is the committer's, writes the output and the checkpoint, or writes nothing.
 public actor CheckpointStore {
-    public static let schemaVersion: Int64 = 2
+    public static var schemaVersion: Int64 { schema.currentVersion }
     private let db: SQLiteDatabase
     /// SQLite calls block (fsync, and waiting for another process's write lock), so the store runs
     /// on a thread of its own rather than on the cooperative pool, where it would starve heartbeats.
@@ -111,38 +111,54 @@ public actor CheckpointStore {
         self.db = db
         try db.execute("PRAGMA journal_mode=WAL")
         try db.execute("PRAGMA synchronous=FULL")
-        try db.execute("CREATE TABLE IF NOT EXISTS sluice_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        let version = try CheckpointStore.meta(db, "schema_version").flatMap { Int64($0) }
-        if let version, !(1...CheckpointStore.schemaVersion).contains(version) {
-            throw StoreError("store '\(path)' has schema version \(version); this sluice reads versions up to \(CheckpointStore.schemaVersion): upgrade sluice, or use another --state")
-        }
-        try db.transaction {
-            try db.execute("""
-                CREATE TABLE IF NOT EXISTS sluice_partitions(
-                    partition INTEGER PRIMARY KEY, epoch INTEGER NOT NULL);
-                CREATE TABLE IF NOT EXISTS sluice_checkpoints(
-                    partition INTEGER NOT NULL, seq INTEGER NOT NULL, epoch INTEGER NOT NULL,
-                    offset INTEGER NOT NULL, position INTEGER NOT NULL, watermark INTEGER NOT NULL,
-                    finished INTEGER NOT NULL, state BLOB NOT NULL, files TEXT NOT NULL, checksum INTEGER,
-                    PRIMARY KEY(partition, seq));
-                CREATE TABLE IF NOT EXISTS sluice_commits(
-                    partition INTEGER NOT NULL, seq INTEGER NOT NULL, epoch INTEGER NOT NULL,
-                    from_offset INTEGER NOT NULL, to_offset INTEGER NOT NULL, rows INTEGER NOT NULL,
-                    late INTEGER NOT NULL, dead_letters INTEGER NOT NULL, state_bytes INTEGER NOT NULL,
-                    PRIMARY KEY(partition, seq));
-                -- Every accepted claim, with the last commit seq at that moment: the chaos checks prove
-                -- from it that no commit of an epoch older than the latest claim was accepted.
-                CREATE TABLE IF NOT EXISTS sluice_claims(
-                    id INTEGER PRIMARY KEY AUTOINCREMENT, partition INTEGER NOT NULL, epoch INTEGER NOT NULL,
-                    after_seq INTEGER NOT NULL);
-                """)
-            if version == 1 {
-                // Version 2: a checksum over every field of a checkpoint row, not just its blob.
+        try CheckpointStore.schema.migrate(db)
+    }
+
+    /// The store's schema, in order (the version is `schema_version` in `sluice_meta`; a file
+    /// without it is new). A store of a newer version than this binary knows is refused.
+    static let schema = SQLiteSchema(
+        name: "checkpoint store",
+        migrations: [
+            SQLiteMigration(version: 1, description: "partitions with epochs, the last checkpoints, the commit and claim logs") { db in
+                try db.execute("""
+                    CREATE TABLE IF NOT EXISTS sluice_partitions(
+                        partition INTEGER PRIMARY KEY, epoch INTEGER NOT NULL);
+                    CREATE TABLE IF NOT EXISTS sluice_checkpoints(
+                        partition INTEGER NOT NULL, seq INTEGER NOT NULL, epoch INTEGER NOT NULL,
+                        offset INTEGER NOT NULL, position INTEGER NOT NULL, watermark INTEGER NOT NULL,
+                        finished INTEGER NOT NULL, state BLOB NOT NULL, files TEXT NOT NULL,
+                        PRIMARY KEY(partition, seq));
+                    CREATE TABLE IF NOT EXISTS sluice_commits(
+                        partition INTEGER NOT NULL, seq INTEGER NOT NULL, epoch INTEGER NOT NULL,
+                        from_offset INTEGER NOT NULL, to_offset INTEGER NOT NULL, rows INTEGER NOT NULL,
+                        late INTEGER NOT NULL, dead_letters INTEGER NOT NULL, state_bytes INTEGER NOT NULL,
+                        PRIMARY KEY(partition, seq));
+                    """)
+                try createClaims(db)
+            },
+            SQLiteMigration(version: 2, description: "a checksum over every field of a checkpoint row, not just its blob") { db in
                 try db.execute("ALTER TABLE sluice_checkpoints ADD COLUMN checksum INTEGER")
-                try CheckpointStore.fillMissingChecksums(db)
-            }
-            try CheckpointStore.setMeta(db, "schema_version", String(CheckpointStore.schemaVersion))
-        }
+                try fillMissingChecksums(db)
+                // Version-1 stores from before the claim log: it is part of version 2's shape.
+                try createClaims(db)
+            },
+        ],
+        readVersion: { db in
+            try db.execute("CREATE TABLE IF NOT EXISTS sluice_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            guard let text = try meta(db, "schema_version") else { return 0 }
+            guard let version = Int64(text) else { throw StoreError("store '\(db.path)': unreadable schema version '\(text)'") }
+            return version
+        },
+        writeVersion: { db, version in try setMeta(db, "schema_version", String(version)) })
+
+    /// Every accepted claim, with the last commit seq at that moment: the chaos checks prove from
+    /// it that no commit of an epoch older than the latest claim was accepted.
+    private static func createClaims(_ db: SQLiteDatabase) throws {
+        try db.execute("""
+            CREATE TABLE IF NOT EXISTS sluice_claims(
+                id INTEGER PRIMARY KEY AUTOINCREMENT, partition INTEGER NOT NULL, epoch INTEGER NOT NULL,
+                after_seq INTEGER NOT NULL)
+            """)
     }
 
     /// Rows written before checksums existed get one, computed from the row as it is.
@@ -357,19 +373,4 @@ public actor CheckpointStore {
         try db.prepare("INSERT INTO sluice_meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
             .bind(1, key).bind(2, value).run()
     }
-}
-
-/// A serial executor on a dispatch queue of its own, for actors whose work blocks.
-final class QueueExecutor: SerialExecutor {
-    private let queue: DispatchQueue
-
-    init(label: String) { queue = DispatchQueue(label: label) }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        let executor = asUnownedSerialExecutor()
-        queue.async { job.runSynchronously(on: executor) }
-    }
-
-    func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import SluiceCore
 
@@ -25,12 +26,22 @@ extension CheckpointStore: CheckpointStoring {
 
 public enum CheckpointStores {
     /// `postgres://…` (or `postgresql://…`): PostgreSQL, whose lost connections are retried for
-    /// `retryLimit` before an operation fails; anything else: a SQLite file path.
+    /// `retryLimit` before an operation fails; anything else: a SQLite file path. Opening blocks
+    /// (connecting, retries, migrations), so it runs on a dispatch thread, not the caller's.
     public static func open(_ location: String, retryLimit: Duration = .seconds(120),
-                            logger: Logger) throws -> any CheckpointStoring {
+                            logger: Logger) async throws -> any CheckpointStoring {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try openBlocking(location, retryLimit: retryLimit, logger: logger) })
+            }
+        }
+    }
+
+    /// `open`, on the calling thread (which may block).
+    public static func openBlocking(_ location: String, retryLimit: Duration = .seconds(120),
+                                    logger: Logger) throws -> any CheckpointStoring {
         if PostgresURL.isPostgres(location) {
-            // PostgresSession's lines are its retries and recoveries.
-            return try PostgresCheckpointStore(url: PostgresURL(location), retryLimit: retryLimit, log: { logger.warning("\($0)") })
+            return try PostgresCheckpointStore(url: PostgresURL(location), retryLimit: retryLimit, logger: logger)
         }
         return try CheckpointStore(path: location)
     }

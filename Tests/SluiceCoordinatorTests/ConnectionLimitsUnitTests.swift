@@ -76,7 +76,10 @@ import Glibc
         let job = ClusterJob(jobYAML: "", input: "", output: "", partitions: 1, leaseTTLMs: 6_000, heartbeatIntervalMs: 2_000)
         let (listening, listened) = AsyncStream<Void>.makeStream()
         let server = Task {
-            try await CoordinatorServer.serve(gate: LeaderGate(), job: job, socket: socket, tls: nil, limits: limits) { _ in listened.finish() }
+            // Serves until the test ends and cancels it (the sleep ends at the cancellation).
+            try await CoordinatorServer.serve(gate: LeaderGate(), job: job, socket: socket, tls: nil, limits: limits,
+                                              onListening: { _ in listened.finish() },
+                                              until: { try? await Task.sleep(for: .seconds(3_600)) })
         }
         defer { server.cancel() }
         for await _ in listening {}  // the bound socket listens only once the server runs

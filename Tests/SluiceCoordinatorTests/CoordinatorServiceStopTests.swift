@@ -1,30 +1,18 @@
+import Dispatch
 import SluiceCoordinator
+import SluiceStorage
 import Synchronization
 import Testing
 
-/// A ledger that counts writes (and fails the test if two happen at once).
-final class CountingLedger: LeaseLedger, Sendable {
-    private let state = Mutex<(records: [Int: (Int64, String?)], writes: Int, inBatch: Bool)>(([:], 0, false))
-    var writes: Int { state.withLock { $0.writes } }
-    func load() throws -> [(partition: Int, epoch: Int64, owner: String?)] {
-        state.withLock { $0.records.map { ($0.key, $0.value.0, $0.value.1) } }
+/// A ledger in memory that counts its writes.
+actor CountingLedger: DurableLeaseLedger {
+    private(set) var records: [Int: LeaseRecord] = [:]
+    private(set) var writes = 0
+    func load() -> [LeaseRecord] { records.values.sorted { $0.partition < $1.partition } }
+    func write(_ batch: [LeaseRecord], leaderEpoch: Int64?) {
+        for record in batch { records[record.partition] = record }
+        writes += 1
     }
-    func save(partition: Int, epoch: Int64, owner: String?) throws {
-        state.withLock {
-            $0.records[partition] = (epoch, owner)
-            $0.writes += 1
-        }
-    }
-    func batch(_ body: () throws -> Void) throws {
-        let overlapping = state.withLock { s -> Bool in
-            defer { s.inBatch = true }
-            return s.inBatch
-        }
-        #expect(!overlapping, "two ledger writes at once")
-        defer { state.withLock { $0.inBatch = false } }
-        try body()
-    }
-    func fence(leaderEpoch: Int64) throws {}
 }
 
 /// A coordinator that steps down stops its service and, when it leads again, starts a new one on
@@ -32,14 +20,14 @@ final class CountingLedger: LeaseLedger, Sendable {
 @Suite struct CoordinatorServiceStopTests {
     @Test func aStoppedServiceNeverWritesTheLedgerAgain() async throws {
         let ledger = CountingLedger()
-        let service = try CoordinatorService(partitions: 4, leaseTTLMs: 200, ledger: ledger, log: { _ in })
+        let service = try await CoordinatorService(partitions: 4, leaseTTLMs: 200, ledger: ledger, logger: .lines("test", { _ in }))
         _ = try await service.openSession("a")
-        #expect(ledger.writes == 4)  // every partition granted to a
-        await service.startTicker(intervalMs: 10)
+        #expect(await ledger.writes == 1, "the four grants to a are one durable write")
+        #expect(await ledger.records.values.allSatisfy { $0.owner == "a" && $0.epoch == 1 })
         await service.stop()
-        let after = ledger.writes
-        // Everything that could write: a late session end, messages, a new session, the ticker
-        // (a's lease would lapse after 200 ms and be written as orphaned).
+        let after = await ledger.writes
+        // Everything that could write: a late session end, messages, a new session, a tick (a's
+        // lease would lapse after 200 ms and be written as orphaned).
         await service.leave("a")
         await #expect(throws: ServiceStopped.self) {
             try await service.handle("a", .failed(partition: 0, epoch: 1, reason: "test"))
@@ -49,6 +37,7 @@ final class CountingLedger: LeaseLedger, Sendable {
         }
         await #expect(throws: ServiceStopped.self) { try await service.openSession("b") }
         try await Task.sleep(for: .milliseconds(400))
-        #expect(ledger.writes == after)
+        await service.tick()
+        #expect(await ledger.writes == after)
     }
 }

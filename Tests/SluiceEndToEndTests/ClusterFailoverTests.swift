@@ -27,7 +27,7 @@ func failOverTheLeader(_ cluster: Cluster, startWorkers: () async throws -> Clus
     let leader = try await cluster.startCoordinator(id: "coordinator-a")
     let follower = try await cluster.startCoordinator(id: "coordinator-b", standby: true)
     let followerWaits = await eventually(timeout: .seconds(10)) {
-        cluster.log(follower).contains("coordinator coordinator-b: follower; coordinator-a leads")
+        cluster.log(follower).contains("coordinator: follower; coordinator-a leads")
     }
     #expect(followerWaits, "the second coordinator did not settle as a follower:\n\(cluster.log(follower).suffix(2_000))")
     _ = try await startWorkers()
@@ -43,7 +43,7 @@ func failOverTheLeader(_ cluster: Cluster, startWorkers: () async throws -> Clus
     let killedAt = ContinuousClock.now
     var tookOver: Duration?
     for _ in 0..<400 {
-        if cluster.log(follower).contains("coordinator coordinator-b: leading") {
+        if cluster.log(follower).contains("coordinator: leading (leader epoch") {
             tookOver = ContinuousClock.now - killedAt
             break
         }

@@ -124,8 +124,9 @@ enum ClusterLog {
     /// The grants in a coordinator's stderr, in order.
     static func grants(_ text: String) -> [GrantLine] {
         text.split(separator: "\n").compactMap { line in
-            // coordinator: grant partition 3 to worker-2 (epoch 2)
-            let f = line.split(separator: " ")
+            // TIME info coordinator: grant partition 3 to worker-2 (epoch 2) key=value…
+            guard let start = line.range(of: "coordinator: grant partition ")?.lowerBound else { return nil }
+            let f = Array(line[start...].split(separator: " ").prefix(8))
             guard f.count == 8, f[0] == "coordinator:", f[1] == "grant", f[2] == "partition", f[4] == "to", f[6] == "(epoch",
                   let p = Int(f[3]), let e = Int64(f[7].dropLast()) else { return nil }
             return GrantLine(partition: p, worker: String(f[5]), epoch: e)
@@ -213,13 +214,19 @@ final class Cluster {
 
     var coordinatorArguments: [String] {
         ["coordinator", "--certs", certs, "--input", inputURI, "--output", output]
-            + (database.map { ["--store", $0] } ?? ["--state", coordinatorState])
+            + ((coordinatorStore ?? database).map { ["--store", $0] } ?? ["--state", coordinatorState])
             + ["--lease-ttl-ms", "\(leaseTTLMs)", "--heartbeat-ms", "\(heartbeatMs)", "--leader-ttl-ms", "\(leaderTTLMs)"]
-            + (job.map { ["--job", $0] } ?? [])
+            + (job.map { ["--job", $0] } ?? []) + coordinatorExtraArguments
     }
 
+    /// More flags for every coordinator this cluster starts (e.g. `--log-format json`).
+    var coordinatorExtraArguments: [String] = []
+
     /// The coordinators' leadership lease: short, so that the failover test is quick.
-    let leaderTTLMs = 2_000
+    var leaderTTLMs = 2_000
+    /// The coordinator's `--store`, when it is not `database` (e.g. the same database through a
+    /// fault proxy).
+    var coordinatorStore: String?
 
     /// Starts a coordinator on `127.0.0.1:port` (0: any free port) and waits for its
     /// `coordinator listening on HOST:PORT` line; `port` is then the bound one. A restart reuses
@@ -404,7 +411,7 @@ extension Child {
         while ContinuousClock.now < deadline {
             let err = Child.read(stderrPath)
             if let line = err.split(separator: "\n").first(where: { $0.contains("metrics on http://") }),
-               let url = line.split(separator: " ").first(where: { $0.hasPrefix("http://") }),
+               let url = line.split(separator: " ").first(where: { $0.hasPrefix("http://") }),  // log metadata may follow
                let port = url.split(separator: ":").last?.split(separator: "/").first.flatMap({ Int($0) }) {
                 return port
             }

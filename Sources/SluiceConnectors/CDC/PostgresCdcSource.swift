@@ -56,7 +56,7 @@ public final class PostgresCdcSource: PartitionSource {
         decoder = CdcStreamDecoder(table: spec.table, keyColumn: spec.keyColumn, partitions: spec.partitions,
                                    partition: partition, mode: mode, position: position)
         newestCommitted = position  // it came from a committed checkpoint (or is 0: nothing yet)
-        let setup = PostgresSession(url: spec.url, name: name, log: { logger.warning("\($0)") })
+        let setup = PostgresSession(url: spec.url, name: name, logger: logger)
         try setup.run { conn, _ in try CdcSetup.ensure(spec, slot: slot, on: conn, logger: logger) }
         do {
             try openStream()

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SluiceCore
 
 /// The checkpoint store in PostgreSQL, with the same fenced commit as the embedded one: `claim`
@@ -14,8 +15,8 @@ public actor PostgresCheckpointStore: CheckpointStoring {
     public nonisolated let location: String
 
     /// Connects and migrates the schema (a wrong URL or password fails here, not at a commit).
-    public init(url: PostgresURL, retryLimit: Duration = .seconds(120), log: @escaping @Sendable (String) -> Void) throws {
-        session = PostgresSession(url: url, name: "checkpoint store", retryLimit: retryLimit, log: log)
+    public init(url: PostgresURL, retryLimit: Duration = .seconds(120), logger: Logger) throws {
+        session = PostgresSession(url: url, name: "checkpoint store", retryLimit: retryLimit, logger: logger)
         location = url.redacted
         try session.run { conn, _ in
             _ = try PostgresSchema.migrate(conn)

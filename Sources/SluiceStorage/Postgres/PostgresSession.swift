@@ -1,3 +1,4 @@
+import Logging
 import SluiceCore
 #if canImport(Glibc)
 import Glibc
@@ -7,19 +8,21 @@ import Glibc
 /// transaction) and, when the connection breaks or the server is restarting, reconnects with
 /// exponential backoff and jitter and runs the work again, for at most `retryLimit`. The work must
 /// be safe to run twice: it is told whether an earlier attempt may have committed (`retrying`).
-/// Blocking: call it only from a thread that may block (a store's own serial executor).
+/// Blocking, the retry sleep included: call it only from a thread that may block, i.e. from an
+/// actor on a `QueueExecutor` of its own (every store, ledger and leadership store does), never
+/// from the cooperative pool. Not Sendable: one owner at a time.
 public final class PostgresSession {
     public let url: PostgresURL
     public var retryLimit: Duration
     private var connection: PostgresConnection?
-    private let log: @Sendable (String) -> Void
+    private let logger: Logger
     private let name: String
 
-    public init(url: PostgresURL, name: String, retryLimit: Duration = .seconds(120), log: @escaping @Sendable (String) -> Void) {
+    public init(url: PostgresURL, name: String, retryLimit: Duration = .seconds(120), logger: Logger) {
         self.url = url
         self.name = name
         self.retryLimit = retryLimit
-        self.log = log
+        self.logger = logger
     }
 
     /// Connects now (so that a wrong URL or password fails at start, not at the first commit).
@@ -31,7 +34,6 @@ public final class PostgresSession {
     public func run<T>(_ work: (PostgresConnection, _ retrying: Bool) throws -> T) throws -> T {
         let start = ContinuousClock.now
         var attempt = 0
-        var backoffMs = 100
         while true {
             do {
                 let conn: PostgresConnection
@@ -44,7 +46,7 @@ public final class PostgresSession {
                 }
                 let value = try work(conn, attempt > 0)
                 if attempt > 0 {
-                    log("\(name): PostgreSQL at \(url.redacted) is back after \(attempt) retries (\(PostgresSession.seconds(ContinuousClock.now - start)) s)")
+                    logger.notice("\(name): PostgreSQL at \(url.redacted) is back after \(attempt) retries (\(PostgresSession.seconds(ContinuousClock.now - start)) s)")
                 }
                 return value
             } catch let error as PostgresError where error.isTransient {
@@ -56,16 +58,18 @@ public final class PostgresSession {
                         sqlState: error.sqlState, connectionLost: error.connectionLost)
                 }
                 attempt += 1
-                // Full backoff plus up to 50 % jitter, capped at 2 s, and never past the limit.
-                let jittered = backoffMs + Int.random(in: 0...(backoffMs / 2))
-                let left = max(0, Int((retryLimit - waited).milliseconds))
-                let sleepMs = min(jittered, left)
-                log("\(name): PostgreSQL unavailable (\(error)); retry \(attempt) in \(sleepMs) ms (giving up after \(Int(retryLimit.seconds)) s)")
+                // Sluice's one retry rule, never past the limit.
+                let left = max(0, (retryLimit - waited).milliseconds)
+                let sleepMs = min(PostgresSession.backoff.delay(failures: attempt), left)
+                logger.warning("\(name): PostgreSQL unavailable (\(error)); retry \(attempt) in \(sleepMs) ms (giving up after \(Int(retryLimit.seconds)) s)")
+                // Blocks this thread: the session runs only on a store's own executor (see above).
                 usleep(UInt32(sleepMs) * 1_000)
-                backoffMs = min(backoffMs * 2, 2_000)
             }
         }
     }
+
+    /// 200 ms doubling to 2 s, each wait between half and all of its step.
+    static let backoff = Backoff(baseMs: 200, capMs: 2_000)
 
     /// One decimal, without Foundation: 4.25 s -> "4.2".
     private static func seconds(_ d: Duration) -> String {

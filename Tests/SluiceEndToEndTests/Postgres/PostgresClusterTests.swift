@@ -31,7 +31,7 @@ extension SluiceEndToEndTests.PostgresTests {
             let r = try conn.execute("SELECT COUNT(*), COUNT(DISTINCT (partition, \"offset\")) FROM \(table)_\(suffix)")
             #expect(try r.int64(0, 0) == r.int64(0, 1), "duplicates in \(table)_\(suffix)", sourceLocation: sourceLocation)
         }
-        let store = try PostgresCheckpointStore(url: PostgresURL(url), log: { _ in })
+        let store = try PostgresCheckpointStore(url: PostgresURL(url), logger: .lines("test", { _ in }))
         let log = try await store.commitLog()
         let lines = try inputLineCounts(directory: input)
         for (partition, count) in lines.enumerated() {

@@ -39,7 +39,7 @@ extension SluiceEndToEndTests.PostgresTests {
     static func boundStore(_ label: String, partitions: Int) async throws -> (url: String, sink: PostgresSink, store: PostgresCheckpointStore) {
         let url = try TestPostgres.freshDatabase(label)
         let sink = try PostgresSink(url: PostgresURL(url), job: job)
-        let store = try PostgresCheckpointStore(url: PostgresURL(url), log: { _ in })
+        let store = try PostgresCheckpointStore(url: PostgresURL(url), logger: .lines("test", { _ in }))
         try await store.bind(job: "fp", partitions: partitions, writer: sink)
         return (url, sink, store)
     }
@@ -72,7 +72,7 @@ extension SluiceEndToEndTests.PostgresTests {
         // A row as an older sluice wrote it (no checksum) is given one when a store opens.
         try admin.execute("UPDATE sluice_checkpoints SET checksum = NULL")
         #expect(try await store.checkpoints(partition: 0).first?.checksumMatches == false)
-        let reopened = try PostgresCheckpointStore(url: PostgresURL(url), log: { _ in })
+        let reopened = try PostgresCheckpointStore(url: PostgresURL(url), logger: .lines("test", { _ in }))
         #expect(try await reopened.checkpoints(partition: 0) == [written])
     }
 
@@ -81,8 +81,8 @@ extension SluiceEndToEndTests.PostgresTests {
         let url = try TestPostgres.freshDatabase("zombie")
         let sink = try PostgresSink(url: PostgresURL(url), job: Self.job)
         // Two workers: separate stores, separate connections.
-        let zombie = try PostgresCheckpointStore(url: PostgresURL(url), log: { _ in })
-        let owner = try PostgresCheckpointStore(url: PostgresURL(url), log: { _ in })
+        let zombie = try PostgresCheckpointStore(url: PostgresURL(url), logger: .lines("test", { _ in }))
+        let owner = try PostgresCheckpointStore(url: PostgresURL(url), logger: .lines("test", { _ in }))
         try await zombie.bind(job: Self.job.pipeline.fingerprint, partitions: 1, writer: sink)
         try await owner.bind(job: Self.job.pipeline.fingerprint, partitions: 1, writer: sink)
 
@@ -200,7 +200,7 @@ extension SluiceEndToEndTests.PostgresTests {
     func upsertIsIdempotent() async throws {
         let url = try TestPostgres.freshDatabase("upsert")
         let sink = try PostgresSink(url: PostgresURL(url + "?mode=upsert&table=up"), job: Self.job)
-        let store = try PostgresCheckpointStore(url: PostgresURL(url), log: { _ in })
+        let store = try PostgresCheckpointStore(url: PostgresURL(url), logger: .lines("test", { _ in }))
         try await store.bind(job: "fp", partitions: 1, writer: sink)
         #expect(try await store.claim(partition: 0, epoch: 1))
         let (out, state, offset) = Self.output(["1,7,100,1000", "1,8,250,2000", "2,9,5,3000", "3,1,7,15000", "bad line"])
@@ -223,7 +223,7 @@ extension SluiceEndToEndTests.PostgresTests {
         let a = try TestPostgres.freshDatabase("a")
         let b = try TestPostgres.freshDatabase("b")
         let sink = try PostgresSink(url: PostgresURL(a), job: Self.job)
-        let store = try PostgresCheckpointStore(url: PostgresURL(b), log: { _ in })
+        let store = try PostgresCheckpointStore(url: PostgresURL(b), logger: .lines("test", { _ in }))
         await #expect(throws: SinkError.self) { try await store.bind(job: "fp", partitions: 1, writer: sink) }
         let sqlite = try CheckpointStore(path: NSTemporaryDirectory() + "sluice-pg-\(UUID().uuidString).db")
         await #expect(throws: SinkError.self) { try await sqlite.bind(job: "fp", partitions: 1, writer: sink) }
@@ -261,7 +261,7 @@ extension SluiceEndToEndTests.PostgresTests {
 
         try conn.execute("INSERT INTO sluice_schema_version(version, description) VALUES (999, 'from the future')")
         #expect(throws: StoreError.self) { try PostgresSchema.migrate(conn) }
-        #expect(throws: StoreError.self) { _ = try PostgresCheckpointStore(url: PostgresURL(url), log: { _ in }) }
+        #expect(throws: StoreError.self) { _ = try PostgresCheckpointStore(url: PostgresURL(url), logger: .lines("test", { _ in })) }
     }
 
     @Test("Connection: SQLSTATE in errors, URLs logged without passwords, Sluice's options kept out of libpq")
