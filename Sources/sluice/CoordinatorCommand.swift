@@ -8,7 +8,6 @@ import SluiceJob
 import SluiceOps
 import SluiceStorage
 import SluiceTLS
-import UnixSignals
 
 struct Coordinator: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "The coordinator: leases partitions to workers over mutual TLS.")
@@ -65,7 +64,8 @@ struct Coordinator: AsyncParsableCommand {
         // cannot serve must not depose the leader.
         let gate = LeaderGate()
         let socket: BoundSocket
-        var services: [any Service] = []
+        // First in the group is shut down last: the signal watcher outlives every other service.
+        var services: [any Service] = [SignalEscalation(logger: logger)]
         do {
             socket = try BoundSocket.bind(host: host, port: port, option: "--listen")
             if let metrics {
@@ -73,7 +73,7 @@ struct Coordinator: AsyncParsableCommand {
                 // Ready only while leading: a Service then sends workers to the leader alone.
                 let ops = try await OpsServer.start(host: h, port: p, ready: { gate.service != nil })
                 logger.info("metrics on http://\(h):\(ops.port)/metrics")
-                services.append(OpsEndpointService(server: ops))
+                services.append(ops)
             }
         } catch {
             throw refuse(error)
@@ -96,38 +96,14 @@ struct Coordinator: AsyncParsableCommand {
         // message. Past this bound the group is cancelled.
         configuration.maximumGracefulShutdownDuration = .seconds(10)
         let group = ServiceGroup(configuration: configuration)
-        let second = exitOnSecondSignal(logger: logger)
-        defer { second.cancel() }
         do {
             try await group.run()
+        } catch let second as SignalEscalation.SecondSignal {
+            throw ExitCode(128 + second.signal)
         } catch {
             throw refuse(error)
         }
         logger.info("stopped")
-    }
-}
-
-/// A second SIGTERM or SIGINT while the graceful shutdown runs ends the process at once.
-func exitOnSecondSignal(logger: Logger) -> Task<Void, Never> {
-    Task {
-        var seen = 0
-        for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
-            seen += 1
-            guard seen >= 2 else { continue }
-            logger.warning("second \(signal): stopping at once")
-            exit(128 + signal.rawValue)
-        }
-    }
-}
-
-/// The metrics endpoint as a service: serves until the graceful shutdown, then closes.
-/// (Coordinator-side wrapper; the worker branch makes OpsServer a Service in SluiceOps, which
-/// replaces this on merge.)
-struct OpsEndpointService: Service {
-    let server: OpsServer
-    func run() async throws {
-        try? await gracefulShutdown()
-        await server.stop()
     }
 }
 
