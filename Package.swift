@@ -66,6 +66,7 @@ let package = Package(
         ]),
         // Metrics (Prometheus text), the /metrics, /healthz, /readyz endpoint, and the ports' connection limits.
         .target(name: "SluiceOps", dependencies: [
+            "SluiceCore",
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -14,6 +14,7 @@ import Glibc
 import Darwin
 #endif
 import Logging
+import SluiceCore
 
 public enum LogFormat: String, Sendable, CaseIterable {
     case text, json
@@ -111,23 +112,7 @@ public struct SluiceLogHandler: LogHandler {
 
 /// Just enough JSON writing for log lines.
 enum JSONText {
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20:
-                let hex = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ s: String) -> String { JSONValue.quote(s) }
 
     static func value(_ v: Logger.Metadata.Value) -> String {
         switch v {

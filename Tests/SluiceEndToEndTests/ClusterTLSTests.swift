@@ -114,7 +114,13 @@ extension SluiceEndToEndTests.ClusterTests {
         let coordinatorLog = cluster.coordinatorLog
         let joined = ClusterLog.lines(coordinatorLog, containing: " joined")
         // worker-2 is this test's own direct client (it joined as itself and held no session).
-        #expect(Set(joined.map(String.init)) == ["coordinator: worker-2 joined", "coordinator: worker-3 joined"],
+        // The message within the log line (`TIME LEVEL coordinator: worker-2 joined key=value…`).
+        let messages = joined.compactMap { line -> String? in
+            guard let start = line.range(of: "coordinator: "),
+                  let end = line.range(of: " joined", range: start.upperBound..<line.endIndex) else { return nil }
+            return String(line[start.lowerBound..<end.upperBound])
+        }
+        #expect(Set(messages) == ["coordinator: worker-2 joined", "coordinator: worker-3 joined"],
                 "only the direct client and worker-3 should have joined; the coordinator says:\n\(joined.joined(separator: "\n"))")
         for grant in ClusterLog.grants(coordinatorLog) {
             #expect(grant.worker == "worker-3", "an intruder was granted: \(grant)")
