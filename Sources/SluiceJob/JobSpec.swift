@@ -94,31 +94,10 @@ extension JobSpec {
     /// Parses and validates a job that this build can run.
     public static func parse(yaml: String) throws -> JobSpec {
         let job = try parseRecords(yaml: yaml)
-        guard job.kind == .changes || job.pipeline.isIntegerCSV else {
-            let (path, what) = JobSpec.recordsOnlyPart(job.pipeline)
+        if job.kind == .windows, let (path, what) = job.pipeline.integerPathObstacle {
             throw JobSpecError(path: path, message: "\(what) needs the records engine, which this build validates but does not run yet; it runs headerless CSV of int64 and uint64 fields keyed by one uint64 field (docs/DESIGN.md, \"Records\")")
         }
         return job
-    }
-
-    /// The first part of a pipeline that takes it off the integer path, for the refusal above.
-    static func recordsOnlyPart(_ p: Pipeline) -> (path: String, what: String) {
-        if p.format != .plainCSV { return ("format", "this format") }
-        for (i, f) in p.schema.fields.enumerated() where !(f.type == .int64 || f.type == .uint64) || f.nullable || f.path != nil {
-            return ("schema[\(i)]", "field '\(f.name)' (\(f.type.rawValue)\(f.nullable ? ", nullable" : "")\(f.path != nil ? ", with a path" : ""))")
-        }
-        if p.keyFields.count != 1 { return ("key", "a composite key") }
-        if p.schema.fields.first(where: { $0.name == p.keyField })?.type != .uint64 { return ("key", "the key '\(p.keyField)', which is not uint64,") }
-        if p.partitioner != .modulo { return ("partitioner", "partitioner \(p.partitioner.rawValue)") }
-        if p.filter != nil { return ("filter", "a filter") }
-        if !p.derive.isEmpty { return ("derive", "a derived field") }
-        if p.dedupe != nil { return ("dedupe", "dedupe") }
-        if p.schema.fields.first(where: { $0.name == p.timeField })?.type != .int64 { return ("time", "this time field") }
-        for (i, a) in p.aggregates.enumerated() where [.countDistinct, .first, .last].contains(a.function)
-            || a.field.map({ f in p.schema.fields.first { $0.name == f }?.type != .int64 }) == true {
-            return ("aggregates[\(i)]", "\(a.columnName)")
-        }
-        return ("", "this job")
     }
 
     /// Parses and validates any job, records included (the engine for records is being built:

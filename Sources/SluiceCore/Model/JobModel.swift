@@ -192,7 +192,7 @@ public struct Pipeline: Sendable, Equatable {
         self.filter = filter
         self.derive = derive
         self.dedupe = dedupe
-        self.partitioner = partitioner ?? Pipeline.defaultPartitioner(schema: schema, keyFields: keyFields, derive: derive)
+        self.partitioner = partitioner ?? Pipeline.defaultPartitioner(schema: schema, keyFields: keyFields)
     }
 
     public init(schema: Schema, keyField: String, timeField: String, watermark: WatermarkSpec,
@@ -202,7 +202,7 @@ public struct Pipeline: Sendable, Equatable {
     }
 
     /// `modulo` for a single integer key, `murmur2` otherwise.
-    public static func defaultPartitioner(schema: Schema, keyFields: [String], derive: [DerivedField]) -> Partitioner {
+    public static func defaultPartitioner(schema: Schema, keyFields: [String]) -> Partitioner {
         guard keyFields.count == 1, let field = schema.fields.first(where: { $0.name == keyFields[0] }) else { return .murmur2 }
         return field.type == .int64 || field.type == .uint64 ? .modulo : .murmur2
     }
@@ -219,17 +219,27 @@ public struct Pipeline: Sendable, Equatable {
     /// True for the shape the engine's integer fast path runs (`PartitionProcessor`): a headerless
     /// CSV of non-null int64/uint64 fields, one uint64 key partitioned by modulo, int64 time, no
     /// filter, derive or dedupe, and count/sum/min/max/avg only. Everything else runs as records.
-    public var isIntegerCSV: Bool {
-        guard format == .plainCSV, keyFields.count == 1, partitioner == .modulo, filter == nil, derive.isEmpty, dedupe == nil,
-              schema.fields.allSatisfy({ ($0.type == .int64 || $0.type == .uint64) && !$0.nullable && $0.path == nil }),
-              schema.fields.first(where: { $0.name == timeField })?.type == .int64,
-              schema.fields.first(where: { $0.name == keyFields[0] })?.type == .uint64 else { return false }
-        return aggregates.allSatisfy { a in
-            switch a.function {
-            case .count, .sum, .min, .max, .avg: a.field.map { f in schema.fields.first { $0.name == f }?.type == .int64 } ?? true
-            case .countDistinct, .first, .last: false
-            }
+    public var isIntegerCSV: Bool { integerPathObstacle == nil }
+
+    /// The first part that takes this pipeline off the integer path, with its job-spec path, for
+    /// the refusal a records job gets until the records engine exists; nil on the integer path.
+    public var integerPathObstacle: (path: String, what: String)? {
+        if format != .plainCSV { return ("format", "this format") }
+        for (i, f) in schema.fields.enumerated() where !(f.type == .int64 || f.type == .uint64) || f.nullable || f.path != nil {
+            return ("schema[\(i)]", "field '\(f.name)' (\(f.type.rawValue)\(f.nullable ? ", nullable" : "")\(f.path != nil ? ", with a path" : ""))")
         }
+        if keyFields.count != 1 { return ("key", "a composite key") }
+        if schema.fields.first(where: { $0.name == keyField })?.type != .uint64 { return ("key", "the key '\(keyField)', which is not uint64,") }
+        if partitioner != .modulo { return ("partitioner", "partitioner \(partitioner.rawValue)") }
+        if filter != nil { return ("filter", "a filter") }
+        if !derive.isEmpty { return ("derive", "a derived field") }
+        if dedupe != nil { return ("dedupe", "dedupe") }
+        if schema.fields.first(where: { $0.name == timeField })?.type != .int64 { return ("time", "this time field") }
+        for (i, a) in aggregates.enumerated() where [.countDistinct, .first, .last].contains(a.function)
+            || a.field.map({ f in schema.fields.first { $0.name == f }?.type != .int64 }) == true {
+            return ("aggregates[\(i)]", a.columnName)
+        }
+        return nil
     }
 
     /// A short text naming everything that shapes the results, e.g.
@@ -260,7 +270,7 @@ public struct Pipeline: Sendable, Equatable {
             if header || delimiter != UInt8(ascii: ",") { text += " csv(header=\(header),delimiter=\(delimiter))" }
         case .json: text += " json"
         }
-        if partitioner != Pipeline.defaultPartitioner(schema: schema, keyFields: keyFields, derive: derive) {
+        if partitioner != Pipeline.defaultPartitioner(schema: schema, keyFields: keyFields) {
             text += " partitioner=\(partitioner.rawValue)"
         }
         if !partitionCheck { text += " partition_check=off" }
