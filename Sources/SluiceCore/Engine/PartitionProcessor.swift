@@ -22,10 +22,19 @@ public struct PartitionOutput: Sendable, Equatable {
     public var deadLetters: [RejectedLine] = []
     /// Change events, in order (jobs of kind `changes` only; empty for windowed jobs).
     public var changes: [ChangeRow] = []
+    /// Fired windows of a records job (typed values; `rows` stays empty for those).
+    public var records: [RecordRow] = []
+    /// Events dedupe dropped (records jobs with `dedupe` only).
+    public var duplicates: [DuplicateEvent] = []
 
     public init(width: Int) { rows = RowBuffer(width: width) }
 
-    public var isEmpty: Bool { rows.isEmpty && late.isEmpty && deadLetters.isEmpty && changes.isEmpty }
+    public var isEmpty: Bool {
+        rows.isEmpty && late.isEmpty && deadLetters.isEmpty && changes.isEmpty && records.isEmpty && duplicates.isEmpty
+    }
+
+    /// Result rows, whichever engine made them.
+    public var rowCount: Int { rows.count + records.count }
 }
 
 public final class PartitionProcessor {
