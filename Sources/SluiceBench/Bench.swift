@@ -35,7 +35,9 @@ public struct Benchmarks: Sendable {
         #endif
         if only.map({ "coordinator.assign_ms".contains($0) }) ?? true { assignment() }
         try core()
+        if only.map({ "core.orders_json".contains($0) }) ?? true { try coreOrders() }
         if only.map({ "run.tumbling checkpoint.overhead_pct".contains($0) }) ?? true { try runBenchmarks() }
+        if only.map({ "run.orders_json".contains($0) }) ?? true { try runOrders() }
         let wantsCluster = only.map { "cluster.tumbling".contains($0) } ?? true
         let wantsHeartbeats = only.map { "coordinator.heartbeats_per_s".contains($0) } ?? true
         if wantsCluster || wantsHeartbeats {
@@ -102,6 +104,56 @@ public struct Benchmarks: Sendable {
         }
     }
 
+    // MARK: core: the records engine on the orders workload, JSON bytes in memory, one core
+
+    /// Decode JSON, partition check, filter, dedupe, tumbling window (jobs/orders-revenue.yaml).
+    private func coreOrders() throws {
+        let job = try JobSpec.parse(yaml: OrderGenerator.revenueJob)
+        let config = WorkloadConfig(seed: 7, events: coreEvents, partitions: 8)
+        let generator = OrderGenerator(config)
+        let texts: [[UInt8]] = (0..<config.partitions).map { p in
+            var bytes: [UInt8] = []
+            for offset in 0..<generator.eventCount(partition: p) { generator.appendLine(partition: p, offset: offset, to: &bytes) }
+            return bytes
+        }
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            let start = ContinuousClock.now
+            var rows = 0
+            for (p, text) in texts.enumerated() {
+                let processor = RecordProcessor(partition: p, partitions: config.partitions, pipeline: job.pipeline)
+                _ = text.withUnsafeBytes { processor.process($0) }
+                processor.finish()
+                rows += processor.takeOutput().records.count
+            }
+            best = min(best, (ContinuousClock.now - start).seconds)
+            precondition(rows > 0, "the benchmark produced no rows")
+        }
+        print("core.orders_json.events_per_s: \(Int(Double(coreEvents) / best)) events/s")
+    }
+
+    // MARK: run: `sluice run` on the orders job, JSON files to SQLite, one lane
+
+    private func runOrders() throws {
+        let fm = FileManager.default
+        let root = dir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("sluice-bench-orders-\(getpid())")
+        defer { if dir == nil { try? fm.removeItem(atPath: root) } }
+        let input = (root as NSString).appendingPathComponent("orders")
+        try? fm.removeItem(atPath: input)
+        note("bench: writing \(grouped(Int64(runEvents))) orders to \(input)")
+        try PartitionFiles.write(WorkloadConfig(seed: 11, events: runEvents, partitions: 8), workload: .orders, format: .json, to: input)
+        let jobPath = (root as NSString).appendingPathComponent("orders-revenue.yaml")
+        try OrderGenerator.revenueJob.write(toFile: jobPath, atomically: true, encoding: .utf8)
+        var best = Double.infinity
+        for i in 0..<repeats {
+            let output = (root as NSString).appendingPathComponent("orders\(i).db")
+            defer { for suffix in ["", "-wal", "-shm"] { try? fm.removeItem(atPath: output + suffix) } }
+            best = min(best, try timedSluiceRun(input: input, output: "sqlite:\(output)", intervalMs: 1_000,
+                                                name: "orders\(i) (checkpoint every 1000 ms)", job: jobPath))
+        }
+        print("run.orders_json.events_per_s: \(Int(Double(runEvents) / best)) events/s")
+    }
+
     // MARK: run: `sluice run` end to end, files to SQLite, one core
 
     private func runBenchmarks() throws {
@@ -155,11 +207,11 @@ extension Benchmarks {
 }
 
 /// Seconds for `sluice run --input file:INPUT --output OUTPUT`, one lane, as a child process.
-func timedSluiceRun(input: String, output: String, intervalMs: Int, name: String) throws -> Double {
+func timedSluiceRun(input: String, output: String, intervalMs: Int, name: String, job: String? = nil) throws -> Double {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     process.arguments = ["run", "--input", "file:\(input)", "--output", output, "--parallelism", "1",
-                         "--checkpoint-interval-ms", String(intervalMs), "--quiet"]
+                         "--checkpoint-interval-ms", String(intervalMs), "--quiet"] + (job.map { ["--job", $0] } ?? [])
     process.standardOutput = FileHandle.nullDevice
     let start = ContinuousClock.now
     try process.run()

@@ -53,6 +53,14 @@ public struct SourceFactory: Sendable {
 
     private let kind: Kind
     public let partitions: Int
+    /// The outbox and CDC deliver row images (headerless CSV of the schema's fields in PostgreSQL's
+    /// text output), whatever the job's format: the records engine decodes them in that mode.
+    public var deliversRowImages: Bool {
+        switch kind {
+        case .outbox, .cdc: true
+        case .workload: false
+        }
+    }
     /// The fields a source that stores columns (the outbox) selects, in this order.
     private let schema: Schema
     /// Lines per block from the generator, and bytes per block from a file (see `throttled`).

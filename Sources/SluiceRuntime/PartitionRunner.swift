@@ -45,14 +45,19 @@ public final class PartitionRunner {
         self.store = store
         self.sink = sink
         self.stats = stats
-        processor = PartitionRunner.makeProcessor(job: job, partition: partition)
+        // Replaced in `start`, which knows the source (its partition count and what it delivers).
+        processor = PartitionRunner.makeProcessor(job: job, partition: partition, partitions: partition + 1, input: .job)
         interval = .milliseconds(job.checkpointIntervalMs)
     }
 
-    /// Windows and aggregates, or (a `changes` job) change events written as they are.
-    static func makeProcessor(job: JobSpec, partition: Int) -> any PartitionProcessing {
+    /// Windows and aggregates (the integer fast path, or typed records), or (a `changes` job)
+    /// change events written as they are.
+    static func makeProcessor(job: JobSpec, partition: Int, partitions: Int, input: RecordProcessor.Input) -> any PartitionProcessing {
         switch job.kind {
-        case .windows: return PartitionProcessor(partition: partition, pipeline: job.pipeline)
+        case .windows where job.pipeline.isIntegerCSV && input == .job:
+            return PartitionProcessor(partition: partition, pipeline: job.pipeline)
+        case .windows:
+            return RecordProcessor(partition: partition, partitions: partitions, pipeline: job.pipeline, input: input)
         case .changes: return ChangeLogProcessor(partition: partition)
         }
     }
@@ -61,6 +66,8 @@ public final class PartitionRunner {
     /// state decodes. A corrupt one (caught by either CRC) is rolled back
     /// with the output it committed, and the one before is used; with none, the partition starts over.
     public func start(sources: SourceFactory, logger: Logger) async throws {
+        processor = PartitionRunner.makeProcessor(job: job, partition: partition, partitions: sources.partitions,
+                                                  input: sources.deliversRowImages ? .rowImages : .job)
         let stored = try await store.checkpoints(partition: partition)
         var restored: Checkpoint?
         for checkpoint in stored {
@@ -80,7 +87,8 @@ public final class PartitionRunner {
         }
         if restored == nil, !stored.isEmpty {
             // Nothing restorable: a fresh processor, and the start of the input.
-            processor = PartitionRunner.makeProcessor(job: job, partition: partition)
+            processor = PartitionRunner.makeProcessor(job: job, partition: partition, partitions: sources.partitions,
+                                                      input: sources.deliversRowImages ? .rowImages : .job)
         }
         if let newest = stored.first, newest.seq != (restored?.seq ?? 0) {
             try await store.rollBack(partition: partition, epoch: epoch, to: restored?.seq ?? 0, writer: sink)
@@ -136,7 +144,7 @@ public final class PartitionRunner {
         lastSeq = seq
         lastCommitOffset = processor.offset
         lastCommit = .now
-        stats.rows.add(Int64(output.rows.count + output.changes.count))
+        stats.rows.add(Int64(output.rowCount + output.changes.count))
         stats.late.add(Int64(output.late.count))
         stats.deadLetters.add(Int64(output.deadLetters.count))
         stats.commits.add(1)

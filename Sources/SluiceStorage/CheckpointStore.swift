@@ -291,7 +291,7 @@ public actor CheckpointStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
                 .bind(1, p).bind(2, checkpoint.seq).bind(3, checkpoint.epoch).bind(4, fromOffset)
-                .bind(5, checkpoint.offset).bind(6, Int64(output.rows.count)).bind(7, Int64(output.late.count))
+                .bind(5, checkpoint.offset).bind(6, Int64(output.rowCount)).bind(7, Int64(output.late.count))
                 .bind(8, Int64(output.deadLetters.count)).bind(9, Int64(checkpoint.state.count)).run()
         }
     }

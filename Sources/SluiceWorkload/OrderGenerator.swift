@@ -110,3 +110,40 @@ private extension String {
         return String(self[..<start.upperBound]) + value + String(self[end...])
     }
 }
+
+extension OrderGenerator {
+    /// jobs/orders-revenue.yaml, for the benchmarks and the demo, which run without the repository
+    /// at hand (a test keeps the two the same).
+    public static let revenueJob = """
+# Revenue per customer per minute from the orders workload (`sluice gen --workload orders`):
+# paid orders only, re-delivered orders removed, amounts summed exactly as decimals.
+name: orders-revenue
+format: json
+schema:
+  - {name: order_id, type: string}
+  - {name: customer, type: string, path: customer.id}
+  - {name: tier, type: string, path: customer.tier, nullable: true}
+  - {name: amount, type: decimal, scale: 2, min: 0.01}
+  - {name: status, type: string}
+  - {name: ts, type: timestamp}
+key: customer
+time: ts
+watermark:
+  max_out_of_orderness_ms: 2000
+filter: "status = 'paid'"
+dedupe: {field: order_id, within_ms: 600000}
+window:
+  kind: tumbling
+  size_ms: 60000
+aggregates:
+  - count
+  - sum: amount
+  - count_distinct: order_id
+  - max: amount
+  - last: status
+table: orders_revenue
+checkpoint:
+  interval_ms: 1000
+
+"""
+}

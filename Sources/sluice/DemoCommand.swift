@@ -23,6 +23,8 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Seconds the run should last (the generator is throttled to fit).") var seconds = 30.0
     @Option(help: "Seconds after the start to SIGKILL worker-2.") var killAt = 10.0
     @Option(help: "Seconds after the start to add worker-4.") var addAt = 18.0
+    @Option(help: "The workload: bids (CSV of integers, generated on the fly) or orders (JSON orders with string customer ids, decimals, duplicates and bad lines, written to files first; the job is jobs/orders-revenue.yaml).")
+    var workload: String = "bids"
     @Option(help: "Run the whole demo on PostgreSQL (postgres://USER@HOST:PORT/DB): the coordinator's leases, the workers' checkpoints and the sink (table demo_results). Its Sluice tables in that database are dropped first.") var store: String?
 
     func run() async throws {
@@ -38,7 +40,20 @@ struct Demo: AsyncParsableCommand {
             output = PostgresDemoDatabase.sinkURL(store)
             coordinatorStore = ["--store", store]
         }
-        let input = "gen:seed=42,events=\(events),partitions=8"
+        guard let kind = Workload(rawValue: workload) else { throw ValidationError("--workload must be bids or orders, got '\(workload)'") }
+        var input = "gen:seed=42,events=\(events),partitions=8"
+        var job = JobSpec.defaultBidsTumbling
+        var jobArguments: [String] = []
+        if kind == .orders {
+            let files = (root as NSString).appendingPathComponent("orders")
+            try? FileManager.default.removeItem(atPath: files)
+            try PartitionFiles.write(WorkloadConfig(seed: 42, events: events, partitions: 8), workload: .orders, format: .json, to: files)
+            let jobPath = (root as NSString).appendingPathComponent("orders-revenue.yaml")
+            try OrderGenerator.revenueJob.write(toFile: jobPath, atomically: true, encoding: .utf8)
+            job = try JobSpec.load(path: jobPath)
+            input = "file:" + files
+            jobArguments = ["--job", jobPath]
+        }
         let rate = Double(events) / 8 / seconds
         for file in ["results.db", "results.db-wal", "results.db-shm", "coordinator.db", "coordinator.db-wal", "coordinator.db-shm"] {
             try? FileManager.default.removeItem(atPath: (root as NSString).appendingPathComponent(file))
@@ -51,7 +66,7 @@ struct Demo: AsyncParsableCommand {
         defer { children.killAll() }
         let coordinator = try children.start("coordinator", [
             "coordinator", "--listen", "127.0.0.1:0", "--certs", certs, "--input", input, "--output", output,
-            "--heartbeat-ms", "1000"] + coordinatorStore)
+            "--heartbeat-ms", "1000"] + coordinatorStore + jobArguments)
         let port = try await children.waitForPort(coordinator)
         print("  coordinator on 127.0.0.1:\(port); input \(input), throttled to about \(Int(seconds)) s; sink \(PostgresURL.redact(output))")
         func startWorker(_ n: Int) throws -> Int32 {
@@ -108,11 +123,7 @@ struct Demo: AsyncParsableCommand {
         }
         children.terminateAll()
         print("\nall partitions finished; verifying against the oracle …")
-        let job = JobSpec.defaultBidsTumbling
-        let parsed = try WorkloadInput.parse(input)
-        let oracle = try Oracle.run(pipeline: job.pipeline, input: parsed)
-        let verification = Verification.compare(oracle: oracle, sink: try SinkReader.read(uri: output, job: job),
-                                                inputLines: try InputLines.rejected(by: oracle, in: parsed))
+        let verification = try Verification.verify(job: job, input: input, output: output)
         print(verification.report())
         let times = orphaned.map { p in recovered[p].map { String(format: "partition %d: %.1f s", p, $0) } ?? "partition \(p): not seen" }
         print("recovery after SIGKILL of worker-2 (lease 6 s): \(times.joined(separator: ", "))")

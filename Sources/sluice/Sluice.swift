@@ -172,12 +172,7 @@ struct Verify: ParsableCommand {
     func run() throws {
         let verification: Verification
         do {
-            let spec = try loadJob(job)
-            let parsed = try WorkloadInput.parse(input)
-            let oracle = try Oracle.run(pipeline: spec.pipeline, input: parsed)
-            let contents = try SinkReader.read(uri: output, job: spec)
-            verification = Verification.compare(oracle: oracle, sink: contents,
-                                                inputLines: try InputLines.rejected(by: oracle, in: parsed))
+            verification = try Verification.verify(job: try loadJob(job), input: input, output: output)
         } catch {
             throw userError(error)
         }

@@ -26,7 +26,7 @@ import Testing
 
     func error(_ yaml: String) -> String? {
         do {
-            _ = try JobSpec.parseRecords(yaml: yaml)
+            _ = try JobSpec.parse(yaml: yaml)
             return nil
         } catch {
             return "\(error)"
@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func aRecordsJobParses() throws {
-        let job = try JobSpec.parseRecords(yaml: Self.orders)
+        let job = try JobSpec.parse(yaml: Self.orders)
         let p = job.pipeline
         #expect(p.format == .json)
         #expect(p.keyFields == ["customer"])
@@ -55,25 +55,25 @@ import Testing
         #expect(p.outputColumns == ["window_start_ms", "customer", "count", "sum_amount", "count_distinct_order_id", "max_amount",
                                     "last_status", "avg_amount", "min_ts"])
         #expect(!p.isIntegerCSV)
-        // Not runnable by this build's engine yet: refused with a message, not run wrongly.
-        #expect(throws: JobSpecError.self) { try JobSpec.parse(yaml: Self.orders) }
+        #expect(p.outputTypes == [.int64, .string, .int64, .decimal(scale: 2), .int64, .decimal(scale: 2), .string,
+                                  .decimal(scale: 6), .timestamp])
     }
 
     @Test func compositeKeysCSVOptionsAndPartitioners() throws {
         let csv = replacing("format: json", "format: csv\ncsv: {header: true, delimiter: \";\"}")
             .replacingOccurrences(of: "key: customer", with: "key: [customer, tier]")
-        let p = try JobSpec.parseRecords(yaml: csv).pipeline
+        let p = try JobSpec.parse(yaml: csv).pipeline
         #expect(p.format == .csv(header: true, delimiter: UInt8(ascii: ";")))
         #expect(p.keyFields == ["customer", "tier"])
         #expect(p.outputColumns.prefix(3) == ["window_start_ms", "customer", "tier"])
         #expect(error(replacing("key: customer", "key: customer\npartitioner: modulo"))
             == "job spec: partitioner: modulo needs a single int64 or uint64 key; use murmur2 for the key 'customer'")
         #expect(error(replacing("key: customer", "key: customer\npartition_check: maybe")) == "job spec: partition_check: expected on or off, got 'maybe'")
-        #expect(try JobSpec.parseRecords(yaml: replacing("key: customer", "key: customer\npartition_check: off")).pipeline.partitionCheck == false)
+        #expect(try JobSpec.parse(yaml: replacing("key: customer", "key: customer\npartition_check: off")).pipeline.partitionCheck == false)
         // A single int64 key defaults to modulo, and may be hashed instead.
         let intKey = replacing("key: customer", "key: n").replacingOccurrences(of: "derive:\n", with: "derive:\n  - {name: n, expr: \"length(status)\"}\n")
-        #expect(try JobSpec.parseRecords(yaml: intKey).pipeline.partitioner == .modulo)
-        #expect(try JobSpec.parseRecords(yaml: intKey.replacingOccurrences(of: "key: n", with: "key: n\npartitioner: murmur2")).pipeline.partitioner == .murmur2)
+        #expect(try JobSpec.parse(yaml: intKey).pipeline.partitioner == .modulo)
+        #expect(try JobSpec.parse(yaml: intKey.replacingOccurrences(of: "key: n", with: "key: n\npartitioner: murmur2")).pipeline.partitioner == .murmur2)
     }
 
     @Test func badRecordSpecsNameTheFieldAndTheFix() {
@@ -103,7 +103,7 @@ import Testing
         #expect(Pipeline.bidsTumbling.fingerprint
             == "auction:uint64,bidder:uint64,price:int64>=1,event_time_ms:int64 key=auction time=event_time_ms delay=2000 tumbling(10000) count,sum_price,max_price")
         #expect(Pipeline.bidsTumbling.isIntegerCSV)
-        let records = try JobSpec.parseRecords(yaml: Self.orders).pipeline.fingerprint
+        let records = try JobSpec.parse(yaml: Self.orders).pipeline.fingerprint
         #expect(records.contains(" json") && records.contains("dedupe(order_id,600000)") && records.contains("amount:decimal(2)>=1"))
     }
 }

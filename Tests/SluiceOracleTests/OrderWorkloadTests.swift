@@ -7,8 +7,13 @@ import Testing
 @Suite struct OrderWorkloadTests {
     static let job: JobSpec = {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../jobs/orders-revenue.yaml").path
-        do { return try JobSpec.parseRecords(yaml: String(contentsOfFile: path, encoding: .utf8)) } catch { fatalError("jobs/orders-revenue.yaml: \(error)") }
+        do { return try JobSpec.parse(yaml: String(contentsOfFile: path, encoding: .utf8)) } catch { fatalError("jobs/orders-revenue.yaml: \(error)") }
     }()
+
+    @Test func theBuiltInRevenueJobIsTheOneInJobs() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../jobs/orders-revenue.yaml").path
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == OrderGenerator.revenueJob)
+    }
 
     @Test func ordersDecodeArePlacedByMurmur2AndRepeatSome() throws {
         let config = WorkloadConfig(seed: 7, events: 40_000, partitions: 4, keys: 500)

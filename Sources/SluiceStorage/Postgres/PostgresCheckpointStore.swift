@@ -170,7 +170,7 @@ public actor PostgresCheckpointStore: CheckpointStoring {
                     INSERT INTO sluice_commits(partition, seq, epoch, from_offset, to_offset, "rows", late, dead_letters, state_bytes)
                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                     """, [.int(p), .int(checkpoint.seq), .int(checkpoint.epoch), .int(fromOffset), .int(checkpoint.offset),
-                          .int(Int64(output.rows.count)), .int(Int64(output.late.count)),
+                          .int(Int64(output.rowCount)), .int(Int64(output.late.count)),
                           .int(Int64(output.deadLetters.count)), .int(Int64(checkpoint.state.count))])
             }
         }
