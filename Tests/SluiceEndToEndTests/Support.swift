@@ -303,8 +303,8 @@ func fileSinkCounts(directory: String) throws -> SinkCounts {
 func inputLineCounts(directory: String) throws -> [Int64] {
     var counts: [Int64] = []
     for p in 0..<10_000 {
-        let path = (directory as NSString).appendingPathComponent(String(format: "part-%05d.csv", p))
-        guard let data = FileManager.default.contents(atPath: path) else { break }
+        let name = (directory as NSString).appendingPathComponent(String(format: "part-%05d", p))
+        guard let data = FileManager.default.contents(atPath: name + ".csv") ?? FileManager.default.contents(atPath: name + ".json") else { break }
         var n: Int64 = 0
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             guard let base = raw.baseAddress else { return }
