@@ -8,15 +8,18 @@ import SluiceCore
 /// - Dedupe: a transaction whose commit LSN is below the position was handed out already (or was
 ///   skipped as empty before that point); it is dropped whole. The server applies the same rule
 ///   when streaming starts at a position, so a replay from a checkpoint never doubles a change.
-/// - Partitioning: a change belongs to partition `key % P` of its row's key column (the new row
-///   for inserts and updates, the old row for deletes); a key that is not an integer is hashed
-///   (FNV-1a of its text), a NULL or missing key goes to partition 0.
+/// - Partitioning: a change belongs to the partition of its row's key column (the new row for
+///   inserts and updates, the old row for deletes) by the job's partitioner, as the engine's
+///   partition check computes it: `murmur2` of the key's text (UTF-8), or `modulo` (Euclidean) of
+///   an integer key. Without a job partitioner (raw change events): an integer key by modulo, any
+///   other by murmur2. A NULL or missing key goes to partition 0.
 public final class CdcStreamDecoder {
     public enum Mode: Sendable, Equatable {
         /// Every insert, update and delete as a change line (jobs of kind `changes`).
         case changes
-        /// Inserts only, as CSV of these columns of the new row (a windowed job's schema).
-        case inserts(fields: [String])
+        /// Inserts only, as CSV of these columns of the new row (a windowed job's schema), placed
+        /// by the job's partitioner.
+        case inserts(fields: [String], partitioner: Partitioner? = nil)
     }
 
     private struct Transaction {
@@ -160,7 +163,7 @@ public final class CdcStreamDecoder {
             guard op == "insert", let after else { return }
             for (f, column) in relation.fieldIndexes.enumerated() {
                 if f > 0 { pending.append(44) }
-                if let column, column < after.count, case .text(let text) = after[column] { pending.append(contentsOf: text) }
+                if let column, column < after.count, case .text(let text) = after[column] { RowImageCSV.append(text, to: &pending) }
             }
             pending.append(10)
         }
@@ -174,15 +177,20 @@ public final class CdcStreamDecoder {
         var value = k < key.count ? key[k] : .null
         if value == .unchangedToast, let fallback, k < fallback.count { value = fallback[k] }
         guard case .text(let text) = value else { return 0 }
-        return CdcStreamDecoder.partition(ofKey: text, partitions: partitions)
+        var partitioner: Partitioner?
+        if case .inserts(_, let p) = mode { partitioner = p }
+        return CdcStreamDecoder.partition(ofKey: text, partitions: partitions, partitioner: partitioner)
     }
 
-    public static func partition(ofKey text: [UInt8], partitions: Int) -> Int {
-        let p = Int64(partitions)
-        if let v = Int64(String(decoding: text, as: UTF8.self)) { return Int((v % p + p) % p) }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in text { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return Int(hash % UInt64(partitions))
+    /// The partition of a key given as PostgreSQL's text of it (see the type's comment).
+    public static func partition(ofKey text: [UInt8], partitions: Int, partitioner: Partitioner? = nil) -> Int {
+        let rule = KeyPartitioner(.murmur2, partitions: partitions)
+        let integer = Int64(String(decoding: text, as: UTF8.self))
+        switch partitioner {
+        case .murmur2: return rule.murmur2Partition(text)
+        case .modulo: return integer.map { KeyPartitioner.euclidean($0, partitions) } ?? 0
+        case nil: return integer.map { KeyPartitioner.euclidean($0, partitions) } ?? rule.murmur2Partition(text)
+        }
     }
 
     /// µs since 2000-01-01 → ms since 1970-01-01.
@@ -236,6 +244,23 @@ enum ChangeJSON {
                 out.append(contentsOf: [92, 117, 48, 48, hex[Int(b >> 4)], hex[Int(b & 15)]])
             default: out.append(b)
             }
+        }
+        out.append(34)
+    }
+}
+
+/// A row image's values as one CSV record (RFC 4180), as the records engine reads it: NULL is an
+/// empty field; a value that is empty or holds a comma, quote, CR or LF is quoted, `"` doubled.
+enum RowImageCSV {
+    static func append(_ text: [UInt8], to out: inout [UInt8]) {
+        guard text.isEmpty || text.contains(where: { $0 == 44 || $0 == 34 || $0 == 10 || $0 == 13 }) else {
+            out.append(contentsOf: text)
+            return
+        }
+        out.append(34)
+        for byte in text {
+            if byte == 34 { out.append(34) }
+            out.append(byte)
         }
         out.append(34)
     }
