@@ -122,7 +122,7 @@ public final class CdcStreamDecoder {
         case .relation(let info):
             let names = info.columns.map(\.name)
             var fieldIndexes: [Int?] = []
-            if case .inserts(let fields) = mode { fieldIndexes = fields.map { names.firstIndex(of: $0) } }
+            if case .inserts(let fields, _) = mode { fieldIndexes = fields.map { names.firstIndex(of: $0) } }
             relations[info.id] = Relation(info: info, keyIndex: names.firstIndex(of: keyColumn), fieldIndexes: fieldIndexes,
                                           captured: info.name == table)
         case .insert(let id, let new):

@@ -17,11 +17,14 @@ public struct RecordDecoder: Sendable {
     public let fields: [Field]
     public let format: RecordFormat
     public let mode: TextMode
+    /// The schema's JSON paths, for the fast path (JSONFieldReader.swift).
+    let jsonPaths: JSONPathTrie
 
     public init(schema: Schema, format: RecordFormat, mode: TextMode = .standard) {
         fields = schema.fields
         self.format = format
         self.mode = mode
+        jsonPaths = JSONPathTrie(fields: schema.fields)
     }
 
     /// For CSV with a header: which column holds each schema field (nil: absent, read as null).
@@ -80,6 +83,12 @@ public struct RecordDecoder: Sendable {
     // MARK: JSON
 
     private func decodeJSON(_ record: UnsafeRawBufferPointer) -> Result<[Value], RecordFailure> {
+        if mode == .standard, let values = fastJSON(record) { return .success(values) }
+        return decodeJSONTree(record)
+    }
+
+    /// The slow path: the whole record as a `JSONValue` tree, with the reason when it fails.
+    func decodeJSONTree(_ record: UnsafeRawBufferPointer) -> Result<[Value], RecordFailure> {
         var end = record.count
         if end > 0, record[end - 1] == 13 { end -= 1 }
         let root: JSONValue
@@ -204,7 +213,7 @@ public struct RecordDecoder: Sendable {
         }
     }
 
-    private func decimal(_ bytes: [UInt8], field: Field, exponent: Bool, found: String) -> Result<Value, RecordFailure> {
+    func decimal(_ bytes: [UInt8], field: Field, exponent: Bool, found: String) -> Result<Value, RecordFailure> {
         switch DecimalText.parse(bytes, scale: field.scale, exponent: exponent, trailingZerosFree: mode == .postgres) {
         case .success(let v): return .success(.decimal(v, scale: field.scale))
         case .failure(.outOfRange):
@@ -228,7 +237,7 @@ public struct RecordDecoder: Sendable {
     }
 
     /// The field's `min`, if the value is below it.
-    private func bound(_ value: Value, _ field: Field) -> RecordFailure? {
+    func bound(_ value: Value, _ field: Field) -> RecordFailure? {
         switch value {
         case .int64(let v): if let m = field.minimum, v < m { return RecordFailure("field '\(field.name)' must be >= \(m)") }
         case .timestamp(let v): if let m = field.minimum, v < m { return RecordFailure("field '\(field.name)' must be >= \(m)") }
