@@ -50,6 +50,7 @@ final class AlignedRecordWindows: RecordWindowing {
     }
 
     func add(key: RecordKey, time: Int64, offset: Int64, values: [Value], watermark: Int64) -> (aggregate: Int, start: Int64)? {
+        if size == slide { return addTumbling(key: key, time: time, offset: offset, values: values) }
         var starts: [Int64] = []
         var start = floorDiv(time, slide) * slide
         while start > time - size, start + size > watermark {
@@ -64,6 +65,26 @@ final class AlignedRecordWindows: RecordWindowing {
         for s in starts {
             let b = bucketIndex(s)
             buckets[b].windows[key, default: empty].add(values, time: time, offset: offset, plans: plans)
+        }
+        return nil
+    }
+
+    /// Tumbling: one window, found once and changed in place. (The caller checked that the event
+    /// is not late, so its window is open.)
+    private func addTumbling(key: RecordKey, time: Int64, offset: Int64, values: [Value]) -> (aggregate: Int, start: Int64)? {
+        let start = floorDiv(time, slide) * slide
+        let b = bucketIndex(start)
+        if let w = buckets[b].windows.index(forKey: key) {
+            if let a = buckets[b].windows.values[w].overflow(adding: values, plans: plans) { return (a, start) }
+            buckets[b].windows.values[w].add(values, time: time, offset: offset, plans: plans)
+        } else {
+            var window = empty
+            if let a = window.overflow(adding: values, plans: plans) {
+                if buckets[b].windows.isEmpty { buckets.remove(at: b) }
+                return (a, start)
+            }
+            window.add(values, time: time, offset: offset, plans: plans)
+            buckets[b].windows[key] = window
         }
         return nil
     }
