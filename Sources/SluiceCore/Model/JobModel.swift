@@ -221,8 +221,8 @@ public struct Pipeline: Sendable, Equatable {
     /// filter, derive or dedupe, and count/sum/min/max/avg only. Everything else runs as records.
     public var isIntegerCSV: Bool { integerPathObstacle == nil }
 
-    /// The first part that takes this pipeline off the integer path, with its job-spec path, for
-    /// the refusal a records job gets until the records engine exists; nil on the integer path.
+    /// The first part that takes this pipeline off the integer path (and onto the records engine),
+    /// with its job-spec path; nil on the integer path.
     public var integerPathObstacle: (path: String, what: String)? {
         if format != .plainCSV { return ("format", "this format") }
         for (i, f) in schema.fields.enumerated() where !(f.type == .int64 || f.type == .uint64) || f.nullable || f.path != nil {
