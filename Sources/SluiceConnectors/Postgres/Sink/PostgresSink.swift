@@ -1,3 +1,6 @@
+// Postgres/Sink/: the `postgres://` sink connector: the sink (this file) and its URI and
+// read-back (PostgresSinkConnector.swift). Its checkpoint store defaults to the same database.
+
 import Logging
 import Foundation
 import SluiceCore
@@ -148,7 +151,7 @@ public struct PostgresSink: Sink {
             try session.run { pg, _ in
                 try pg.transaction {
                     // Temporary tables vanish with a lost connection: create them in every transaction.
-                    for suffix in [""] + rejectedSuffixes.map { "_\($0)" } {
+                    for suffix in [""] + rejectedSuffixes.map({ "_\($0)" }) {
                         try pg.execute("CREATE TEMP TABLE IF NOT EXISTS \"sluice_stage\(suffix)\" (LIKE \"\(table)\(suffix)\") ON COMMIT DELETE ROWS")
                     }
                     try copy(output, partition: partition, seq: seq, into: "sluice_stage", in: pg)

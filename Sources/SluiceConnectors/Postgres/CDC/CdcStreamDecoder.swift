@@ -15,7 +15,8 @@ public final class CdcStreamDecoder {
     public enum Mode: Sendable, Equatable {
         /// Every insert, update and delete as a change line (jobs of kind `changes`).
         case changes
-        /// Inserts only, as CSV of these columns of the new row (a windowed job's schema).
+        /// Inserts only, as a row image of these columns of the new row (a windowed job's schema;
+        /// RowImageCSV: NULL an empty field, strings quoted when they must be).
         case inserts(fields: [String])
     }
 
@@ -160,7 +161,8 @@ public final class CdcStreamDecoder {
             guard op == "insert", let after else { return }
             for (f, column) in relation.fieldIndexes.enumerated() {
                 if f > 0 { pending.append(44) }
-                if let column, column < after.count, case .text(let text) = after[column] { pending.append(contentsOf: text) }
+                // NULL (and a missing column): an empty field.
+                if let column, column < after.count, case .text(let text) = after[column] { RowImageCSV.append(text, to: &pending) }
             }
             pending.append(10)
         }
