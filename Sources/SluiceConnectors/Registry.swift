@@ -75,7 +75,7 @@ extension SourcePartitions {
     var deliversRowImages: Bool { false }
 }
 
-public enum ConnectorRegistry {
+enum ConnectorRegistry {
     /// Every connector. Schemes are disjoint, so the order only sets how messages list them.
     static let connectors: [any Connector] = [
         FileConnector(),

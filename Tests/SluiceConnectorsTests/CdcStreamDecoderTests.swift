@@ -133,8 +133,11 @@ private let commitMs = "946684802000"
     @Test func keysThatAreNotIntegersAreHashed() {
         #expect(CdcStreamDecoder.partition(ofKey: Array("17".utf8), partitions: 4) == 1)
         #expect(CdcStreamDecoder.partition(ofKey: Array("-17".utf8), partitions: 4) == 3)
-        let p = CdcStreamDecoder.partition(ofKey: Array("abc".utf8), partitions: 4)
-        #expect((0..<4).contains(p) && p == CdcStreamDecoder.partition(ofKey: Array("abc".utf8), partitions: 4))
+        // Text keys: murmur2 of the UTF-8 text, as the records engine's partition check computes.
+        for key in ["abc", "cust-00042", "ü-42", "12.50"] {
+            #expect(CdcStreamDecoder.partition(ofKey: Array(key.utf8), partitions: 7)
+                    == KeyPartitioner(.murmur2, partitions: 7).partition(of: [.string(key)]))
+        }
     }
 }
 

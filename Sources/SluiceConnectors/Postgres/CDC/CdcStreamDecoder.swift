@@ -9,8 +9,10 @@ import SluiceCore
 ///   skipped as empty before that point); it is dropped whole. The server applies the same rule
 ///   when streaming starts at a position, so a replay from a checkpoint never doubles a change.
 /// - Partitioning: a change belongs to partition `key % P` of its row's key column (the new row
-///   for inserts and updates, the old row for deletes); a key that is not an integer is hashed
-///   (FNV-1a of its text), a NULL or missing key goes to partition 0.
+///   for inserts and updates, the old row for deletes), Euclidean for negatives; a key that is not
+///   an integer goes where murmur2 of its text puts it (`KeyPartitioner`, the contract's rule for
+///   string keys, so the records engine's partition check agrees; it was FNV-1a before, so slots of
+///   string-keyed jobs made then must be recreated); a NULL or missing key goes to partition 0.
 public final class CdcStreamDecoder {
     public enum Mode: Sendable, Equatable {
         /// Every insert, update and delete as a change line (jobs of kind `changes`).
@@ -182,9 +184,7 @@ public final class CdcStreamDecoder {
     public static func partition(ofKey text: [UInt8], partitions: Int) -> Int {
         let p = Int64(partitions)
         if let v = Int64(String(decoding: text, as: UTF8.self)) { return Int((v % p + p) % p) }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in text { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return Int(hash % UInt64(partitions))
+        return KeyPartitioner(.murmur2, partitions: partitions).murmur2Partition(text)
     }
 
     /// µs since 2000-01-01 → ms since 1970-01-01.
