@@ -28,7 +28,9 @@ struct RecordColumns: Sendable {
 
     /// uint64 is stored as INTEGER holding its bit pattern (as the bids path stores its uint64
     /// keys); read back with `UInt64(bitPattern:)`. Decimals and timestamps are TEXT in their
-    /// `RecordText` form, so that no value passes through a double.
+    /// `RecordText` form, so that no value passes through a double. (SQLite writes a REAL without
+    /// a fraction as an integer, so -0.0 reads back as 0.0: equal as numbers, which is how
+    /// `sluice verify` compares floats.)
     static func sqliteType(_ type: ValueType) -> String {
         switch type {
         case .int64, .uint64, .bool: "INTEGER"
