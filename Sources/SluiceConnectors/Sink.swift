@@ -46,51 +46,17 @@ public struct SinkError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// Opens a sink through its connector (`ConnectorRegistry`): `file:DIR`, `sqlite:PATH` or
+/// `postgres://…[?table=NAME][&mode=upsert]`.
 public enum SinkFactory {
-    /// `file:DIR`, `sqlite:PATH` or `postgres://…[?table=NAME][&mode=upsert]`.
     public static func open(uri: String, job: JobSpec, logger: Logger = .silent) throws -> any Sink {
-        if PostgresURL.isPostgres(uri) {
-            return try PostgresSink(url: PostgresURL(uri), job: job, logger: logger)
-        }
-        switch try local(uri) {
-        case .sqlite(let path):
-            try ensureParent(of: path)
-            return SQLiteSink(path: path, job: job)
-        case .file(let dir):
-            try FileSink.prepare(directory: dir)
-            return FileSink(directory: dir, pipeline: job.pipeline)
-        }
+        try ConnectorRegistry.sink(uri).openSink(uri: uri, job: job, logger: logger)
     }
 
     /// Refuses what `open` would refuse for its URI alone, without touching any file or server
     /// (a coordinator checks the sink it hands to workers at start).
     public static func validate(uri: String, job: JobSpec) throws {
-        if PostgresURL.isPostgres(uri) {
-            _ = try PostgresSink(url: PostgresURL(uri), job: job)  // connects lazily
-            return
-        }
-        _ = try local(uri)
-    }
-
-    private enum Local { case sqlite(String), file(String) }
-
-    private static func local(_ uri: String) throws -> Local {
-        if uri.hasPrefix("sqlite:") {
-            let path = String(uri.dropFirst(7))
-            guard !path.isEmpty else { throw SinkError("sink '\(uri)': no database path; write sqlite:PATH") }
-            return .sqlite(path)
-        }
-        if uri.hasPrefix("file:") {
-            let dir = String(uri.dropFirst(5))
-            guard !dir.isEmpty else { throw SinkError("sink '\(uri)': no directory; write file:DIR") }
-            return .file(dir)
-        }
-        throw SinkError("unknown sink '\(PostgresURL.redact(uri))'; expected file:DIR, sqlite:PATH or postgres://USER@HOST:PORT/DBNAME")
-    }
-
-    static func ensureParent(of path: String) throws {
-        let parent = (path as NSString).deletingLastPathComponent
-        if !parent.isEmpty { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+        try ConnectorRegistry.sink(uri).validateSink(uri: uri, job: job)
     }
 }
 

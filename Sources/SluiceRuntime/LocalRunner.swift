@@ -71,8 +71,7 @@ public struct LocalRunner: Sendable {
     /// Claims every partition with the next epoch and runs them on a `PartitionHost` with
     /// `parallelism` lanes, until every partition has finished its input (or `requestStop`).
     public func run(logger: Logger = .silent) async throws -> Summary {
-        let sources = try SourceFactory(uri: options.input, schema: options.job.pipeline.schema,
-                                        changeEvents: options.job.kind == .changes, jobName: options.job.name)
+        let sources = try SourceFactory(uri: options.input, job: options.job)
             .throttled(to: options.rate)
         let (sink, store) = try await RunOutput.open(job: options.job, input: options.input, output: options.output,
                                                      statePath: options.statePath, partitions: sources.partitions, logger: logger)

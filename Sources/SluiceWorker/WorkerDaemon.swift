@@ -267,7 +267,7 @@ public actor WorkerDaemon: Service {
         let sources: SourceFactory
         do {
             job = try JobSpec.parse(yaml: joined.jobYaml)
-            sources = try SourceFactory(uri: joined.input, schema: job.pipeline.schema, changeEvents: job.kind == .changes, jobName: job.name)
+            sources = try SourceFactory(uri: joined.input, job: job)
                 .throttled(to: options.rate)
             try SinkFactory.validate(uri: joined.output, job: job)
         } catch {

@@ -6,33 +6,12 @@ public enum WorkloadInput: Sendable, Equatable {
     case files(directory: String)
     case generator(WorkloadConfig)
 
+    /// `gen:…` or `file:DIR` (a bare directory too), for the tools that read a bounded input whole
+    /// (the oracle, `sluice verify`, the chaos checks). Sources and sinks are opened through the
+    /// connector registry (SluiceConnectors), whose generator connector reads `gen:` with
+    /// `WorkloadConfig.parse` too.
     public static func parse(_ uri: String) throws -> WorkloadInput {
-        if uri.hasPrefix("gen:") {
-            var config = WorkloadConfig()
-            let body = uri.dropFirst(4)
-            for item in body.split(separator: ",") where !item.isEmpty {
-                let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
-                guard pair.count == 2 else {
-                    throw WorkloadError("generator input '\(uri)': expected key=value, got '\(item)'")
-                }
-                func number<T: FixedWidthInteger>(_ text: String) throws -> T {
-                    guard let v = T(text.replacingOccurrences(of: "_", with: "")) else {
-                        throw WorkloadError("generator input '\(uri)': \(pair[0]) must be an integer, got '\(text)'")
-                    }
-                    return v
-                }
-                switch pair[0] {
-                case "seed": config.seed = try number(pair[1])
-                case "events": config.events = try number(pair[1])
-                case "partitions": config.partitions = try number(pair[1])
-                case "keys": config.keys = try number(pair[1])
-                default:
-                    throw WorkloadError("generator input '\(uri)': unknown parameter '\(pair[0])'; expected seed, events, partitions, keys")
-                }
-            }
-            if let problem = config.problem { throw WorkloadError("generator input '\(uri)': \(problem)") }
-            return .generator(config)
-        }
+        if uri.hasPrefix("gen:") { return .generator(try WorkloadConfig.parse(uri)) }
         let directory = uri.hasPrefix("file:") ? String(uri.dropFirst(5)) : uri
         guard !directory.isEmpty else { throw WorkloadError("input '\(uri)': no directory given") }
         return .files(directory: directory)
@@ -65,5 +44,36 @@ public enum WorkloadInput: Sendable, Equatable {
             }
             return bytes
         }
+    }
+}
+
+extension WorkloadConfig {
+    /// `gen:seed=42,events=1000000,partitions=8,keys=10000`: the generator's parameters (any left
+    /// out keep their defaults), validated.
+    public static func parse(_ uri: String) throws -> WorkloadConfig {
+        var config = WorkloadConfig()
+        let body = uri.hasPrefix("gen:") ? uri.dropFirst(4) : Substring(uri)
+        for item in body.split(separator: ",") where !item.isEmpty {
+            let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard pair.count == 2 else {
+                throw WorkloadError("generator input '\(uri)': expected key=value, got '\(item)'")
+            }
+            func number<T: FixedWidthInteger>(_ text: String) throws -> T {
+                guard let v = T(text.replacingOccurrences(of: "_", with: "")) else {
+                    throw WorkloadError("generator input '\(uri)': \(pair[0]) must be an integer, got '\(text)'")
+                }
+                return v
+            }
+            switch pair[0] {
+            case "seed": config.seed = try number(pair[1])
+            case "events": config.events = try number(pair[1])
+            case "partitions": config.partitions = try number(pair[1])
+            case "keys": config.keys = try number(pair[1])
+            default:
+                throw WorkloadError("generator input '\(uri)': unknown parameter '\(pair[0])'; expected seed, events, partitions, keys")
+            }
+        }
+        if let problem = config.problem { throw WorkloadError("generator input '\(uri)': \(problem)") }
+        return config
     }
 }

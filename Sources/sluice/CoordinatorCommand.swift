@@ -114,7 +114,7 @@ extension Coordinator {
         let spec = try JobSpec.parse(yaml: jobYAML)
         let sources: SourceFactory
         do {
-            sources = try SourceFactory(uri: input, schema: spec.pipeline.schema, changeEvents: spec.kind == .changes, jobName: spec.name)
+            sources = try SourceFactory(uri: input, job: spec)
         } catch {
             throw ValidationError("--input: \(error)")
         }

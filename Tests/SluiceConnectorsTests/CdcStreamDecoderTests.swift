@@ -114,6 +114,22 @@ private let commitMs = "946684802000"
         #expect(lines(d) == ["5,,70,1000"])
     }
 
+    @Test func insertsAreRowImagesWithStringsQuotedAndNullsEmpty() throws {
+        let notes = Bytes("R").int32(4).string("public").string("notes").char("f").int16(3)
+            .byte(0).string("id").int32(20).int32(0).byte(0).string("note").int32(25).int32(0)
+            .byte(0).string("tag").int32(25).int32(0)
+        let d = CdcStreamDecoder(table: "notes", keyColumn: "id", partitions: 1, partition: 0,
+                                 mode: .inserts(fields: ["id", "note", "tag"]), position: 0)
+        try feed(d, [frame(notes, at: 10)] + transaction(6_000, [
+            Bytes("I").int32(4).char("N").tuple(["1", "a,b \"q\"\nc", nil]),
+            Bytes("I").int32(4).char("N").tuple(["2", "", "plain"]),
+        ]))
+        var text = ""
+        d.take { text += String(decoding: $0, as: UTF8.self) }
+        // RFC 4180: quoted when it must be, quotes doubled; NULL an empty field, "" the empty string.
+        #expect(text == "1,\"a,b \"\"q\"\"\nc\",\n2,\"\",plain\n")
+    }
+
     @Test func keysThatAreNotIntegersAreHashed() {
         #expect(CdcStreamDecoder.partition(ofKey: Array("17".utf8), partitions: 4) == 1)
         #expect(CdcStreamDecoder.partition(ofKey: Array("-17".utf8), partitions: 4) == 3)
@@ -125,6 +141,11 @@ private let commitMs = "946684802000"
         let seventeen = KeyPartitioner(.murmur2, partitions: 4).murmur2Partition(Array("17".utf8))
         #expect(CdcStreamDecoder.partition(ofKey: Array("17".utf8), partitions: 4, partitioner: .murmur2) == seventeen)
         #expect(CdcStreamDecoder.partition(ofKey: Array("-17".utf8), partitions: 4, partitioner: .modulo) == 3)
+        // Text keys: murmur2 of the UTF-8 text, as the records engine's partition check computes.
+        for key in ["abc", "cust-00042", "ü-42", "12.50"] {
+            #expect(CdcStreamDecoder.partition(ofKey: Array(key.utf8), partitions: 7)
+                    == KeyPartitioner(.murmur2, partitions: 7).partition(of: [.string(key)]))
+        }
     }
 }
 

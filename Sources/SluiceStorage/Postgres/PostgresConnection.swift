@@ -338,6 +338,57 @@ public struct PostgresCopyBuffer {
         for i in 0..<4 { bytes[lengthAt + i] = UInt8(truncatingIfNeeded: length >> (24 - 8 * i)) }
     }
 
+    /// `boolean`: one byte.
+    public mutating func bool(_ value: Bool) {
+        fieldsInRow += 1
+        append(bigEndian: Int32(1))
+        bytes.append(value ? 1 : 0)
+    }
+
+    /// `timestamptz` (and `timestamp`): microseconds since 2000-01-01 00:00:00 UTC.
+    public mutating func timestamp(microsecondsSince2000 value: Int64) { int(value) }
+
+    /// `numeric` from decimal text `-?digits[.digits]` (no exponent); the fraction digits given
+    /// are its display scale. On the wire: digit count, weight (of the first base-10000 digit),
+    /// sign, display scale, then the base-10000 digits, grouped from the decimal point.
+    public mutating func numeric(_ text: String) {
+        var chars = Array(text.utf8)
+        var negative = false
+        if chars.first == UInt8(ascii: "-") {
+            negative = true
+            chars.removeFirst()
+        }
+        let dot = chars.firstIndex(of: UInt8(ascii: "."))
+        var whole = Array(chars[..<(dot ?? chars.count)])
+        var fraction = dot.map { Array(chars[($0 + 1)...]) } ?? []
+        let scale = fraction.count
+        while whole.count % 4 != 0 { whole.insert(UInt8(ascii: "0"), at: 0) }
+        while fraction.count % 4 != 0 { fraction.append(UInt8(ascii: "0")) }
+        func group(_ digits: ArraySlice<UInt8>) -> Int16 {
+            digits.reduce(Int16(0)) { $0 * 10 + Int16($1 &- 48) }
+        }
+        var digits: [Int16] = []
+        for i in stride(from: 0, to: whole.count, by: 4) { digits.append(group(whole[i..<(i + 4)])) }
+        var weight = whole.count / 4 - 1
+        for i in stride(from: 0, to: fraction.count, by: 4) { digits.append(group(fraction[i..<(i + 4)])) }
+        while digits.first == 0 {
+            digits.removeFirst()
+            weight -= 1
+        }
+        while digits.last == 0 { digits.removeLast() }
+        if digits.isEmpty {
+            weight = 0
+            negative = false
+        }
+        fieldsInRow += 1
+        append(bigEndian: Int32(8 + 2 * digits.count))
+        append(bigEndian: Int16(digits.count))
+        append(bigEndian: Int16(weight))
+        append(bigEndian: UInt16(negative ? 0x4000 : 0))
+        append(bigEndian: Int16(scale))
+        for d in digits { append(bigEndian: d) }
+    }
+
     /// NULL: a field of length -1.
     public mutating func null() {
         fieldsInRow += 1

@@ -6,14 +6,19 @@ import SluiceStorage
 /// Results in a SQLite table `window_start_ms, <key>, <aggregates…>`, written in the transaction of
 /// the checkpoint that covers them (the checkpoint store lives in the same database). Late events
 /// and dead letters go to `<table>_late` and `<table>_dead_letters`. Every row carries its partition
-/// and checkpoint seq, so output after a corrupt checkpoint can be removed exactly.
+/// and checkpoint seq, so output after a corrupt checkpoint can be removed exactly. A records job's
+/// columns are typed (`RecordColumns`; uint64 as the INTEGER of its bit pattern, decimal and
+/// timestamp as TEXT), and dedupe's dropped events go to `<table>_duplicates`.
 public struct SQLiteSink: Sink {
     public let path: String
     public let table: String
     public let columns: [String]
-    private let formatter: RowFormatter
+    /// The integer path's rows (nil for a records job, whose rows are typed `records`).
+    private let formatter: RowFormatter?
     /// A `changes` job: the table holds change events (ChangeTable), not windowed results.
     private let changes: Bool
+    /// A records job: typed rows from `output.records` (nil: the integer path, or changes).
+    private let records: RecordColumns?
 
     private static let rowsPerInsert = 64
     private let insertOne: String
@@ -24,7 +29,8 @@ public struct SQLiteSink: Sink {
         table = job.table
         changes = job.kind == .changes
         columns = changes ? ChangeTable.columns : job.pipeline.outputColumns
-        formatter = RowFormatter(layout: AggregateLayout(pipeline: job.pipeline))
+        formatter = job.pipeline.isIntegerCSV ? RowFormatter(layout: AggregateLayout(pipeline: job.pipeline)) : nil
+        records = RecordColumns(job: job)
         let tuple = "(" + Array(repeating: "?", count: columns.count + 2).joined(separator: ", ") + ")"
         insertOne = "INSERT INTO \"\(job.table)\" VALUES \(tuple)"
         insertMany = "INSERT INTO \"\(job.table)\" VALUES " + Array(repeating: tuple, count: SQLiteSink.rowsPerInsert).joined(separator: ", ")
@@ -37,8 +43,14 @@ public struct SQLiteSink: Sink {
         // database; SQLite cannot commit atomically across two WAL databases.
         guard SQLiteSink.sameFile(db.path, path) else { throw otherStore(db.path) }
         let valueColumns = columns.map { "\"\($0)\"" + ($0.hasPrefix("avg_") ? " REAL" : " INTEGER") }.joined(separator: ", ")
-        let results = changes ? ChangeTable.sqliteDDL(table)
+        var results = changes ? ChangeTable.sqliteDDL(table)
             : "CREATE TABLE IF NOT EXISTS \"\(table)\"(\(valueColumns), sluice_partition INTEGER NOT NULL, sluice_seq INTEGER NOT NULL);"
+        if let records {
+            results = """
+                CREATE TABLE IF NOT EXISTS "\(table)"(\(records.sqliteColumns), sluice_partition INTEGER NOT NULL, sluice_seq INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS "\(table)_duplicates"(partition INTEGER NOT NULL, offset INTEGER NOT NULL, value TEXT, sluice_seq INTEGER NOT NULL);
+                """
+        }
         try db.execute("""
             \(results)
             CREATE TABLE IF NOT EXISTS "\(table)_late"(partition INTEGER NOT NULL, offset INTEGER NOT NULL, reason TEXT NOT NULL, line TEXT NOT NULL, sluice_seq INTEGER NOT NULL);
@@ -70,7 +82,20 @@ public struct SQLiteSink: Sink {
 
     public func write(_ output: PartitionOutput, partition: Int, seq: Int64, in db: SQLiteDatabase) throws {
         try ChangeTable.writeSQLite(output.changes, table: table, partition: partition, seq: seq, in: db)
+        if records != nil { try writeRecords(output, partition: partition, seq: seq, in: db) }
         let rows = output.rows
+        if let formatter, !rows.isEmpty { try writeRows(rows, formatter: formatter, partition: partition, seq: seq, in: db) }
+        for (suffix, lines) in [("late", output.late), ("dead_letters", output.deadLetters)] where !lines.isEmpty {
+            let insert = try db.prepare("INSERT INTO \"\(table)_\(suffix)\" VALUES (?, ?, ?, ?, ?)")
+            for line in lines {
+                try insert.bind(1, Int64(partition)).bind(2, line.offset).bind(3, line.reason).bind(4, line.line)
+                    .bind(5, seq).run()
+            }
+        }
+    }
+
+    /// The integer path's rows.
+    private func writeRows(_ rows: RowBuffer, formatter: RowFormatter, partition: Int, seq: Int64, in db: SQLiteDatabase) throws {
         // Rows go in 64 at a time: one statement execution per 64 rows costs far less than 64.
         let columnsPerRow = columns.count + 2
         let aggregates = formatter.layout.outputs.count
@@ -95,11 +120,28 @@ public struct SQLiteSink: Sink {
             try insert.run()
             row += n
         }
-        for (suffix, lines) in [("late", output.late), ("dead_letters", output.deadLetters)] where !lines.isEmpty {
-            let insert = try db.prepare("INSERT INTO \"\(table)_\(suffix)\" VALUES (?, ?, ?, ?, ?)")
-            for line in lines {
-                try insert.bind(1, Int64(partition)).bind(2, line.offset).bind(3, line.reason).bind(4, line.line)
-                    .bind(5, seq).run()
+    }
+
+    /// A records job's typed rows and duplicates (the integer path's rows stay in `write`).
+    private func writeRecords(_ output: PartitionOutput, partition: Int, seq: Int64, in db: SQLiteDatabase) throws {
+        if !output.records.isEmpty {
+            let count = columns.count
+            let tuple = Array(repeating: "?", count: count + 2).joined(separator: ", ")
+            let insert = try db.prepare("INSERT INTO \"\(table)\" VALUES (\(tuple))")
+            for row in output.records {
+                guard row.values.count == count - 1 else {
+                    throw SinkError("\(table): a row with \(row.values.count + 1) values for \(count) columns")
+                }
+                insert.bind(1, row.windowStart)
+                for (i, value) in row.values.enumerated() { RecordColumns.bind(value, at: Int32(i + 2), to: insert) }
+                try insert.bind(Int32(count + 1), Int64(partition)).bind(Int32(count + 2), seq).run()
+            }
+        }
+        if !output.duplicates.isEmpty {
+            let insert = try db.prepare("INSERT INTO \"\(table)_duplicates\" VALUES (?, ?, ?, ?)")
+            for duplicate in output.duplicates {
+                try insert.bind(1, Int64(partition)).bind(2, duplicate.offset).bind(3, DuplicateRows.text(duplicate.value))
+                    .bind(4, seq).run()
             }
         }
     }
@@ -107,7 +149,7 @@ public struct SQLiteSink: Sink {
     public func discard(partition: Int, after seq: Int64, in db: SQLiteDatabase) throws {
         try db.prepare("DELETE FROM \"\(table)\" WHERE sluice_partition = ? AND sluice_seq > ?")
             .bind(1, Int64(partition)).bind(2, seq).run()
-        for suffix in ["late", "dead_letters"] {
+        for suffix in ["late", "dead_letters"] + (records == nil ? [] : ["duplicates"]) {
             try db.prepare("DELETE FROM \"\(table)_\(suffix)\" WHERE partition = ? AND sluice_seq > ?")
                 .bind(1, Int64(partition)).bind(2, seq).run()
         }

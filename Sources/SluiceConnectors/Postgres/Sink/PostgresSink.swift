@@ -1,3 +1,6 @@
+// Postgres/Sink/: the `postgres://` sink connector: the sink (this file) and its URI and
+// read-back (PostgresSinkConnector.swift). Its checkpoint store defaults to the same database.
+
 import Logging
 import Foundation
 import SluiceCore
@@ -17,6 +20,10 @@ import Synchronization
 ///   same rows again (replay is deterministic), which overwrites them with identical values:
 ///   at-least-once delivery, idempotent result. Late events and dead letters are keyed by
 ///   (partition, offset) and inserted once.
+///
+/// A records job's columns are typed (`RecordColumns`: `numeric(38,scale)`, `timestamptz`,
+/// `boolean`, `bigint`, uint64 as `numeric(20,0)`, `double precision`, `text`), its upsert key is
+/// `window_start_ms` and the key columns, and dedupe's dropped events go to `<table>_duplicates`.
 public struct PostgresSink: Sink {
     public enum Mode: String, Sendable { case transactional, upsert }
 
@@ -24,10 +31,13 @@ public struct PostgresSink: Sink {
     public let table: String
     public let mode: Mode
     private let columns: [String]
-    private let formatter: RowFormatter
+    /// The integer path's rows (nil for a records job, whose rows are typed `records`).
+    private let formatter: RowFormatter?
     private let upserts: UpsertConnection?
     /// A `changes` job: the table holds change events (ChangeTable), not windowed results.
     private let changes: Bool
+    /// A records job: typed rows from `output.records` (nil: the integer path, or changes).
+    private let records: RecordColumns?
 
     public init(url: PostgresURL, job: JobSpec, logger: Logger = .silent) throws {
         self.url = url
@@ -45,7 +55,8 @@ public struct PostgresSink: Sink {
             throw SinkError("sink \(url.redacted): mode=upsert keys windowed results; a job of kind changes writes its events exactly once in the checkpoint's transaction: drop mode=upsert")
         }
         columns = changes ? ChangeTable.columns : job.pipeline.outputColumns
-        formatter = RowFormatter(layout: AggregateLayout(pipeline: job.pipeline))
+        formatter = job.pipeline.isIntegerCSV ? RowFormatter(layout: AggregateLayout(pipeline: job.pipeline)) : nil
+        records = RecordColumns(job: job)
         upserts = mode == .upsert ? UpsertConnection(PostgresSession(url: url, name: "upsert sink", logger: logger)) : nil
     }
 
@@ -72,9 +83,13 @@ public struct PostgresSink: Sink {
         guard pg.url.target == url.target else {
             throw SinkError("the postgres sink (\(url.redacted)) commits in the checkpoint store's transaction, so the store must be the same database; it is \(pg.url.redacted): drop --state, or point it at the sink's database")
         }
-        let values = columns.enumerated().map { i, name in
+        let values = records?.postgresColumns ?? columns.enumerated().map { i, name in
             "\"\(name)\" " + (name.hasPrefix("avg_") && i >= 2 ? "double precision" : "bigint") + " NOT NULL"
         }.joined(separator: ", ")
+        let key = upsertKey
+        let duplicates = records == nil ? "" : """
+            CREATE TABLE IF NOT EXISTS "\(table)_duplicates"(partition integer NOT NULL, "offset" bigint NOT NULL, value text, sluice_seq bigint NOT NULL\(mode == .upsert ? ", PRIMARY KEY(partition, \"offset\")" : ""));
+            """
         let results = changes ? ChangeTable.postgresDDL(table) : """
             CREATE TABLE IF NOT EXISTS "\(table)"(\(values), sluice_partition integer NOT NULL, sluice_seq bigint NOT NULL);
             \(PostgresSink.seqIndex(table))
@@ -85,13 +100,15 @@ public struct PostgresSink: Sink {
                 \(results)
                 CREATE TABLE IF NOT EXISTS "\(table)_late"(partition integer NOT NULL, "offset" bigint NOT NULL, reason text NOT NULL, line text NOT NULL, sluice_seq bigint NOT NULL);
                 CREATE TABLE IF NOT EXISTS "\(table)_dead_letters"(partition integer NOT NULL, "offset" bigint NOT NULL, reason text NOT NULL, line text NOT NULL, sluice_seq bigint NOT NULL);
+                \(duplicates)
                 """)
         case .upsert:
             try pg.execute("""
                 CREATE TABLE IF NOT EXISTS "\(table)"(\(values), sluice_partition integer NOT NULL, sluice_seq bigint NOT NULL,
-                    PRIMARY KEY("\(columns[0])", "\(columns[1])"));
+                    PRIMARY KEY(\(key)));
                 CREATE TABLE IF NOT EXISTS "\(table)_late"(partition integer NOT NULL, "offset" bigint NOT NULL, reason text NOT NULL, line text NOT NULL, sluice_seq bigint NOT NULL, PRIMARY KEY(partition, "offset"));
                 CREATE TABLE IF NOT EXISTS "\(table)_dead_letters"(partition integer NOT NULL, "offset" bigint NOT NULL, reason text NOT NULL, line text NOT NULL, sluice_seq bigint NOT NULL, PRIMARY KEY(partition, "offset"));
+                \(duplicates)
                 """)
         }
     }
@@ -106,7 +123,7 @@ public struct PostgresSink: Sink {
         // Upsert mode keeps its rows: the replay writes the same ones again.
         guard mode == .transactional else { return }
         try pg.execute("DELETE FROM \"\(table)\" WHERE sluice_partition = $1 AND sluice_seq > $2", [.int(Int64(partition)), .int(seq)])
-        for suffix in ["late", "dead_letters"] {
+        for suffix in rejectedSuffixes {
             try pg.execute("DELETE FROM \"\(table)_\(suffix)\" WHERE partition = $1 AND sluice_seq > $2", [.int(Int64(partition)), .int(seq)])
         }
     }
@@ -134,15 +151,15 @@ public struct PostgresSink: Sink {
             try session.run { pg, _ in
                 try pg.transaction {
                     // Temporary tables vanish with a lost connection: create them in every transaction.
-                    for suffix in ["", "_late", "_dead_letters"] {
+                    for suffix in [""] + rejectedSuffixes.map({ "_\($0)" }) {
                         try pg.execute("CREATE TEMP TABLE IF NOT EXISTS \"sluice_stage\(suffix)\" (LIKE \"\(table)\(suffix)\") ON COMMIT DELETE ROWS")
                     }
                     try copy(output, partition: partition, seq: seq, into: "sluice_stage", in: pg)
-                    let key = "\"\(columns[0])\", \"\(columns[1])\""
-                    let updates = (columns.dropFirst(2).map { "\"\($0)\" = excluded.\"\($0)\"" }
+                    let key = upsertKey
+                    let updates = (columns.dropFirst(records?.keyCount ?? 2).map { "\"\($0)\" = excluded.\"\($0)\"" }
                                    + ["sluice_partition = excluded.sluice_partition", "sluice_seq = excluded.sluice_seq"]).joined(separator: ", ")
                     try pg.execute("INSERT INTO \"\(table)\" SELECT * FROM \"sluice_stage\" ON CONFLICT (\(key)) DO UPDATE SET \(updates)")
-                    for suffix in ["_late", "_dead_letters"] {
+                    for suffix in rejectedSuffixes.map({ "_\($0)" }) {
                         try pg.execute("INSERT INTO \"\(table)\(suffix)\" SELECT * FROM \"sluice_stage\(suffix)\" ON CONFLICT DO NOTHING")
                     }
                 }
@@ -154,11 +171,19 @@ public struct PostgresSink: Sink {
     public func publish(files: [String], partition: Int, epoch: Int64) throws {}
     public func recover(partition: Int, last: Checkpoint?) throws {}
 
+    /// What identifies a row in upsert mode: `window_start_ms` and the key column(s).
+    private var upsertKey: String {
+        columns.prefix(records?.keyCount ?? 2).map { "\"\($0)\"" }.joined(separator: ", ")
+    }
+
+    /// The tables beside the results, as `<table>_<suffix>`.
+    private var rejectedSuffixes: [String] { ["late", "dead_letters"] + (records == nil ? [] : ["duplicates"]) }
+
     /// COPYs the output into `"<prefix or table>"`, `…_late` and `…_dead_letters`.
     private func copy(_ output: PartitionOutput, partition: Int, seq: Int64, into prefix: String, in pg: PostgresConnection) throws {
         let base = prefix.isEmpty ? table : prefix
         let rows = output.rows
-        if !rows.isEmpty {
+        if let formatter, !rows.isEmpty {
             let aggregates = formatter.layout.outputs.count
             try pg.copyIn(into: base, columns: columns + ["sluice_partition", "sluice_seq"]) { out in
                 for r in 0..<rows.count {
@@ -171,6 +196,31 @@ public struct PostgresSink: Sink {
                         }
                     }
                     out.int32(Int32(partition))
+                    out.int(seq)
+                    try out.endRow()
+                }
+            }
+        }
+        if let records, !output.records.isEmpty {
+            try pg.copyIn(into: base, columns: columns + ["sluice_partition", "sluice_seq"]) { out in
+                for row in output.records {
+                    guard row.values.count == records.names.count - 1 else {
+                        throw SinkError("\(table): a row with \(row.values.count + 1) values for \(records.names.count) columns")
+                    }
+                    out.int(row.windowStart)
+                    for value in row.values { try RecordColumns.copy(value, to: &out, table: table) }
+                    out.int32(Int32(partition))
+                    out.int(seq)
+                    try out.endRow()
+                }
+            }
+        }
+        if records != nil, !output.duplicates.isEmpty {
+            try pg.copyIn(into: "\(base)_duplicates", columns: DuplicateRows.columns) { out in
+                for duplicate in output.duplicates {
+                    out.int32(Int32(partition))
+                    out.int(duplicate.offset)
+                    if let text = DuplicateRows.text(duplicate.value) { out.text(text) } else { out.null() }
                     out.int(seq)
                     try out.endRow()
                 }

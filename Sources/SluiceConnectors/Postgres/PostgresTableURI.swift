@@ -1,3 +1,7 @@
+// Postgres/: the PostgreSQL connectors, each in its folder: Sink/ (`postgres://`, a sink),
+// Outbox/ (`postgres-outbox://`, an input) and CDC/ (`postgres-cdc://`, an input). This file holds
+// what the two sources share in their URI; RowImageCSV.swift the text of their row images.
+
 import SluiceStorage
 
 /// What the sources that read a PostgreSQL table share in their URI (`SCHEME://USER@HOST:PORT/DB?
@@ -42,5 +46,18 @@ enum SQLIdentifier {
     static func isPlain(_ s: String) -> Bool {
         guard let first = s.utf8.first, !(first >= 48 && first <= 57), s.utf8.count <= 63 else { return false }
         return s.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
+    }
+}
+
+extension PostgresTableURI {
+    /// `SCHEME:DB/TABLE?key=KEY`: what a store is bound to for a source reading a PostgreSQL table
+    /// (database and table, not host and port). Unchanged from before the registry: existing
+    /// stores compare it.
+    static func identity(_ uri: String, scheme: String) -> String {
+        // `postgres-…://` becomes `postgres://` for the URL parser.
+        let url = try? PostgresURL("postgres://" + uri.drop(while: { $0 != ":" }).dropFirst(3))
+        let table = url?.options["table"] ?? ""
+        let key = url?.options["key"] ?? "key"
+        return "\(scheme):\(StoreBinding.database(url))/\(table)?key=\(key)"
     }
 }

@@ -89,7 +89,7 @@ public final class PostgresOutboxSource: PartitionSource {
                 if try rows.int64(r, 0) >= next { break }
                 for f in 0..<fieldCount {
                     if f > 0 { text.append(44) }
-                    if let value = rows.string(r, f + 1) { RowImageCSV.append(Array(value.utf8), to: &text) }
+                    if let value = rows.string(r, f + 1) { RowImageCSV.append(value.utf8, to: &text) }  // NULL: empty
                 }
                 text.append(10)
             }

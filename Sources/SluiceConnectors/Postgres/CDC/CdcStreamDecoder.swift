@@ -163,6 +163,7 @@ public final class CdcStreamDecoder {
             guard op == "insert", let after else { return }
             for (f, column) in relation.fieldIndexes.enumerated() {
                 if f > 0 { pending.append(44) }
+                // NULL (and a missing column): an empty field.
                 if let column, column < after.count, case .text(let text) = after[column] { RowImageCSV.append(text, to: &pending) }
             }
             pending.append(10)
@@ -244,23 +245,6 @@ enum ChangeJSON {
                 out.append(contentsOf: [92, 117, 48, 48, hex[Int(b >> 4)], hex[Int(b & 15)]])
             default: out.append(b)
             }
-        }
-        out.append(34)
-    }
-}
-
-/// A row image's values as one CSV record (RFC 4180), as the records engine reads it: NULL is an
-/// empty field; a value that is empty or holds a comma, quote, CR or LF is quoted, `"` doubled.
-enum RowImageCSV {
-    static func append(_ text: [UInt8], to out: inout [UInt8]) {
-        guard text.isEmpty || text.contains(where: { $0 == 44 || $0 == 34 || $0 == 10 || $0 == 13 }) else {
-            out.append(contentsOf: text)
-            return
-        }
-        out.append(34)
-        for byte in text {
-            if byte == 34 { out.append(34) }
-            out.append(byte)
         }
         out.append(34)
     }

@@ -7,6 +7,10 @@ import SluiceStorage
 ///     DIR/part-00003/results-000000000042.csv   rows of checkpoint 42 (with a header line)
 ///     DIR/part-00003/late-000000000042.csv      late events:  partition,offset,reason,line
 ///     DIR/part-00003/dead-000000000042.csv      dead letters: partition,offset,reason,line
+///     DIR/part-00003/duplicates-000000000042.csv  events dedupe dropped: partition,offset,value
+///
+/// A records job's results are RFC 4180 CSV in `RecordText` form (`RecordText.row`: null an empty
+/// field, `""` the empty string); the integer path's are as they always were.
 ///
 /// Files are written and fsynced under `.staging/` (named with the writer's epoch, so a zombie never
 /// overwrites the owner's), listed in the checkpoint, and renamed into place after the commit. A
@@ -17,13 +21,14 @@ import SluiceStorage
 public struct FileSink: Sink {
     public let directory: String
     private let header: String
-    private let formatter: RowFormatter
+    /// The integer path's rows (nil for a records job, whose rows are typed `records`).
+    private let formatter: RowFormatter?
 
     /// (A `changes` job's results files hold change events, with ChangeTable's columns.)
     public init(directory: String, pipeline: Pipeline) {
         self.directory = directory
         header = pipeline.outputColumns.joined(separator: ",") + "\n"
-        formatter = RowFormatter(layout: AggregateLayout(pipeline: pipeline))
+        formatter = pipeline.isIntegerCSV ? RowFormatter(layout: AggregateLayout(pipeline: pipeline)) : nil
     }
 
     public var defaultStatePath: String { (directory as NSString).appendingPathComponent("_sluice_state.db") }
@@ -39,16 +44,18 @@ public struct FileSink: Sink {
     }
 
     /// The seq of a file this sink publishes, e.g. 42 for `results-000000000042.csv`; nil for any
-    /// other name (exactly `results|late|dead`, a dash, 12 digits, `.csv`).
+    /// other name (exactly `results|late|dead|duplicates`, a dash, 12 digits, `.csv`).
     static func seq(of name: String) -> Int64? {
         let bytes = Array(name.utf8)
         guard let dash = bytes.firstIndex(of: UInt8(ascii: "-")),
-              ["results", "late", "dead"].contains(String(decoding: bytes[..<dash], as: UTF8.self)),
+              publishedKinds.contains(String(decoding: bytes[..<dash], as: UTF8.self)),
               bytes.count == dash + 1 + 12 + 4, name.hasSuffix(".csv") else { return nil }
         let digits = bytes[(dash + 1)..<(dash + 13)]
         guard digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
         return Int64(String(decoding: digits, as: UTF8.self))
     }
+
+    static let publishedKinds: Set<String> = ["results", "late", "dead", "duplicates"]
 
     /// True for `e<epoch>-<published name>`, the only names this sink stages.
     static func isStagedName(_ name: String) -> Bool {
@@ -82,7 +89,7 @@ public struct FileSink: Sink {
             names.append(name)
         }
         if !output.changes.isEmpty { try put("results", ChangeTable.csv(output.changes)) }
-        if !output.rows.isEmpty {
+        if let formatter, !output.rows.isEmpty {
             var bytes = Array(header.utf8)
             bytes.reserveCapacity(output.rows.count * 32)
             for row in 0..<output.rows.count {
@@ -90,6 +97,19 @@ public struct FileSink: Sink {
                 bytes.append(10)
             }
             try put("results", bytes)
+        }
+        if !output.records.isEmpty {
+            var bytes = Array(header.utf8)
+            for row in output.records {
+                bytes.append(contentsOf: RecordText.row(row).utf8)
+                bytes.append(10)
+            }
+            try put("results", bytes)
+        }
+        if !output.duplicates.isEmpty {
+            var bytes = Array(DuplicateRows.csvHeader.utf8)
+            for duplicate in output.duplicates { DuplicateRows.appendCSV(duplicate, partition: partition, to: &bytes) }
+            try put("duplicates", bytes)
         }
         for (kind, lines) in [("late", output.late), ("dead", output.deadLetters)] where !lines.isEmpty {
             var bytes = Array(RejectedCSV.header.utf8)

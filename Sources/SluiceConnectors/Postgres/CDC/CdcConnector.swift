@@ -1,0 +1,39 @@
+// Postgres/CDC/: the `postgres-cdc://USER@HOST:PORT/DB?table=T&partitions=P[&key=…][&slot=…]
+// [&publication=…]` connector, an input only: logical replication (pgoutput) of table T, one slot
+// per partition (CdcSpec, CdcSetup, PgOutput, CdcStreamDecoder, PostgresCdcSource). For a job of
+// kind `changes` it delivers change events; otherwise the inserted rows as row images (headerless
+// CSV of the schema's fields in PostgreSQL's text output).
+
+import Logging
+import SluiceCore
+import SluiceStorage
+
+struct CdcConnector: SourceConnector {
+    var usage: String { "postgres-cdc://USER@HOST:PORT/DB?table=T&partitions=P" }
+
+    func claims(_ uri: String) -> Bool { CdcSpec.isCdc(uri) }
+
+    var readsChangeEvents: Bool { true }
+
+    func openSource(uri: String, options: SourceOptions) throws -> any SourcePartitions {
+        let spec = try CdcSpec(uri: uri, jobName: options.jobName)
+        let mode: CdcStreamDecoder.Mode = options.changeEvents ? .changes : .inserts(fields: options.schema.fields.map(\.name), partitioner: options.partitioner)
+        return CdcPartitions(spec: spec, mode: mode)
+    }
+
+    func inputIdentity(_ uri: String) -> String { PostgresTableURI.identity(uri, scheme: "postgres-cdc") }
+}
+
+struct CdcPartitions: SourcePartitions {
+    let spec: CdcSpec
+    let mode: CdcStreamDecoder.Mode
+    var partitions: Int { spec.partitions }
+    var deliversRowImages: Bool {
+        if case .inserts = mode { return true }
+        return false
+    }
+
+    func open(partition: Int, position: Int64, tuning: SourceTuning, logger: Logger) throws -> any PartitionSource {
+        try PostgresCdcSource(spec: spec, mode: mode, partition: partition, position: position, logger: logger)
+    }
+}
