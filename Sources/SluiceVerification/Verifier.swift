@@ -99,7 +99,7 @@ public struct Verification: Sendable {
                 list.map { RejectedEntry(partition: $0.partition, offset: $0.offset, line: $0.value) }
             }
             (v.dedupeMissing, v.dedupeExtra) = compareSets(
-                entries(oracle.duplicates.map { ($0.partition, $0.offset, $0.value) }), entries(sinkDuplicates))
+                entries(oracle.duplicates.map { (partition: $0.partition, offset: $0.offset, value: $0.value) }), entries(sinkDuplicates))
         }
         return v
     }

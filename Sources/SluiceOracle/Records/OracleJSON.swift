@@ -35,7 +35,7 @@ indirect enum OracleJSON {
     /// Parses one whole JSON text (whitespace around it allowed); the reason on failure.
     static func parse(_ bytes: [UInt8]) -> Result<OracleJSON, OracleJSONError> {
         var reader = Reader(bytes: bytes)
-        do {
+        do throws(OracleJSONError) {
             reader.skipWhitespace()
             let value = try reader.value(depth: 0)
             reader.skipWhitespace()
