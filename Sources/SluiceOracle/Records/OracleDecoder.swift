@@ -9,9 +9,13 @@ struct OracleDecoder {
     let fields: [Field]
     let format: RecordFormat
 
+    /// Each field's JSON path, as UTF-8 bytes (member names compare as bytes).
+    let paths: [[[UInt8]]]
+
     init(schema: Schema, format: RecordFormat) {
         fields = schema.fields
         self.format = format
+        paths = schema.fields.map { $0.jsonPath.map { Array($0.utf8) } }
     }
 
     enum Outcome {
@@ -113,14 +117,14 @@ struct OracleDecoder {
         }
         guard case .object = root else { return .dead("not a JSON object") }
         var values: [Value] = []
-        for field in fields {
+        for (f, field) in fields.enumerated() {
             // Walk the path: a missing member or a null on the way is a missing value; anything
             // else on the way that is not an object is a dead letter.
             var node: OracleJSON? = root
-            for (depth, step) in field.jsonPath.enumerated() {
+            for (depth, step) in paths[f].enumerated() {
                 guard let current = node else { break }
                 switch current {
-                case .object: node = current.member(step)
+                case .object: node = current.member(bytes: step)
                 case .null: node = nil
                 default:
                     return .dead("field '\(field.name)': '\(field.jsonPath[0..<depth].joined(separator: "."))' is not an object")

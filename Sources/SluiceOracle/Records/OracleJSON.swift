@@ -11,13 +11,17 @@ indirect enum OracleJSON {
     case number(String)
     case string(String)
     case array([OracleJSON])
-    /// Members in order; keys are unique (a duplicate is a parse error).
-    case object([(key: String, value: OracleJSON)])
+    /// Members in order, keys as UTF-8 bytes (compared as bytes); unique (a duplicate is a parse error).
+    case object([(key: [UInt8], value: OracleJSON)])
 
     /// The member named `key` (keys compared by UTF-8 bytes), if this is an object that has it.
     func member(_ key: String) -> OracleJSON? {
+        member(bytes: Array(key.utf8))
+    }
+
+    func member(bytes: [UInt8]) -> OracleJSON? {
         guard case .object(let members) = self else { return nil }
-        return members.first { $0.key.utf8.elementsEqual(key.utf8) }?.value
+        return members.first { $0.key == bytes }?.value
     }
 
     /// Short text for reasons.
@@ -54,7 +58,7 @@ indirect enum OracleJSON {
         var at = 0
 
         mutating func skipWhitespace() {
-            while at < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[at]) { at += 1 }
+            while at < bytes.count, bytes[at] == 0x20 || bytes[at] == 0x09 || bytes[at] == 0x0A || bytes[at] == 0x0D { at += 1 }
         }
 
         func fail(_ what: String) -> OracleJSONError { OracleJSONError("\(what) at byte \(at)") }
@@ -72,16 +76,16 @@ indirect enum OracleJSON {
             case UInt8(ascii: "{"):
                 guard depth < OracleJSON.maxDepth else { throw fail("nested deeper than \(OracleJSON.maxDepth)") }
                 at += 1
-                var members: [(key: String, value: OracleJSON)] = []
+                var members: [(key: [UInt8], value: OracleJSON)] = []
                 skipWhitespace()
                 if at < bytes.count, bytes[at] == UInt8(ascii: "}") { at += 1; return .object(members) }
                 while true {
                     skipWhitespace()
                     guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
-                    let key = try string()
+                    let key = Array(try string().utf8)
                     // The contract: a key twice in one object makes the record a dead letter.
-                    if members.contains(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
-                        throw OracleJSONError("duplicated key \"\(key)\"")
+                    if members.contains(where: { $0.key == key }) {
+                        throw OracleJSONError("duplicated key \"\(String(decoding: key, as: UTF8.self))\"")
                     }
                     skipWhitespace()
                     guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { throw fail("expected ':'") }
