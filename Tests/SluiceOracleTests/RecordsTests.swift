@@ -1,6 +1,7 @@
 // Hand-computed examples for the records oracle (issue 12's contract). Every expected row, dead
 // letter, late event and duplicate is worked out in the comments, never by running the oracle.
 
+import Foundation
 import Testing
 import SluiceCore
 @testable import SluiceOracle
@@ -329,5 +330,37 @@ func dead(_ result: OracleResult) -> [Int] { result.deadLetters.map(\.offset) }
         // 0: 2026-12-01T09:00:00.500Z = 1796115600500; its window starts at 1796115600000. Others
         // at t 1000, window 0: 7 (15.00), 15 (1.00, n -9), 18 (12.30): sum 28.30, sum n -9.
         #expect(result.rows == ["0,a,3,28.30,-9", "1796115600000,a,1,12.34,"])
+    }
+}
+
+@Suite struct RecordSessionAndOutputTests {
+    @Test func sessionsMergeAndOverflowNamesTheMergedSession() {
+        let pipeline = recordsPipeline(
+            [Field(name: "k", type: .string), Field(name: "t", type: .int64), Field(name: "v", type: .int64)],
+            window: .session(gapMs: 1000), [AggregateSpec(.count), AggregateSpec(.sum, "v")])
+        let result = Oracle.run(pipeline: pipeline, partition: 0, text: text([
+            #"{"k":"a","t":1000,"v":9223372036854775807}"#,  // 0: [1000, 2000). W 1000
+            #"{"k":"a","t":3000,"v":1}"#,     // 1: [3000, 4000), apart. W 3000: [1000, 2000) is done
+            #"{"k":"a","t":2500,"v":0}"#,     // 2: [2500, 3500) overlaps [3000, 4000): [2500, 4000), sum 1
+            #"{"k":"a","t":3900,"v":9223372036854775807}"#,  // 3: would merge to [2500, 4900) with sum 1 + max: dead letter. W 3900
+            #"{"k":"a","t":1500,"v":5}"#,     // 4: [1500, 2500) touches [2500, 4000): [1500, 4000), end > 3900: not late
+            #"{"k":"a","t":0,"v":1}"#,        // 5: [0, 1000) meets no open session and ends <= 3900: late
+        ]))
+        #expect(result.deadLetters == [DeadLetter(partition: 0, offset: 3, reason: "overflow: sum_v of window 2500")])
+        #expect(result.late == late(5))
+        #expect(result.rows == ["1000,a,1,9223372036854775807", "1500,a,3,6"])
+    }
+
+    @Test func writerAddsDuplicatesForRecordsJobs() throws {
+        let pipeline = recordsPipeline([Field(name: "k", type: .string), Field(name: "t", type: .int64), Field(name: "id", type: .string)],
+                                       delay: 100_000, [AggregateSpec(.count)], dedupe: DedupeSpec(field: "id", withinMs: 10))
+        let result = Oracle.run(pipeline: pipeline, partition: 0, text: text([
+            #"{"k":"a,b","t":1,"id":"x,y"}"#, #"{"k":"a,b","t":2,"id":"x,y"}"#,  // 1: a duplicate of 0
+        ]))
+        let directory = try temporaryDirectory()
+        try Oracle.write(result, pipeline: pipeline, to: directory)
+        func read(_ file: String) throws -> String { try String(contentsOfFile: directory + "/" + file, encoding: .utf8) }
+        #expect(try read("results.csv") == "window_start_ms,k,count\n0,\"a,b\",1\n")
+        #expect(try read("duplicates.csv") == "partition,offset,value\n0,1,\"x,y\"\n")
     }
 }
