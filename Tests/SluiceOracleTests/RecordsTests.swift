@@ -4,6 +4,7 @@
 import Foundation
 import Testing
 import SluiceCore
+import SluiceWorkload
 @testable import SluiceOracle
 
 /// A records pipeline: JSON unless said otherwise, tumbling 10 s, no out-of-orderness, no
@@ -362,5 +363,33 @@ func dead(_ result: OracleResult) -> [Int] { result.deadLetters.map(\.offset) }
         func read(_ file: String) throws -> String { try String(contentsOfFile: directory + "/" + file, encoding: .utf8) }
         #expect(try read("results.csv") == "window_start_ms,k,count\n0,\"a,b\",1\n")
         #expect(try read("duplicates.csv") == "partition,offset,value\n0,1,\"x,y\"\n")
+    }
+}
+
+@Suite struct RecordFileInputTests {
+    @Test func filePartitionsAreCheckedAgainstTheirCountAndRejectedRecordsReadBack() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Modulo over 2 partitions: even keys in 0, odd keys in 1.
+        let partitions = [
+            "{\"k\":2,\"t\":5000}\r\n{\"k\":3,\"t\":6000}\n{\"k\":4,\"t\":100}\n",  // 1: 3 is odd (dead letter); 2: late (W 5000)
+            "{\"k\":1,\"t\":1}\nnot json",                                          // 1: not JSON, no final newline
+        ]
+        for (p, content) in partitions.enumerated() {
+            let path = (directory as NSString).appendingPathComponent(PartitionFiles.name(partition: p, format: .json))
+            try Data(content.utf8).write(to: URL(fileURLWithPath: path))
+        }
+        let pipeline = recordsPipeline([Field(name: "k", type: .int64), Field(name: "t", type: .int64)],
+                                       window: .tumbling(sizeMs: 1000), [AggregateSpec(.count)], partitionCheck: true)
+        let input = try WorkloadInput.parse("file:\(directory)")
+        let result = try Oracle.run(pipeline: pipeline, input: input)
+        #expect(result.rows == ["0,1,1", "5000,2,1"])
+        #expect(result.late == [PartitionOffset(partition: 0, offset: 2)])
+        #expect(result.deadLetters.map(\.position) == [PartitionOffset(partition: 0, offset: 1), PartitionOffset(partition: 1, offset: 1)])
+        #expect(result.deadLetters.first?.reason == "key 3 belongs to partition 1, read in 0")
+        let lines = try InputLines.rejected(by: result, in: input, pipeline: pipeline)
+        #expect(lines == [PartitionOffset(partition: 0, offset: 1): "{\"k\":3,\"t\":6000}",
+                          PartitionOffset(partition: 0, offset: 2): "{\"k\":4,\"t\":100}",
+                          PartitionOffset(partition: 1, offset: 1): "not json"])
     }
 }
