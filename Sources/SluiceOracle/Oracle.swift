@@ -17,8 +17,13 @@ public enum Oracle {
     /// Event times beyond ±2^62 ms (about 146 million years) make a line malformed.
     static let timeLimit: Int64 = 1 << 62
 
-    /// The result of one partition's text.
-    public static func run(pipeline: Pipeline, partition: Int, text: [UInt8]) -> OracleResult {
+    /// The result of one partition's text. `partitions` is the input's partition count, which
+    /// records jobs need for the partition check (integer jobs ignore it); with the default of 1,
+    /// call with partition 0 only.
+    public static func run(pipeline: Pipeline, partition: Int, text: [UInt8], partitions: Int = 1) -> OracleResult {
+        if !pipeline.isIntegerCSV {
+            return runRecords(pipeline: pipeline, partition: partition, partitions: partitions, text: text)
+        }
         var run = PartitionRun(pipeline: pipeline, partition: partition)
         text.withUnsafeBufferPointer { text in
             Lines.forEach(in: text) { offset, line in
@@ -39,7 +44,7 @@ public enum Oracle {
         let outcomes = Mutex<[Result<OracleResult, any Error>?]>(Array(repeating: nil, count: partitionCount))
         DispatchQueue.concurrentPerform(iterations: partitionCount) { partition in
             let outcome = Result {
-                run(pipeline: pipeline, partition: partition, text: try input.readPartition(partition))
+                run(pipeline: pipeline, partition: partition, text: try input.readPartition(partition), partitions: partitionCount)
             }
             outcomes.withLock { $0[partition] = outcome }
         }
@@ -49,6 +54,10 @@ public enum Oracle {
             merged.rows += one.rows
             merged.late += one.late
             merged.deadLetters += one.deadLetters
+            merged.records += one.records
+            merged.duplicates += one.duplicates
+            merged.filtered += one.filtered
+            merged.keyColumns = one.keyColumns
         }
         merged.sort()
         return merged

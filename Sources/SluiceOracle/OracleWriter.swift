@@ -7,7 +7,9 @@ extension Oracle {
     /// Writes `results.csv` (a header of `pipeline.outputColumns`, then the rows), `late.csv`
     /// (`partition,offset`) and `dead_letters.csv` (`partition,offset,reason`) into `directory`,
     /// creating it if needed. Every line ends with `\n`. A reason that holds a comma, quote or line
-    /// break is quoted as in RFC 4180.
+    /// break is quoted as in RFC 4180. For a records job the rows are `RecordText.row` lines (the
+    /// sinks' file form) and `duplicates.csv` (`partition,offset,value`, the value as an RFC 4180
+    /// field) lists the events dedupe dropped; an integer job's files are as they always were.
     public static func write(_ result: OracleResult, pipeline: Pipeline, to directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try writeLines([pipeline.outputColumns.joined(separator: ",")] + result.rows,
@@ -16,6 +18,10 @@ extension Oracle {
                        to: directory, file: "late.csv")
         try writeLines(["partition,offset,reason"] + result.deadLetters.map { "\($0.partition),\($0.offset),\(csvField($0.reason))" },
                        to: directory, file: "dead_letters.csv")
+        if !pipeline.isIntegerCSV {
+            try writeLines(["partition,offset,value"] + result.duplicates.map { "\($0.partition),\($0.offset),\(RecordText.field(.string($0.value)))" },
+                           to: directory, file: "duplicates.csv")
+        }
     }
 
     static func csvField(_ text: String) -> String {

@@ -8,6 +8,13 @@ import SluiceOracle
 /// Compares a sink with the oracle: rows as multisets (so a duplicate is an error), late events and
 /// dead letters as sets of (partition, offset, line), the line being the input's at that position
 /// (`InputLines`): a sink that took a torn or altered line at the right offset fails.
+///
+/// Records jobs (issue 12): rows are compared as canonical text (`RecordText.row`) too, except
+/// that a float64 aggregate column may differ within 1e-9 × the oracle's tolerance basis (the sum
+/// of the absolute values aggregated; `RecordOutput.floatBasis`): rows left over after the exact
+/// match are paired by window start and key, and a pair whose only differences are such floats
+/// counts as equal. The events dedupe dropped are compared as sets of (partition, offset, value)
+/// when the sink's are given.
 public struct Verification: Sendable {
     public var expectedRows = 0
     public var actualRows = 0
@@ -22,15 +29,24 @@ public struct Verification: Sendable {
     public var lateExtra: [String] = []
     public var deadMissing: [String] = []
     public var deadExtra: [String] = []
+    /// Rows equal to the oracle's only within the float64 tolerance (counted as matching).
+    public var withinTolerance = 0
+    /// Whether the sink's dropped duplicates were compared (they were given).
+    public var dedupeCompared = false
+    /// Dropped duplicates as `partition,offset "value"`: in the oracle only / in the sink only.
+    public var dedupeMissing: [String] = []
+    public var dedupeExtra: [String] = []
 
     public var passed: Bool {
         missing.isEmpty && extra.isEmpty && wrong.isEmpty && lateMissing.isEmpty && lateExtra.isEmpty
-            && deadMissing.isEmpty && deadExtra.isEmpty
+            && deadMissing.isEmpty && deadExtra.isEmpty && dedupeMissing.isEmpty && dedupeExtra.isEmpty
     }
 
-    /// `inputLines`: the input's line at every late and dead-letter position of the oracle
-    /// (`InputLines.rejected(by:in:)`).
-    public static func compare(oracle: OracleResult, sink: SinkContents, inputLines: [PartitionOffset: String]) -> Verification {
+    /// `inputLines`: the input's line (records: the record) at every late and dead-letter position
+    /// of the oracle (`InputLines.rejected(by:in:pipeline:)`). `sinkDuplicates`: the events the
+    /// sink's dedupe dropped (the value as `RecordText.text`); nil: not compared.
+    public static func compare(oracle: OracleResult, sink: SinkContents, inputLines: [PartitionOffset: String],
+                               sinkDuplicates: [(partition: Int, offset: Int, value: String)]? = nil) -> Verification {
         var v = Verification()
         v.expectedRows = oracle.rows.count
         v.actualRows = sink.rows.count
@@ -46,17 +62,30 @@ public struct Verification: Sendable {
             }
         }
         let missing = counts.flatMap { row, n in Array(repeating: row, count: n) }.sorted()
-        // Pair leftovers that share window and key: those are wrong values, not lost rows.
+        // Records: the typed rows behind the texts, for the float64 columns' tolerance.
+        var recordOf: [String: RecordOutput] = [:]
+        for r in oracle.records { recordOf[r.text] = r }
+        let records = !oracle.records.isEmpty
+        func windowKey(_ row: String) -> Substring {
+            records ? recordWindowKey(row, keyColumns: oracle.keyColumns) : Self.windowKey(row)
+        }
+        // Pair leftovers that share window and key: those are wrong values, not lost rows (or,
+        // for records, equal within the float tolerance).
         var missingByWindowKey: [Substring: [String]] = [:]
         for row in missing { missingByWindowKey[windowKey(row), default: []].append(row) }
         for row in extra.sorted() {
             let wk = windowKey(row)
-            if var candidates = missingByWindowKey[wk], let expected = candidates.popLast() {
-                missingByWindowKey[wk] = candidates
-                v.wrong.append((expected, row))
-            } else {
+            guard var candidates = missingByWindowKey[wk], !candidates.isEmpty else {
                 v.extra.append(row)
+                continue
             }
+            if let i = candidates.firstIndex(where: { expected in recordOf[expected].map { closeEnough($0, row) } ?? false }) {
+                candidates.remove(at: i)
+                v.withinTolerance += 1
+            } else if let expected = candidates.popLast() {
+                v.wrong.append((expected, row))
+            }
+            missingByWindowKey[wk] = candidates
         }
         v.missing = missingByWindowKey.values.flatMap { $0 }.sorted()
         func expected(_ positions: [PartitionOffset]) -> [RejectedEntry] {
@@ -64,7 +93,61 @@ public struct Verification: Sendable {
         }
         (v.lateMissing, v.lateExtra) = compareSets(expected(oracle.late), sink.late)
         (v.deadMissing, v.deadExtra) = compareSets(expected(oracle.deadLetters.map(\.position)), sink.deadLetters)
+        if let sinkDuplicates {
+            v.dedupeCompared = true
+            func entries(_ list: [(partition: Int, offset: Int, value: String)]) -> [RejectedEntry] {
+                list.map { RejectedEntry(partition: $0.partition, offset: $0.offset, line: $0.value) }
+            }
+            (v.dedupeMissing, v.dedupeExtra) = compareSets(
+                entries(oracle.duplicates.map { (partition: $0.partition, offset: $0.offset, value: $0.value) }), entries(sinkDuplicates))
+        }
         return v
+    }
+
+    /// `window_start_ms` and the key columns of a records row: the text up to the comma that ends
+    /// field `keyColumns + 1` (commas inside quoted fields do not count).
+    static func recordWindowKey(_ row: String, keyColumns: Int) -> Substring {
+        var commas = 0
+        var quoted = false
+        for i in row.indices {
+            if row[i] == "\"" { quoted.toggle() }
+            if row[i] == ",", !quoted {
+                commas += 1
+                if commas == keyColumns + 1 { return row[..<i] }
+            }
+        }
+        return row[...]
+    }
+
+    /// The raw fields of a CSV row (quotes kept), split at commas outside quotes.
+    static func rawFields(_ row: String) -> [Substring] {
+        var fields: [Substring] = []
+        var quoted = false
+        var start = row.startIndex
+        for i in row.indices {
+            if row[i] == "\"" { quoted.toggle() }
+            if row[i] == ",", !quoted {
+                fields.append(row[start..<i])
+                start = row.index(after: i)
+            }
+        }
+        fields.append(row[start...])
+        return fields
+    }
+
+    /// Whether a sink row equals the oracle's record but for float64 columns within 1e-9 × their
+    /// basis (every other field equal as text; null only matches null).
+    static func closeEnough(_ expected: RecordOutput, _ actual: String) -> Bool {
+        let want = rawFields(expected.text)
+        let got = rawFields(actual)
+        guard want.count == got.count, want.count == expected.floatBasis.count + 1, want[0] == got[0] else { return false }
+        for (i, basis) in expected.floatBasis.enumerated() {
+            let (w, g) = (want[i + 1], got[i + 1])
+            if w == g { continue }
+            guard let basis, let a = Double(String(w)), let b = Double(String(g)), a.isFinite, b.isFinite,
+                  Swift.abs(a - b) <= 1e-9 * basis else { return false }
+        }
+        return true
     }
 
     private static func windowKey(_ row: String) -> Substring {
@@ -96,6 +179,8 @@ public struct Verification: Sendable {
         lines.append(passed ? "PASS: the sink equals the oracle" : "FAIL: the sink differs from the oracle")
         lines.append("rows: expected \(expectedRows), found \(actualRows); missing \(missing.count), extra \(extra.count) (duplicates \(duplicates)), wrong \(wrong.count)")
         lines.append("late events: missing \(lateMissing.count), extra \(lateExtra.count); dead letters: missing \(deadMissing.count), extra \(deadExtra.count)")
+        if withinTolerance > 0 { lines.append("rows equal within the float64 tolerance: \(withinTolerance)") }
+        if dedupeCompared { lines.append("dropped duplicates: missing \(dedupeMissing.count), extra \(dedupeExtra.count)") }
         for row in missing.prefix(limit) { lines.append("  missing: \(row)") }
         for row in extra.prefix(limit) { lines.append("  extra:   \(row)") }
         for (e, a) in wrong.prefix(limit) { lines.append("  wrong:   expected \(e), found \(a)") }
@@ -103,6 +188,8 @@ public struct Verification: Sendable {
         for x in lateExtra.prefix(limit) { lines.append("  late extra (partition,offset line): \(x)") }
         for x in deadMissing.prefix(limit) { lines.append("  dead letter missing (partition,offset line): \(x)") }
         for x in deadExtra.prefix(limit) { lines.append("  dead letter extra (partition,offset line): \(x)") }
+        for x in dedupeMissing.prefix(limit) { lines.append("  duplicate missing (partition,offset value): \(x)") }
+        for x in dedupeExtra.prefix(limit) { lines.append("  duplicate extra (partition,offset value): \(x)") }
         return lines.joined(separator: "\n")
     }
 }

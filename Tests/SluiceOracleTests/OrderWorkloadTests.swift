@@ -1,6 +1,7 @@
 import Foundation
 import SluiceCore
 import SluiceJob
+import SluiceOracle
 import SluiceWorkload
 import Testing
 
@@ -66,5 +67,43 @@ import Testing
                 #expect(try decoded.get() == [.uint64(bid.auction), .uint64(bid.bidder), .int64(bid.price), .int64(bid.eventTimeMs)])
             }
         }
+    }
+}
+
+/// The records oracle over the orders workload (100,000 events, four partitions, partition check
+/// on): it must take a few seconds at most in a debug build, dead-letter exactly the lines the
+/// generator spoilt, and drop as duplicates only re-deliveries.
+@Suite struct OrderWorkloadOracleTests {
+    @Test func theOracleRunsTheOrdersJob() throws {
+        let config = WorkloadConfig(seed: 11, events: 100_000, partitions: 4, keys: 500)
+        let generator = OrderGenerator(config)
+        let pipeline = OrderWorkloadTests.job.pipeline
+        let clock = ContinuousClock()
+        var total = OracleResult()
+        var elapsed = Duration.zero
+        for partition in 0..<config.partitions {
+            var text: [UInt8] = []
+            for offset in 0..<generator.eventCount(partition: partition) {
+                generator.appendLine(partition: partition, offset: offset, to: &text)
+            }
+            var one = OracleResult()
+            elapsed += clock.measure {
+                one = Oracle.run(pipeline: pipeline, partition: partition, text: text, partitions: config.partitions)
+            }
+            let malformed = (0..<generator.eventCount(partition: partition)).filter { generator.kind(partition: partition, offset: $0) == .malformed }
+            #expect(one.deadLetters.map(\.offset) == malformed, "partition \(partition)")
+            for d in one.duplicates {
+                guard case .duplicate = generator.kind(partition: partition, offset: d.offset) else {
+                    Issue.record("partition \(partition) offset \(d.offset) dropped as a duplicate but is not one")
+                    continue
+                }
+            }
+            total.rows += one.rows
+            total.duplicates += one.duplicates
+            total.filtered += one.filtered
+            total.late += one.late
+        }
+        print("records oracle, orders job, \(config.events) events: \(elapsed); rows \(total.rows.count), duplicates \(total.duplicates.count), filtered \(total.filtered), late \(total.late.count)")
+        #expect(total.duplicates.count > 300 && total.filtered > 20_000 && !total.rows.isEmpty)
     }
 }
