@@ -8,9 +8,7 @@ extension ChaosRun {
     /// Results, late events and dead letters against the oracle recomputed from the kept input.
     func oracleChecks(job: JobSpec, output: String) throws -> [CheckResult] {
         let input = try WorkloadInput.parse("file:" + path("input"))
-        let oracle = try Oracle.run(pipeline: job.pipeline, input: input)
-        let v = Verification.compare(oracle: oracle, sink: try SinkReader.read(uri: output, job: job),
-                                     inputLines: try InputLines.rejected(by: oracle, in: input))
+        let (oracle, v) = try Verification.verify(job: job, input: input, output: output)
         let rowsPassed = v.missing.isEmpty && v.extra.isEmpty && v.wrong.isEmpty
         var rowEvidence = ["expected \(v.expectedRows) rows, found \(v.actualRows); missing \(v.missing.count), extra \(v.extra.count) (duplicates \(v.duplicates)), wrong \(v.wrong.count)"]
         rowEvidence += v.missing.prefix(3).map { "missing: \($0)" }

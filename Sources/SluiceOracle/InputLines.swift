@@ -6,11 +6,6 @@ import SluiceWorkload
 /// For records jobs the "line" at an offset is the raw record (a quoted multi-line CSV record
 /// whole, the CSV header skipped, a trailing `\r` removed).
 public enum InputLines {
-    /// The lines of every late event and dead letter of `oracle` (integer jobs).
-    public static func rejected(by oracle: OracleResult, in input: WorkloadInput) throws -> [PartitionOffset: String] {
-        try lines(of: input, at: oracle.late + oracle.deadLetters.map(\.position))
-    }
-
     /// The lines (records) of every late event and dead letter of `oracle`, cut as `pipeline`'s
     /// format cuts them: right for integer and records jobs alike.
     public static func rejected(by oracle: OracleResult, in input: WorkloadInput, pipeline: Pipeline) throws -> [PartitionOffset: String] {

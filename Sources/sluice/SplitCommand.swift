@@ -23,7 +23,7 @@ struct Split: ParsableCommand {
         let spec: JobSpec
         do {
             // A split needs the job's schema and key, not its engine: records jobs are welcome.
-            spec = try JobSpec.parseRecords(yaml: String(contentsOfFile: job, encoding: .utf8))
+            spec = try JobSpec.parse(yaml: String(contentsOfFile: job, encoding: .utf8))
         } catch {
             throw userError(ValidationError("--job: \(error)"))
         }

@@ -20,7 +20,7 @@ import Testing
         let dir = Self.scratch("csv")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let job = try JobSpec.parseRecords(yaml: """
+        let job = try JobSpec.parse(yaml: """
             name: orders
             format: csv
             csv: {header: true}
@@ -59,7 +59,7 @@ import Testing
         let dir = Self.scratch("json")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let job = try JobSpec.parseRecords(yaml: """
+        let job = try JobSpec.parse(yaml: """
             name: events
             format: json
             schema:

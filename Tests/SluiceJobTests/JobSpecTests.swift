@@ -59,7 +59,7 @@ import Testing
         ("window: {kind: tumbling, size_ms: 10}\naggregates: [{sum: bidder}]", "aggregates[0].sum"),
         ("window: {kind: tumbling, size_ms: 10}\naggregates: [sum]", "aggregates[0]"),
         ("window: {kind: tumbling, size_ms: 10}\naggregates: [count, count]", "aggregates[1]"),
-        ("window: {kind: tumbling, size_ms: 10}\naggregates: [count]\nkey: price", "key"),
+        ("window: {kind: tumbling, size_ms: 10}\naggregates: [count]\nkey: [auction, auction]", "key[1]"),  // an int64 key is fine now (records); a repeated one is not
         ("window: {kind: tumbling, size_ms: 10}\naggregates: [count]\ntime: missing", "time"),
         ("window: {kind: tumbling, size_ms: 10}\naggregates: [count]\nwatermark: {max_out_of_orderness_ms: -1}", "watermark.max_out_of_orderness_ms"),
         ("window: {kind: tumbling, size_ms: 10}\naggregates: [count]\ncheckpoint: {interval_ms: 0}", "checkpoint.interval_ms"),

@@ -210,15 +210,20 @@ public final class RecordProcessor: PartitionProcessing {
             output.late.append(RejectedLine(offset: at, reason: "late", line: String(decoding: bytes, as: UTF8.self)))
             return true
         }
+        var spanBefore: (value: Value, first: Int64?)?
         if let dedupe, !values[dedupe.index].isNull {
             let value = values[dedupe.index]
-            if let first = firstSeen[value], (Int128(time) - Int128(first)).magnitude <= UInt128(dedupe.within) {
+            let first = firstSeen[value]
+            if let first, (Int128(time) - Int128(first)).magnitude <= UInt128(dedupe.within) {
                 output.duplicates.append(DuplicateEvent(offset: at, value: value))
                 return true
             }
             firstSeen[value] = time
+            spanBefore = (value, first)
         }
         if let overflow = windows.add(key: key, time: time, offset: at, values: values, watermark: before) {
+            // A dead letter is not a kept event: it starts no dedupe span.
+            if let spanBefore { firstSeen[spanBefore.value] = spanBefore.first }
             deadLetter(at, "overflow: \(plans[overflow.aggregate].column) of window \(overflow.start)", bytes)
         }
         return true

@@ -53,9 +53,15 @@ struct RecordWindow {
         }
     }
 
-    /// The column of the first exact sum (spec order) that leaves Int64 with `extra` added.
-    func firstOverflow(adding extra: [Int128], _ plans: [RecordAggregatePlan]) -> String? {
+    /// The column of the first exact sum (spec order) that leaves Int64 with `extra` added, or of
+    /// the first decimal `avg` whose new value (`event`: the event's summands) could not be written
+    /// at the field's scale + 4 (its unscaled value times 10^4 leaves Int64: the average, which
+    /// lies between the values averaged, might not fit; docs/DESIGN.md, "The records engine").
+    func firstOverflow(adding extra: [Int128], _ plans: [RecordAggregatePlan], averaging event: [Int128]) -> String? {
         for (i, plan) in plans.enumerated() where plan.hasExactSum {
+            if plan.function == .avg, case .decimal = plan.fieldType, (event[i] * 10_000).magnitude > UInt128(Int64.max) {
+                return plan.column
+            }
             let sum = sums[i] + extra[i]
             if sum < Int128(Int64.min) || sum > Int128(Int64.max) { return plan.column }
         }

@@ -272,7 +272,8 @@ struct RecordRun {
             start += slide
         }
         for start in starts {
-            if let column = openWindows[start]?[key]?.firstOverflow(adding: extra, plans) { return (column, start) }
+            let window = openWindows[start]?[key] ?? RecordWindow(start: start, end: start + size, keyParts: parts, plans: plans)
+            if let column = window.firstOverflow(adding: extra, plans, averaging: extra) { return (column, start) }
         }
         for start in starts {
             openWindows[start, default: [:]][key, default: RecordWindow(start: start, end: start + size, keyParts: parts, plans: plans)]
@@ -297,7 +298,9 @@ struct RecordRun {
                 untouched.append(other)
             }
         }
-        if let column = merged.firstOverflow(adding: plans.map { _ in 0 }, plans) { return (column, merged.start) }
+        if let column = merged.firstOverflow(adding: plans.map { _ in 0 }, plans, averaging: RecordWindow.summands(event, plans)) {
+            return (column, merged.start)
+        }
         sessions[key] = untouched + [merged]
         return nil
     }
