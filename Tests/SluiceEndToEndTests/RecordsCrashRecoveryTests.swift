@@ -35,7 +35,7 @@ extension SluiceEndToEndTests {
         // Without the oracle: no (window, customer) twice, no duplicate recorded twice, and some of each.
         let counts = try sqliteSinkCounts(path: scratch.at("out.db"), table: "orders_revenue", key: "customer")
         #expect(counts.hasNoDuplicates, "duplicates in the sink: \(counts)")
-        #expect(counts.rows > 1_000 && counts.dead > 0, "suspiciously few rows or dead letters: \(counts)")
+        #expect(counts.rows > 250 && counts.dead > 100, "suspiciously few rows or dead letters: \(counts)")  // 24 s of event time: one or two windows of 300 customers
         let db = try SQLiteDatabase(path: scratch.at("out.db"))
         let dupes = try db.prepare("SELECT COUNT(*), COUNT(DISTINCT partition || ',' || offset) FROM orders_revenue_duplicates")
         _ = try dupes.step()
