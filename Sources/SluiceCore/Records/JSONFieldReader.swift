@@ -48,6 +48,8 @@ struct JSONFieldReader {
     private var i = 0
     /// Per field, what was found (nil: absent).
     private(set) var captures: [JSONCapture?]
+    /// The keys of the objects being read, innermost last (one allocation per record, not per object).
+    private var keys: [(start: Int, end: Int)] = []
 
     /// Reads `record` (ASCII, no backslash: the caller checked); nil when the record is not a
     /// plain valid object or a wanted path crosses something other than an object or null.
@@ -80,7 +82,8 @@ struct JSONFieldReader {
     private mutating func object(node: Int, depth: Int) -> Bool {
         guard depth < JSONParser.maxDepth else { return false }
         i += 1  // {
-        var keys: [(start: Int, end: Int)] = []
+        let firstKey = keys.count
+        defer { keys.removeSubrange(firstKey...) }
         skipSpace()
         if i < count, base[i] == UInt8(ascii: "}") { i += 1; return true }
         while true {
@@ -88,7 +91,7 @@ struct JSONFieldReader {
             guard i < count, base[i] == UInt8(ascii: "\"") else { return false }
             guard let key = string() else { return false }
             // A key twice in one object is a dead letter: the slow path names it.
-            for k in keys where k.end - k.start == key.end - key.start && memcmp(base + k.start, base + key.start, key.end - key.start) == 0 {
+            for k in keys[firstKey...] where k.end - k.start == key.end - key.start && memcmp(base + k.start, base + key.start, key.end - key.start) == 0 {
                 return false
             }
             keys.append(key)

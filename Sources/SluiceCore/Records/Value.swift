@@ -60,7 +60,7 @@ public enum Value: Sendable, Hashable, CustomStringConvertible {
     public static func == (a: Value, b: Value) -> Bool {
         switch (a, b) {
         case (.null, .null): true
-        case let (.string(x), .string(y)): x.utf8.elementsEqual(y.utf8)
+        case let (.string(x), .string(y)): Value.sameBytes(x, y)
         case let (.int64(x), .int64(y)): x == y
         case let (.uint64(x), .uint64(y)): x == y
         case let (.float64(x), .float64(y)): x == y
@@ -76,7 +76,8 @@ public enum Value: Sendable, Hashable, CustomStringConvertible {
         case .null: hasher.combine(0 as UInt8)
         case .string(let s):
             hasher.combine(1 as UInt8)
-            for byte in s.utf8 { hasher.combine(byte) }
+            var s = s
+            s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
             hasher.combine(0xFF as UInt8)  // no UTF-8 byte is 0xFF: ends the string unambiguously
         case .int64(let v): hasher.combine(2 as UInt8); hasher.combine(v)
         case .uint64(let v): hasher.combine(3 as UInt8); hasher.combine(v)
@@ -84,6 +85,19 @@ public enum Value: Sendable, Hashable, CustomStringConvertible {
         case .bool(let v): hasher.combine(5 as UInt8); hasher.combine(v)
         case .timestamp(let v): hasher.combine(6 as UInt8); hasher.combine(v)
         case .decimal(let v, let scale): hasher.combine(7 as UInt8); hasher.combine(v); hasher.combine(scale)
+        }
+    }
+
+    /// The same UTF-8 bytes (compared in place: `utf8.elementsEqual` walks them one by one).
+    @inline(__always)
+    static func sameBytes(_ a: String, _ b: String) -> Bool {
+        guard a.utf8.count == b.utf8.count else { return false }
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                guard let p = x.baseAddress, let q = y.baseAddress else { return true }  // both empty
+                return memcmp(p, q, x.count) == 0
+            }
         }
     }
 
@@ -106,3 +120,9 @@ public enum Value: Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
