@@ -87,21 +87,27 @@ public struct Benchmarks: Sendable {
                                  window: .session(gapMs: 5_000), aggregates: [AggregateSpec(.count), AggregateSpec(.sum, "price")])),
         ]
         for (name, pipeline) in jobs where only.map({ "core.\(name)".contains($0) }) ?? true {
-            var best = Double.infinity
-            for _ in 0..<repeats {
-                let start = ContinuousClock.now
-                var rows = 0
-                for (p, text) in texts.enumerated() {
-                    let processor = PartitionProcessor(partition: p, pipeline: pipeline)
-                    _ = text.withUnsafeBytes { processor.process($0) }
-                    processor.finish()
-                    rows += processor.takeOutput().rows.count
-                }
-                best = min(best, (ContinuousClock.now - start).seconds)
-                precondition(rows > 0, "the benchmark produced no rows")
-            }
+            let best = bestSeconds(texts) { p in PartitionProcessor(partition: p, pipeline: pipeline) }
             print("core.\(name).events_per_s: \(Int(Double(coreEvents) / best)) events/s")
         }
+    }
+
+    /// The best of `repeats` runs of a fresh processor per partition over every text, in seconds.
+    private func bestSeconds(_ texts: [[UInt8]], _ makeProcessor: (Int) -> any PartitionProcessing) -> Double {
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            let start = ContinuousClock.now
+            var rows = 0
+            for (p, text) in texts.enumerated() {
+                let processor = makeProcessor(p)
+                _ = text.withUnsafeBytes { processor.process($0) }
+                processor.finish()
+                rows += processor.takeOutput().rowCount
+            }
+            best = min(best, (ContinuousClock.now - start).seconds)
+            precondition(rows > 0, "the benchmark produced no rows")
+        }
+        return best
     }
 
     // MARK: core: the records engine on the orders workload, JSON bytes in memory, one core
@@ -116,19 +122,7 @@ public struct Benchmarks: Sendable {
             for offset in 0..<generator.eventCount(partition: p) { generator.appendLine(partition: p, offset: offset, to: &bytes) }
             return bytes
         }
-        var best = Double.infinity
-        for _ in 0..<repeats {
-            let start = ContinuousClock.now
-            var rows = 0
-            for (p, text) in texts.enumerated() {
-                let processor = RecordProcessor(partition: p, partitions: config.partitions, pipeline: job.pipeline)
-                _ = text.withUnsafeBytes { processor.process($0) }
-                processor.finish()
-                rows += processor.takeOutput().records.count
-            }
-            best = min(best, (ContinuousClock.now - start).seconds)
-            precondition(rows > 0, "the benchmark produced no rows")
-        }
+        let best = bestSeconds(texts) { p in RecordProcessor(partition: p, partitions: config.partitions, pipeline: job.pipeline) }
         print("core.orders_json.events_per_s: \(Int(Double(coreEvents) / best)) events/s")
     }
 

@@ -220,7 +220,7 @@ final class SessionWindowOperator: WindowOperator {
     private let gap: Int64
     private var pool: AccumulatorPool
     private var sessions: [UInt64: [Session]] = [:]
-    private var ends = MinHeap()
+    private var ends = MinHeap<UInt64>()
 
     init(gap: Int64, layout: AggregateLayout) {
         self.gap = gap
@@ -312,7 +312,7 @@ final class SessionWindowOperator: WindowOperator {
     func decode(from reader: inout BinaryReader) throws {
         pool = AccumulatorPool(layout: pool.layout)
         sessions = [:]
-        ends = MinHeap()
+        ends = MinHeap<UInt64>()
         let keys = try reader.readVarUInt()
         guard keys <= UInt64(reader.remaining) else { throw CodecError.corrupt("session key count too large") }
         for _ in 0..<keys {
@@ -333,13 +333,13 @@ final class SessionWindowOperator: WindowOperator {
     }
 }
 
-/// A binary min-heap of (end, key).
-struct MinHeap {
-    private(set) var items: [(end: Int64, key: UInt64)] = []
+/// A binary min-heap of (end, key): the session ends of the integer and the records engines.
+struct MinHeap<Key> {
+    private(set) var items: [(end: Int64, key: Key)] = []
 
-    var top: (end: Int64, key: UInt64)? { items.first }
+    var top: (end: Int64, key: Key)? { items.first }
 
-    mutating func push(end: Int64, key: UInt64) {
+    mutating func push(end: Int64, key: Key) {
         items.append((end, key))
         var i = items.count - 1
         while i > 0 {

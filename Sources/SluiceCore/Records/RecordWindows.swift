@@ -166,7 +166,7 @@ final class SessionRecordWindows: RecordWindowing {
     private let plans: [RecordAggregatePlan]
     private let empty: WindowAggregates
     private var sessions: [RecordKey: [Session]] = [:]
-    private var ends = EndHeap()
+    private var ends = MinHeap<RecordKey>()
 
     init(gap: Int64, plans: [RecordAggregatePlan]) {
         self.gap = gap
@@ -247,7 +247,7 @@ final class SessionRecordWindows: RecordWindowing {
 
     func decode(from reader: inout BinaryReader) throws {
         sessions = [:]
-        ends = EndHeap()
+        ends = MinHeap<RecordKey>()
         let keys = try reader.readVarUInt()
         guard keys <= UInt64(reader.remaining) else { throw CodecError.corrupt("session key count too large") }
         for _ in 0..<keys {
@@ -262,40 +262,6 @@ final class SessionRecordWindows: RecordWindowing {
                 ends.push(end: end, key: key)
             }
             sessions[key] = list
-        }
-    }
-}
-
-/// A binary min-heap of (end, key).
-struct EndHeap {
-    private var items: [(end: Int64, key: RecordKey)] = []
-
-    var top: (end: Int64, key: RecordKey)? { items.first }
-
-    mutating func push(end: Int64, key: RecordKey) {
-        items.append((end, key))
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            if items[parent].end <= items[i].end { break }
-            items.swapAt(parent, i)
-            i = parent
-        }
-    }
-
-    mutating func pop() {
-        guard !items.isEmpty else { return }
-        items.swapAt(0, items.count - 1)
-        items.removeLast()
-        var i = 0
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var m = i
-            if l < items.count, items[l].end < items[m].end { m = l }
-            if r < items.count, items[r].end < items[m].end { m = r }
-            if m == i { break }
-            items.swapAt(i, m)
-            i = m
         }
     }
 }
