@@ -16,7 +16,7 @@ import Testing
     func leaseExpiresAndFencesTheLedger() async throws {
         let path = scratchFile()
         let a = try await SQLiteLeadership(path: path), b = try await SQLiteLeadership(path: path)
-        let ttl: Int64 = 200
+        let ttl: Int64 = 2_000  // wide: under load, the three calls before the sleep took over 200 ms
         let ca = LeaderCandidate(name: "a"), cb = LeaderCandidate(name: "b")
         let first = try #require(try await a.tryAcquire(candidate: ca, ttlMs: ttl))
         #expect(try await b.tryAcquire(candidate: cb, ttlMs: ttl) == nil, "a live lease must not be taken")
