@@ -54,7 +54,9 @@ public final class PartitionRunner {
     /// change events written as they are.
     static func makeProcessor(job: JobSpec, partition: Int, partitions: Int, input: RecordProcessor.Input) -> any PartitionProcessing {
         switch job.kind {
-        case .windows where job.pipeline.isIntegerCSV && input == .job:
+        case .windows where job.pipeline.isIntegerCSV:
+            // Row images of integer fields are plain digits, the integer path's CSV; and the
+            // sinks write this job's rows in the integer form (`isIntegerCSV` decides both).
             return PartitionProcessor(partition: partition, pipeline: job.pipeline)
         case .windows:
             return RecordProcessor(partition: partition, partitions: partitions, pipeline: job.pipeline, input: input)
