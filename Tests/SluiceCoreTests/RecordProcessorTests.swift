@@ -129,6 +129,20 @@ import Testing
         #expect(!whole.duplicates.isEmpty)
     }
 
+    @Test func rowImagesAreHeaderlessCSVInPostgresTextWhateverTheJobsFormat() {
+        // A JSON job fed by the outbox or CDC: the row's columns in schema order, PostgreSQL's text.
+        let pipeline = Pipeline(
+            schema: Schema(fields: [Field(name: "customer", type: .string), Field(name: "ts", type: .timestamp),
+                                    Field(name: "amount", type: .decimal, scale: 2, nullable: true), Field(name: "ok", type: .bool)]),
+            keyFields: ["customer"], timeField: "ts", watermark: WatermarkSpec(maxOutOfOrdernessMs: 0), window: .tumbling(sizeMs: 60_000),
+            aggregates: [AggregateSpec(.count), AggregateSpec(.sum, "amount"), AggregateSpec(.last, "ok")], format: .json, partitionCheck: false)
+        let p = RecordProcessor(partition: 0, partitions: 1, pipeline: pipeline, input: .rowImages)
+        let out = Self.run(p, "\"c,1\",2026-01-01 00:00:01+00,12.500,t\n\"c,1\",2026-01-01 01:00:02+01,,f\n")
+        #expect(out.deadLetters.isEmpty, "\(out.deadLetters)")
+        let start = Timestamps.parse(Array("2026-01-01T00:00:00Z".utf8))!
+        #expect(out.records == [RecordRow(windowStart: start, values: [.string("c,1"), .int64(2), .decimal(1250, scale: 2), .bool(false)])])
+    }
+
     @Test func anEventThatWouldOverflowASumIsADeadLetterAndChangesNothing() {
         let pipeline = Pipeline(
             schema: Schema(fields: [Field(name: "k", type: .string), Field(name: "t", type: .int64), Field(name: "v", type: .int64)]),
