@@ -71,15 +71,18 @@ PY
 # play FILE: podman kube play on the host network; records what it made.
 play() {
     local file=$1 out
-    out=$(podman kube play --network host --configmap "$WORK/configmaps.yaml" "$file" 2>&1) || { echo "$out" >&2; die "podman kube play $(basename "$file") failed"; }
-    python3 - "$file" "$WORK" <<'PY'
+    # The ConfigMaps in the same file: podman 4.3 finds a configMap volume's ConfigMap only there
+    # (with --configmap it says "no such ConfigMap"); it keeps the volume it makes for one.
+    { cat "$WORK/configmaps.yaml"; echo ---; cat "$file"; } >"$file.played"
+    out=$(podman kube play --network host "$file.played" 2>&1) || { echo "$out" >&2; die "podman kube play $(basename "$file") failed"; }
+    python3 - "$file.played" "$WORK" <<'PY'
 import sys, yaml
 path, work = sys.argv[1:]
 for d in yaml.safe_load_all(open(path)):
     if not d:
         continue
     kind, name = d["kind"], d["metadata"]["name"]
-    target = {"Pod": "pods", "Secret": "secrets", "PersistentVolumeClaim": "volumes"}.get(kind)
+    target = {"Pod": "pods", "Secret": "secrets", "PersistentVolumeClaim": "volumes", "ConfigMap": "volumes"}.get(kind)
     if target:
         with open(f"{work}/made.{target}", "a") as f:
             f.write(name + "\n")

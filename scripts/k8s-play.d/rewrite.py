@@ -179,6 +179,31 @@ def strip_probes(c, what):
         rewrite(f"{what}: lifecycle.preStop -> removed (podman kube play does not run hooks)")
 
 
+def expand_args(spec, docs, pod_name, what):
+    """Kubernetes expands $(VAR) in command and args from the container's env; podman 4.3 passes
+    them on literally (shown: args ["in=$(X)"] printed in=$(X)). Expanded here from the same env:
+    values, ConfigMap and Secret keys, the pod's name."""
+    configmaps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
+    for c in spec["containers"]:
+        env = {}
+        for e in c.get("env", []):
+            ref = e.get("valueFrom", {})
+            if "value" in e:
+                env[e["name"]] = e["value"]
+            elif "configMapKeyRef" in ref:
+                env[e["name"]] = configmaps[ref["configMapKeyRef"]["name"]][ref["configMapKeyRef"]["key"]]
+            elif ref.get("fieldRef", {}).get("fieldPath") == "metadata.name":
+                env[e["name"]] = pod_name
+        for field in ("command", "args"):
+            for i, a in enumerate(c.get(field, [])):
+                new = a
+                for k, v in env.items():
+                    new = new.replace(f"$({k})", v)
+                if new != a:
+                    c[field][i] = new
+                    rewrite(f"{what}: {field} {a} -> expanded from the container's env (podman 4.3 does not expand $(VAR))")
+
+
 def drop_ports(c, what):
     if c.pop("ports", None):
         rewrite(f"{what}: ports -> removed (podman refuses port mappings on the host network; the pod listens on its own ports)")
@@ -253,6 +278,7 @@ def prepare(rendered, out, base):
                        "spec": t["spec"]})
         spec["volumes"].append({"name": t["metadata"]["name"], "persistentVolumeClaim": {"claimName": claim}})
     resolve_secrets(spec, "StatefulSet sluice-postgres")
+    expand_args(spec, docs, "sluice-postgres-0", "StatefulSet sluice-postgres")
     dump(os.path.join(out, "postgres.yaml"), claims + [pod])
 
     # The coordinator: two replicas (the base's; the dev overlay has one), each its own ports.
@@ -273,6 +299,7 @@ def prepare(rendered, out, base):
         strip_probes(c, "Deployment sluice-coordinator")
         host_aliases(spec)
         resolve_secrets(spec, "Deployment sluice-coordinator")
+        expand_args(spec, docs, name, "Deployment sluice-coordinator")
         dump(os.path.join(out, f"{name}.yaml"), [pod])
     with open(os.path.join(out, "ports.env"), "w") as f:
         f.write(f"PG_PORT={P['postgres']}\nCOORD_GRPC='{' '.join(map(str, P['coordinator_grpc']))}'\n"
@@ -310,6 +337,7 @@ def worker(rendered, out, base, name, index):
             rewrite("Deployment sluice-worker: csi.cert-manager.io volume -> a Secret per pod (<pod>-tls) issued by openssl with the volume's uri-sans and key-usages, ${POD_NAME} = the pod's name")
     secret(secret_name, files)
     resolve_secrets(spec, "Deployment sluice-worker")
+    expand_args(spec, docs, name, "Deployment sluice-worker")
     dump(os.path.join(out, f"{name}.yaml"), [pod])
 
 
@@ -334,6 +362,7 @@ def verify(rendered, out, base, job_path):
             v["configMap"]["name"] = names[v["configMap"]["name"]]
     host_aliases(spec)
     resolve_secrets(spec, "Job sluice-verify")
+    expand_args(spec, docs, "sluice-verify", "Job sluice-verify")
     dump(os.path.join(out, "sluice-verify.yaml"), [pod])
 
 
