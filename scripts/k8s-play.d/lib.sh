@@ -100,6 +100,7 @@ remove_pod() {
 play_teardown() {
     local rc=$?
     trap - EXIT
+    set +e  # tear down everything, whatever fails
     [ -n "${WORK:-}" ] || exit $rc
     if [ "${SLUICE_PLAY_KEEP:-0}" = 1 ]; then
         say "SLUICE_PLAY_KEEP=1: leaving the pods up and $WORK"
@@ -119,7 +120,7 @@ play_teardown() {
     for p in $(sort -u "$WORK/made.pods"); do podman pod rm -f -t 0 "$p" >/dev/null 2>&1 || true; done
     for s in $(sort -u "$WORK/made.secrets"); do podman secret rm "$s" >/dev/null 2>&1 || true; done
     for v in $(sort -u "$WORK/made.volumes"); do podman volume rm -f "$v" >/dev/null 2>&1 || true; done
-    left=$(for p in $(sort -u "$WORK/made.pods"); do podman pod exists "$p" 2>/dev/null && echo "$p"; done)
+    left=$(for p in $(sort -u "$WORK/made.pods"); do if podman pod exists "$p" 2>/dev/null; then echo "$p"; fi; done)
     [ -z "$left" ] || say "WARNING: pods still there after teardown: $left"
     rm -rf "$WORK"
     exit $rc
@@ -210,9 +211,11 @@ run_verify() {
     play "$WORK/sluice-verify.yaml"
     local c=sluice-verify-verify code
     code=$(timeout "${1:-600}" podman wait "$c") || die "the verify pod did not finish within ${1:-600} s"
-    podman logs "$c" 2>&1 | tail -20
+    local logs
+    logs=$(podman logs "$c" 2>&1)
+    echo "$logs" | tail -20
     [ "$code" = 0 ] || die "sluice verify exited $code"
-    podman logs "$c" 2>&1 | grep -q '^PASS' || die "sluice verify printed no PASS"
+    grep -q '^PASS' <<<"$logs" || die "sluice verify printed no PASS"
     say "verify: PASS (exit 0)"
 }
 
