@@ -13,6 +13,7 @@ struct Sluice: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "A stream processor: keyed event-time windows, exactly once.",
+        version: sluiceVersion,
         subcommands: [Gen.self, Run.self, OracleCommand.self, Verify.self, Bench.self, Certs.self, Coordinator.self, Worker.self, Status.self, Demo.self, Chaos.self, Split.self])
 
     /// ArgumentParser's own main, with one change: a usage error (an unknown flag, a missing or
@@ -35,6 +36,9 @@ struct Sluice: AsyncParsableCommand {
         }
     }
 }
+
+/// `sluice --version`: a plain version string, the image tag of the release (k8s/base: `newTag`).
+let sluiceVersion = "0.1.0"
 
 /// Prints to standard error.
 func note(_ text: String) {

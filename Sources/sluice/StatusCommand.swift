@@ -34,7 +34,8 @@ struct Status: AsyncParsableCommand {
 }
 
 func render(_ status: Sluice_V1_StatusResponse) -> String {
-    func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+    // At least one space after every column: worker ids are pod names on Kubernetes, longer than the column.
+    func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
     func watermark(_ w: Int64) -> String { w == Int64.min ? "-" : w == Int64.max ? "end" : String(w) }
     var lines = [pad("partition", 10) + pad("owner", 12) + pad("epoch", 7) + pad("committed", 12) + pad("watermark", 15) + pad("lag", 12) + "state"]
     for p in status.partitions {
