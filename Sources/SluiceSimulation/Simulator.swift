@@ -581,7 +581,7 @@ public final class Simulator {
             send(.renewal(w: w, session: session, leases: renewed))
         case let .report(w, session, c, report):
             guard acceptsFromWorker(c, w, session) else { return }
-            trace("c\(c): report of \(Self.name(w)): \(report)")
+            trace("c\(c): report of \(Self.name(w)): \(Self.describe(report))")
             let name = Self.name(w)
             coordinatorStep(c) { core, t in
                 switch report {
@@ -1003,5 +1003,54 @@ extension Simulator {
     /// Runs one seed.
     public static func run(seed: UInt64, config: SimConfig = SimConfig()) -> SimResult {
         Simulator(seed: seed, config: config).run()
+    }
+}
+
+extension Simulator.StoreOp: CustomStringConvertible {
+    var description: String {
+        switch self {
+        case let .claim(p, epoch): return "claim p\(p) epoch \(epoch)"
+        case .commit(let c): return "commit \(c)"
+        }
+    }
+}
+
+extension Simulator.StoreReply: CustomStringConvertible {
+    var description: String {
+        switch self {
+        case let .claimed(ok, last): return ok ? "claimed (last seq \(last.seq) at \(last.offset))" : "claim refused"
+        case .committed(let outcome): return "\(outcome)"
+        case .error(let reason): return "error: \(reason)"
+        }
+    }
+}
+
+extension Simulator.Message: CustomStringConvertible {
+    var description: String {
+        func w(_ i: Int) -> String { Simulator.name(i) }
+        switch self {
+        case let .connect(i, s, c): return "\(w(i))→c\(c) connect (session \(s))"
+        case let .heartbeat(i, s, c, progress):
+            return "\(w(i))→c\(c) heartbeat \(progress.map { "\($0.partition)/\($0.epoch)@\($0.committedOffset)\($0.finished ? " finished" : "")" }) (session \(s))"
+        case let .report(i, s, c, report): return "\(w(i))→c\(c) \(Simulator.describe(report)) (session \(s))"
+        case let .close(i, s, c): return "\(w(i))→c\(c) close (session \(s))"
+        case let .joined(i, s): return "→\(w(i)) joined (session \(s))"
+        case let .refused(i, s): return "→\(w(i)) refused (session \(s))"
+        case let .grant(i, s, lease): return "→\(w(i)) grant \(lease) (session \(s))"
+        case let .revoke(i, s, lease): return "→\(w(i)) revoke \(lease) (session \(s))"
+        case let .renewal(i, s, leases): return "→\(w(i)) renewal \(leases) (session \(s))"
+        case let .storeRequest(i, inc, r, op): return "\(w(i))#\(inc)→store #\(r) \(op)"
+        case let .storeReply(i, inc, r, reply): return "store→\(w(i))#\(inc) #\(r) \(reply)"
+        }
+    }
+}
+
+extension Simulator {
+    static func describe(_ report: WorkerCore.Report) -> String {
+        switch report {
+        case let .released(lease, committed): return "released \(lease) at \(committed)"
+        case .fenced(let lease): return "fenced \(lease)"
+        case let .failed(lease, reason): return "failed \(lease): \(reason)"
+        }
     }
 }
