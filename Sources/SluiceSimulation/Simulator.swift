@@ -955,7 +955,7 @@ public final class Simulator {
             let proc = coordinators[c]
             proc.up = false
             proc.core = nil
-            for (w, session) in proc.sessions { schedule(.sessionBroken(w: w, session: session), at: now + random(50...500)) }
+            for (w, session) in proc.sessions.sorted(by: { $0.key < $1.key }) { schedule(.sessionBroken(w: w, session: session), at: now + random(50...500)) }
             proc.sessions = [:]
             leader = nil
             schedule(.takeover(c: 1 - c), at: now + random(300...3_000))
