@@ -114,6 +114,9 @@ let package = Package(
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),
+        // The deterministic simulator: the real CoordinatorCore and WorkerCore, a simulated network,
+        // clocks and checkpoint store, one seeded scheduler, invariants after every step. No I/O.
+        .target(name: "SluiceSimulation", dependencies: ["SluiceCore", "SluiceWorkload", "SluiceCoordinator", "SluiceRuntime"]),
         // The benchmarks behind `sluice bench` (figures as `name: value unit` lines).
         .target(name: "SluiceBench", dependencies: [
             "SluiceChaos", "SluiceCoordinator", "SluiceRuntime", "SluiceConnectors", "SluiceStorage", "SluiceJob", "SluiceCore",
@@ -122,7 +125,7 @@ let package = Package(
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),
         .executableTarget(name: "sluice", dependencies: [
-            "SluiceBench", "SluiceVerification", "SluiceChaos", "SluiceRuntime", "SluiceCoordinator", "SluiceWorker", "SluiceTLS", "SluiceOps", "SluiceProtocol", "SluiceWorkload", "SluiceOracle", "SluiceConnectors", "SluiceJob", "SluiceCore", "SluiceStorage",
+            "SluiceBench", "SluiceSimulation", "SluiceVerification", "SluiceChaos", "SluiceRuntime", "SluiceCoordinator", "SluiceWorker", "SluiceTLS", "SluiceOps", "SluiceProtocol", "SluiceWorkload", "SluiceOracle", "SluiceConnectors", "SluiceJob", "SluiceCore", "SluiceStorage",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -139,6 +142,7 @@ let package = Package(
                                                         .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceCore", "SluiceCoordinator", "SluiceOps", "SluiceStorage", "SluiceWorkload"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "SluiceSimulationTests", dependencies: ["SluiceSimulation", "SluiceStorage", "SluiceCore", "SluiceCoordinator", "SluiceRuntime"]),
         .testTarget(name: "SluiceChaosTests", dependencies: ["SluiceChaos", "SluiceStorage", "SluiceWorkload"]),
         .testTarget(name: "SluiceEndToEndTests", dependencies: [
             "SluiceRuntime", "SluiceOracle", "SluiceStorage", "SluiceConnectors", "SluiceJob", "SluiceWorkload", "SluiceCore",

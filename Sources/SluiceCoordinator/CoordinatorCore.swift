@@ -68,6 +68,8 @@ public struct CoordinatorCore {
     /// no partition (it keeps those it holds).
     public private(set) var workerFailures: [String: Int] = [:]
     public private(set) var quarantinedUntil: [String: Int64] = [:]
+    /// Deliberate bugs for the simulator's tests; consulted only in debug builds (`PlantedBug`).
+    public var plantedBugs: Set<PlantedBug> = []
 
     /// Restores the durable epochs and owners. Restored owners get one lease time to reconnect and
     /// renew before their partitions move.
@@ -124,6 +126,11 @@ public struct CoordinatorCore {
         var renewed: [(Int, Int64)] = []
         for p in progress where p.partition >= 0 && p.partition < partitionCount {
             var state = partitions[p.partition]
+            if plantedBugs.armed(.coordinatorRenewsLapsedLease), state.owner == nil, state.epoch == p.epoch {
+                // Planted bug: a lapsed lease taken back by its late heartbeat (nothing written).
+                state.owner = worker
+                state.state = .granted
+            }
             guard state.owner == worker, state.epoch == p.epoch else { continue }
             if p.committedOffset > state.committedOffset || (p.finished && !state.finished) {
                 // A commit went through: the partition and the worker's store work again.
@@ -275,6 +282,16 @@ public struct CoordinatorCore {
             } else if let owner = state.owner, owner != want, state.state == .granted, !quarantined.contains(want) {
                 partitions[p].state = .revoking
                 actions.append(.revoke(worker: owner, partition: p, epoch: state.epoch))
+                if plantedBugs.armed(.grantBeforeRelease) {
+                    // Planted bug: the new owner is granted at once, not after the release.
+                    let epoch = state.epoch + 1
+                    try ledger.save(partition: p, epoch: epoch, owner: want)
+                    partitions[p].epoch = epoch
+                    partitions[p].owner = want
+                    partitions[p].state = .granted
+                    partitions[p].deadline = now + leaseTTL
+                    actions.append(.grant(worker: want, partition: p, epoch: epoch))
+                }
             }
         }
         return actions

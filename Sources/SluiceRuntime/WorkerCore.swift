@@ -119,6 +119,8 @@ public struct WorkerCore: Sendable {
     public private(set) var heartbeatIntervalMs: Int64 = 2_000
     private var nextCoordinator = 0
     private var random: SplitMix64
+    /// Deliberate bugs for the simulator's tests; consulted only in debug builds (`PlantedBug`).
+    public var plantedBugs: Set<PlantedBug> = []
 
     public init(settings: Settings, seed: UInt64) {
         self.settings = settings
@@ -167,7 +169,7 @@ public struct WorkerCore: Sendable {
             let reported = unanswered.removeFirst()
             let kept = Set(renewed)
             var actions: [Action] = []
-            for lease in reported where !kept.contains(lease) {
+            for lease in reported where !kept.contains(lease) && !plantedBugs.armed(.workerRenewsLapsedLease) {
                 if held[lease.partition] == lease.epoch { held[lease.partition] = nil }
                 actions.append(.dropPartition(lease))
             }
