@@ -55,8 +55,8 @@ extension PostgresBench {
     private func runCapture(job: JobSpec, sources: SourceFactory, store: PostgresCheckpointStore, sink: LagSink, lags: LagRecorder,
                             db: String, events: Int, batch: Int, rowsPerSecond: Double?) async throws -> CdcFigures {
         let epoch = try await store.claimNext(partition: 0)
-        let runner = PartitionRunner(partition: 0, epoch: epoch, job: job, store: store, sink: sink, stats: RunStats())
-        try await runner.start(sources: sources, logger: SluiceLogging.logger("bench"))  // creates the slot: the writer starts after
+        let runner = PartitionRunner(partition: 0, epoch: epoch, job: job, store: store, sink: sink, stats: RunStats(), sources: sources)
+        try await runner.start(logger: SluiceLogging.logger("bench"))  // creates the slot: the writer starts after
         let started = ContinuousClock.now
         let writer = Task.detached { try PostgresBench.write(url: db, events: events, batch: batch, rowsPerSecond: rowsPerSecond) }
         let deadline = started + .seconds(300)

@@ -170,8 +170,8 @@ private struct TaskContext: Sendable {
                 emit.yield(.fenced(partition: partition, epoch: epoch))
                 return
             }
-            let runner = PartitionRunner(partition: partition, epoch: epoch, job: job, store: store, sink: sink, stats: stats)
-            try await runner.start(sources: sources, logger: logger)
+            let runner = PartitionRunner(partition: partition, epoch: epoch, job: job, store: store, sink: sink, stats: stats, sources: sources)
+            try await runner.start(logger: logger)
             let pace = Pace(rate: rate, startEvents: runner.eventsIn)
             var announcedFinish = false
             while true {

@@ -15,6 +15,7 @@ public final class PartitionRunner {
     private let store: any CheckpointStoring
     private let sink: any Sink
     private var processor: any PartitionProcessing
+    private let sources: SourceFactory
     private var source: (any PartitionSource)?
     private var lastSeq: Int64 = 0
     private var lastCommitOffset: Int64 = 0
@@ -38,28 +39,31 @@ public final class PartitionRunner {
         return uncommitted + (source.remainingLines(linesRead: processor.offset) ?? 0)
     }
 
-    public init(partition: Int, epoch: Int64, job: JobSpec, store: any CheckpointStoring, sink: any Sink, stats: RunStats) {
+    /// `sources`: the input; its partition count and what it delivers choose the processor.
+    public init(partition: Int, epoch: Int64, job: JobSpec, store: any CheckpointStoring, sink: any Sink, stats: RunStats,
+                sources: SourceFactory) {
         self.partition = partition
         self.epoch = epoch
         self.job = job
         self.store = store
         self.sink = sink
         self.stats = stats
-        // Replaced in `start`, which knows the source (its partition count and what it delivers).
-        processor = PartitionRunner.makeProcessor(job: job, partition: partition, partitions: partition + 1, input: .job)
+        self.sources = sources
+        processor = PartitionRunner.makeProcessor(job: job, partition: partition, sources: sources)
         interval = .milliseconds(job.checkpointIntervalMs)
     }
 
     /// Windows and aggregates (the integer fast path, or typed records), or (a `changes` job)
     /// change events written as they are.
-    static func makeProcessor(job: JobSpec, partition: Int, partitions: Int, input: RecordProcessor.Input) -> any PartitionProcessing {
+    static func makeProcessor(job: JobSpec, partition: Int, sources: SourceFactory) -> any PartitionProcessing {
         switch job.kind {
         case .windows where job.pipeline.isIntegerCSV:
             // Row images of integer fields are plain digits, the integer path's CSV; and the
             // sinks write this job's rows in the integer form (`isIntegerCSV` decides both).
             return PartitionProcessor(partition: partition, pipeline: job.pipeline)
         case .windows:
-            return RecordProcessor(partition: partition, partitions: partitions, pipeline: job.pipeline, input: input)
+            return RecordProcessor(partition: partition, partitions: sources.partitions, pipeline: job.pipeline,
+                                   input: sources.deliversRowImages ? .rowImages : .job)
         case .changes: return ChangeLogProcessor(partition: partition)
         }
     }
@@ -67,9 +71,7 @@ public final class PartitionRunner {
     /// Restores the newest checkpoint that is intact: its row's checksum matches every field and its
     /// state decodes. A corrupt one (caught by either CRC) is rolled back
     /// with the output it committed, and the one before is used; with none, the partition starts over.
-    public func start(sources: SourceFactory, logger: Logger) async throws {
-        processor = PartitionRunner.makeProcessor(job: job, partition: partition, partitions: sources.partitions,
-                                                  input: sources.deliversRowImages ? .rowImages : .job)
+    public func start(logger: Logger) async throws {
         let stored = try await store.checkpoints(partition: partition)
         var restored: Checkpoint?
         for checkpoint in stored {
@@ -89,8 +91,7 @@ public final class PartitionRunner {
         }
         if restored == nil, !stored.isEmpty {
             // Nothing restorable: a fresh processor, and the start of the input.
-            processor = PartitionRunner.makeProcessor(job: job, partition: partition, partitions: sources.partitions,
-                                                      input: sources.deliversRowImages ? .rowImages : .job)
+            processor = PartitionRunner.makeProcessor(job: job, partition: partition, sources: sources)
         }
         if let newest = stored.first, newest.seq != (restored?.seq ?? 0) {
             try await store.rollBack(partition: partition, epoch: epoch, to: restored?.seq ?? 0, writer: sink)

@@ -51,8 +51,8 @@ struct JSONFieldReader {
     /// The keys of the objects being read, innermost last (one allocation per record, not per object).
     private var keys: [(start: Int, end: Int)] = []
 
-    /// Reads `record` (ASCII, no backslash: the caller checked); nil when the record is not a
-    /// plain valid object or a wanted path crosses something other than an object or null.
+    /// Reads `record`; nil when it is not a plain valid object of ASCII without escapes, or a
+    /// wanted path crosses something other than an object.
     static func read(_ record: UnsafeRawBufferPointer, trie: JSONPathTrie, fieldCount: Int) -> [JSONCapture?]? {
         guard let base = record.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
         var reader = JSONFieldReader(base: base, count: record.count, trie: trie, captures: Array(repeating: nil, count: fieldCount))
@@ -168,12 +168,14 @@ struct JSONFieldReader {
         }
     }
 
-    /// A string without escapes (the caller checked there is no backslash); returns its content's range.
+    /// A string of ASCII without escapes; returns its content's range. Anything else (a backslash,
+    /// a byte of a multi-byte character, a control character) gives up: the slow path decides.
+    /// Outside strings the grammar admits no such byte, so no record with one passes here.
     private mutating func string() -> (start: Int, end: Int)? {
         i += 1
         let start = i
         while i < count, base[i] != UInt8(ascii: "\"") {
-            guard base[i] >= 0x20 else { return nil }
+            guard base[i] >= 0x20, base[i] < 0x80, base[i] != 0x5C else { return nil }
             i += 1
         }
         guard i < count else { return nil }
@@ -216,8 +218,6 @@ struct JSONFieldReader {
 extension RecordDecoder {
     /// The fast path (see the file's comment): the values, or nil to take the slow path.
     func fastJSON(_ record: UnsafeRawBufferPointer) -> [Value]? {
-        // ASCII without escapes only: then every string is valid UTF-8 as it stands.
-        for byte in record where byte >= 0x80 || byte == 0x5C { return nil }
         guard let captures = JSONFieldReader.read(record, trie: jsonPaths, fieldCount: fields.count),
               let base = record.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
         var values: [Value] = []

@@ -69,16 +69,7 @@ public final class RecordProcessor: PartitionProcessing {
             splitsCSV = false
             hasHeader = false
         }
-        // The job loaded, so every expression parses and type-checks against the fields before it.
-        var fields = pipeline.schema.fields.map { (name: $0.name, type: $0.valueType) }
-        var derived: [(name: String, expression: TypedExpression)] = []
-        for d in pipeline.derive {
-            guard let parsed = try? Expression.parse(d.expression), let typed = try? TypedExpression(parsed, fields: fields) else {
-                preconditionFailure("derive '\(d.name)' was validated when the job loaded")
-            }
-            derived.append((d.name, typed))
-            fields.append((d.name, typed.type ?? .int64))
-        }
+        let (fields, derived) = pipeline.compiledDerive()
         self.derived = derived
         filter = pipeline.filter.map { text in
             guard let parsed = try? Expression.parse(text), let typed = try? TypedExpression(parsed, fields: fields) else {

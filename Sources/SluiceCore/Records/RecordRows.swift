@@ -27,16 +27,25 @@ public struct DuplicateEvent: Sendable, Equatable {
 
 extension Pipeline {
     /// The schema's fields, then the derived ones, with their types: what key, time, filter,
-    /// dedupe and aggregates may name. (Derived types come from the type checker; a job that
-    /// loaded has well-typed expressions, so a failure here leaves the field out.)
-    public var recordFields: [(name: String, type: ValueType)] {
+    /// dedupe and aggregates may name.
+    public var recordFields: [(name: String, type: ValueType)] { compiledDerive().fields }
+
+    /// Each derived field's expression checked against the fields before it, and all the fields
+    /// with their types: the one place the engine (and `recordFields`) compiles `derive`. The job
+    /// loader refused every expression that does not check, or has no type, with its column, so
+    /// a pipeline that exists compiles here.
+    func compiledDerive() -> (fields: [(name: String, type: ValueType)], derived: [(name: String, expression: TypedExpression)]) {
         var fields = schema.fields.map { (name: $0.name, type: $0.valueType) }
+        var derived: [(name: String, expression: TypedExpression)] = []
         for d in derive {
-            guard let parsed = try? Expression.parse(d.expression),
-                  let typed = try? TypedExpression(parsed, fields: fields), let type = typed.type else { continue }
+            guard let parsed = try? Expression.parse(d.expression), let typed = try? TypedExpression(parsed, fields: fields),
+                  let type = typed.type else {
+                preconditionFailure("derive '\(d.name)' was validated when the job loaded")
+            }
+            derived.append((d.name, typed))
             fields.append((d.name, type))
         }
-        return fields
+        return (fields, derived)
     }
 
     /// The type of every output column, in `outputColumns` order: `window_start_ms` (int64), the
