@@ -30,6 +30,7 @@ let package = Package(
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CLibRDKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
 
         // Events, watermarks, windows, aggregates, the window operator, the state codec. No I/O.
         .target(name: "SluiceCore", dependencies: ["CLZ4"], swiftSettings: [
@@ -43,8 +44,10 @@ let package = Package(
         .target(name: "SluiceJob", dependencies: ["SluiceCore", .product(name: "Yams", package: "Yams")]),
         // Checkpoint store with the fenced commit (SQLite, PostgreSQL through libpq).
         .target(name: "SluiceStorage", dependencies: ["SluiceCore", "CSQLite", "CLibPQ", .product(name: "Logging", package: "swift-log")]),
-        // Sources (file, gen, PostgreSQL outbox and CDC) and sinks (file, sqlite, postgres).
-        .target(name: "SluiceConnectors", dependencies: ["SluiceCore", "SluiceJob", "SluiceWorkload", "SluiceStorage",
+        // I/O drivers behind small Swift APIs: librdkafka (producer, consumer, transactions, mock cluster).
+        .target(name: "SluiceDrivers", dependencies: ["CLibRDKafka"]),
+        // Sources (file, gen, PostgreSQL outbox and CDC, Kafka) and sinks (file, sqlite, postgres, Kafka).
+        .target(name: "SluiceConnectors", dependencies: ["SluiceCore", "SluiceJob", "SluiceWorkload", "SluiceStorage", "SluiceDrivers",
                                                  .product(name: "Logging", package: "swift-log")]),
         // The independent oracle: recomputes a job the plainest way, sharing no windowing code.
         .target(name: "SluiceOracle", dependencies: ["SluiceCore", "SluiceJob", "SluiceWorkload"]),
@@ -133,6 +136,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
+        .testTarget(name: "SluiceKafkaTests", dependencies: ["SluiceDrivers", "SluiceConnectors", "SluiceCore", "SluiceJob", "SluiceStorage"]),
         .testTarget(name: "SluiceJobTests", dependencies: ["SluiceJob"]),
         .testTarget(name: "SluiceConnectorsTests", dependencies: ["SluiceConnectors", "SluiceCore", "SluiceJob", "SluiceStorage"]),
         .testTarget(name: "SluiceStorageTests", dependencies: ["SluiceStorage", "SluiceCore"], exclude: ["Fixtures"]),
