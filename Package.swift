@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(name: "SluiceSimulationTests", dependencies: ["SluiceSimulation", "SluiceStorage", "SluiceCore", "SluiceCoordinator", "SluiceRuntime"]),
         .testTarget(name: "SluiceChaosTests", dependencies: ["SluiceChaos", "SluiceStorage", "SluiceWorkload"]),
         .testTarget(name: "SluiceEndToEndTests", dependencies: [
-            "SluiceRuntime", "SluiceOracle", "SluiceStorage", "SluiceConnectors", "SluiceJob", "SluiceWorkload", "SluiceCore",
+            "SluiceDrivers", "SluiceVerification", "SluiceRuntime", "SluiceOracle", "SluiceStorage", "SluiceConnectors", "SluiceJob", "SluiceWorkload", "SluiceCore",
             "SluiceProtocol", "SluiceTLS", "SluiceChaos",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -40,7 +40,7 @@ protocol SinkConnector: Connector {
     /// Refuses what `openSink` would refuse for the URI alone, touching no file or server.
     func validateSink(uri: String, job: JobSpec) throws
     /// What the sink committed, for `sluice verify` (rows as the oracle renders them).
-    func readBack(uri: String, job: JobSpec) throws -> SinkContents
+    func readBack(uri: String, job: JobSpec, statePath: String?) throws -> SinkContents
     /// The sink's identity for `StoreBinding`; as stable as `inputIdentity`.
     func sinkIdentity(_ uri: String) -> String
 }
@@ -55,6 +55,8 @@ struct SourceOptions: Sendable {
     var jobName: String
     /// The job's partitioner (windowed jobs): where a source that places rows itself (CDC) puts a key.
     var partitioner: Partitioner?
+    /// The job's record format (a message-based source frames its records by it).
+    var format: RecordFormat = .csv(header: false, delimiter: 44)
 }
 
 /// Block sizes a throttled run shrinks (`SourceFactory.throttled`).
@@ -71,10 +73,16 @@ protocol SourcePartitions: Sendable {
     /// `RecordDecoder(mode: .postgres)`.
     var deliversRowImages: Bool { get }
     func open(partition: Int, position: Int64, tuning: SourceTuning, logger: Logger) throws -> any PartitionSource
+    /// The same, given the note the partition's last checkpoint kept for its source.
+    func open(partition: Int, position: Int64, note: String?, tuning: SourceTuning, logger: Logger) throws -> any PartitionSource
 }
 
 extension SourcePartitions {
     var deliversRowImages: Bool { false }
+
+    func open(partition: Int, position: Int64, note: String?, tuning: SourceTuning, logger: Logger) throws -> any PartitionSource {
+        try open(partition: partition, position: position, tuning: tuning, logger: logger)
+    }
 }
 
 enum ConnectorRegistry {
@@ -86,6 +94,7 @@ enum ConnectorRegistry {
         PostgresSinkConnector(),
         OutboxConnector(),
         CdcConnector(),
+        KafkaConnector(),
     ]
 
     static func connector(for uri: String) -> (any Connector)? {

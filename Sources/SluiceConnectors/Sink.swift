@@ -17,12 +17,18 @@ public protocol Sink: CommitWriter {
     func publish(files: [String], partition: Int, epoch: Int64) throws
     /// Before resuming a partition from `last` (nil: from the beginning).
     func recover(partition: Int, last: Checkpoint?) throws
+    /// The same, knowing the epoch the new owner holds (a Kafka sink's producer needs it).
+    func recover(partition: Int, epoch: Int64, last: Checkpoint?) throws
     /// Refuses output that is not `owner`'s. Called before the checkpoint store opens (`owner.store`
     /// nil: checks only) and again once it is bound (with its id: records the owner if new).
     func admit(_ owner: SinkOwner, statePath: String) throws
 }
 
 extension Sink {
+    public func recover(partition: Int, epoch: Int64, last: Checkpoint?) throws {
+        try recover(partition: partition, last: last)
+    }
+
     /// Database sinks: the store shares their database and its `bind` checks the job.
     public func admit(_ owner: SinkOwner, statePath: String) throws {}
 }

@@ -48,10 +48,11 @@ public struct DuplicateEntry: Sendable, Equatable {
 
 public enum SinkReader {
     /// The sink's connector reads it (`SinkConnector.readBack`).
-    public static func read(uri: String, job: JobSpec) throws -> SinkContents {
+    /// `statePath`: the checkpoint store, for sinks that keep rejected events there (Kafka).
+    public static func read(uri: String, job: JobSpec, statePath: String? = nil) throws -> SinkContents {
         guard job.kind == .windows else {
             throw SinkError("job '\(job.name)' is of kind changes: its sink holds change events, which have no oracle to verify against; query its table (\(job.table)) directly")
         }
-        return try ConnectorRegistry.sink(uri).readBack(uri: uri, job: job)
+        return try ConnectorRegistry.sink(uri).readBack(uri: uri, job: job, statePath: statePath)
     }
 }

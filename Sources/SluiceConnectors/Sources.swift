@@ -18,6 +18,8 @@ public protocol PartitionSource: AnyObject {
     var remaining: Int64? { get }
     /// True when `position` counts lines; false when it counts bytes.
     var positionCountsLines: Bool { get }
+    /// What the source must know to resume as it began, kept in the checkpoint (nil: nothing).
+    var checkpointNote: String? { get }
     /// A checkpoint with this position has committed: what lies before it will never be read
     /// again, so a source that holds input for replay (a replication slot) may release it.
     func committed(position: Int64)
@@ -25,6 +27,7 @@ public protocol PartitionSource: AnyObject {
 
 extension PartitionSource {
     public var lastReadWasEmpty: Bool { false }
+    public var checkpointNote: String? { nil }
     public func committed(position: Int64) {}
 
     /// Lines left to read: exact for a line-positioned source, else estimated from the mean line
@@ -72,21 +75,22 @@ public struct SourceFactory: Sendable {
     /// The input of `job`: its schema, its kind, its name (CDC slots) and its partitioner.
     public init(uri: String, job: JobSpec) throws {
         try self.init(uri: uri, schema: job.pipeline.schema, changeEvents: job.kind == .changes, jobName: job.name,
-                      partitioner: job.kind == .windows ? job.pipeline.partitioner : nil)
+                      partitioner: job.kind == .windows ? job.pipeline.partitioner : nil, format: job.pipeline.format)
     }
 
     public init(uri: String, schema: Schema = .bids, changeEvents: Bool = false, jobName: String = "sluice",
-                partitioner: Partitioner? = nil) throws {
+                partitioner: Partitioner? = nil, format: RecordFormat = .csv(header: false, delimiter: 44)) throws {
         let connector = try ConnectorRegistry.source(uri)
         if changeEvents && !connector.readsChangeEvents {
             throw SourceError("a job of kind changes needs a change-data-capture source (\(ConnectorRegistry.changeSourceUsages)), not '\(PostgresURL.redact(uri))'")
         }
-        input = try connector.openSource(uri: uri, options: SourceOptions(schema: schema, changeEvents: changeEvents, jobName: jobName, partitioner: partitioner))
+        input = try connector.openSource(uri: uri, options: SourceOptions(schema: schema, changeEvents: changeEvents, jobName: jobName, partitioner: partitioner, format: format))
     }
 
-    /// The partition's source, positioned at `position` (from a checkpoint, or 0).
-    public func open(partition: Int, position: Int64, logger: Logger = .silent) throws -> any PartitionSource {
-        try input.open(partition: partition, position: position,
+    /// The partition's source, positioned at `position` (from a checkpoint, or 0), with the note
+    /// the checkpoint kept for it.
+    public func open(partition: Int, position: Int64, note: String? = nil, logger: Logger = .silent) throws -> any PartitionSource {
+        try input.open(partition: partition, position: position, note: note,
                        tuning: SourceTuning(generatorLinesPerRead: generatorLinesPerRead, fileBlockBytes: fileBlockBytes), logger: logger)
     }
 }

@@ -46,7 +46,7 @@ extension SpecReader {
         guard let node else { return integerKey ? .modulo : .murmur2 }
         let name = try yaml.string(node, path: "partitioner")
         guard let partitioner = Partitioner(rawValue: name) else {
-            throw JobSpecError(path: "partitioner", message: "unknown partitioner '\(name)'; expected murmur2 or modulo")
+            throw JobSpecError(path: "partitioner", message: "unknown partitioner '\(name)'; expected murmur2, consistent_random or modulo")
         }
         if partitioner == .modulo, !integerKey {
             throw JobSpecError(path: "partitioner", message: "modulo needs a single int64 or uint64 key; use murmur2 for \(keys.count > 1 ? "a composite key" : "the key '\(keys[0])'")")

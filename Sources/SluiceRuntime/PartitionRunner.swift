@@ -97,14 +97,14 @@ public final class PartitionRunner {
             try await store.rollBack(partition: partition, epoch: epoch, to: restored?.seq ?? 0, writer: sink)
             logger.warning("partition \(partition): rolled back to checkpoint \(restored?.seq ?? 0) (offset \(restored?.offset ?? 0))")
         }
-        try sink.recover(partition: partition, last: restored)
+        try sink.recover(partition: partition, epoch: epoch, last: restored)
         lastSeq = restored?.seq ?? 0
         lastCommitOffset = restored?.offset ?? 0
         if restored?.finished == true {
             finished = true
             return
         }
-        source = try sources.open(partition: partition, position: restored?.position ?? 0, logger: logger)
+        source = try sources.open(partition: partition, position: restored?.position ?? 0, note: restored?.sourceNote, logger: logger)
         lastCommit = .now
     }
 
@@ -139,7 +139,7 @@ public final class PartitionRunner {
         let checkpoint = Checkpoint(
             partition: partition, seq: seq, epoch: epoch, offset: processor.offset,
             position: source?.position ?? 0, watermark: processor.watermark, finished: finished,
-            state: try processor.snapshot(), files: files)
+            state: try processor.snapshot(), files: files + (source?.checkpointNote.map { [Checkpoint.sourceNotePrefix + $0] } ?? []))
         try await store.commit(checkpoint, fromOffset: lastCommitOffset, output: output, writer: sink)
         // Only now may a source release what the checkpoint covers (a CDC slot's flush position).
         source?.committed(position: checkpoint.position)

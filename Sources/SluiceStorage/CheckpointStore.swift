@@ -51,6 +51,18 @@ extension Checkpoint {
         return w.bytes.withUnsafeBytes { CRC32C.checksum($0) }
     }
 
+    /// `files` entries with this prefix are the source's, not the sink's: what a source must know to
+    /// resume as it began (a Kafka source's `stop=latest` offset). Covered by the checksum.
+    public static let sourceNotePrefix = "source:"
+
+    /// The sink's published files.
+    public var sinkFiles: [String] { files.filter { !$0.hasPrefix(Checkpoint.sourceNotePrefix) } }
+
+    /// The source's note, if it left one.
+    public var sourceNote: String? {
+        files.first { $0.hasPrefix(Checkpoint.sourceNotePrefix) }.map { String($0.dropFirst(Checkpoint.sourceNotePrefix.count)) }
+    }
+
     /// The `files` column: one name a line.
     static func files(_ column: String) -> [String] {
         column.isEmpty ? [] : column.split(separator: "\n").map(String.init)

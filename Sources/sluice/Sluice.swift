@@ -171,12 +171,13 @@ struct Verify: ParsableCommand {
 
     @Option(help: "Input: file:DIR or gen:….") var input: String
     @Option(help: "Job spec (YAML). Default: the tumbling bid job.") var job: String?
-    @Option(help: "Sink: sqlite:PATH, file:DIR or postgres://….") var output: String
+    @Option(help: "Sink: sqlite:PATH, file:DIR, postgres://… or kafka://….") var output: String
+    @Option(help: "The checkpoint store, where a kafka:// sink keeps late events and dead letters (default: the sink's default store).") var state: String?
 
     func run() throws {
         let verification: Verification
         do {
-            verification = try Verification.verify(job: try loadJob(job), input: input, output: output)
+            verification = try Verification.verify(job: try loadJob(job), input: input, output: output, statePath: state)
         } catch {
             throw userError(error)
         }

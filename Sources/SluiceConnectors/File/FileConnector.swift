@@ -53,7 +53,7 @@ struct FileConnector: SourceConnector, SinkConnector {
         "file:" + StoreBinding.absolute(String(uri.dropFirst(5)))
     }
 
-    func readBack(uri: String, job: JobSpec) throws -> SinkContents {
+    func readBack(uri: String, job: JobSpec, statePath: String?) throws -> SinkContents {
         try FileSink.readBack(directory: String(uri.dropFirst(5)))
     }
 }

@@ -135,7 +135,7 @@ public struct FileSink: Sink {
     public func recover(partition: Int, last: Checkpoint?) throws {
         let target = FileSink.partitionDirectory(directory, partition: partition)
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
-        if let last { try publish(files: last.files, partition: partition, epoch: last.epoch) }
+        if let last { try publish(files: last.sinkFiles, partition: partition, epoch: last.epoch) }
         let committed = last?.seq ?? 0
         for name in (try? FileManager.default.contentsOfDirectory(atPath: target)) ?? [] {
             if let seq = FileSink.seq(of: name), seq > committed {

@@ -69,7 +69,8 @@ public enum KafkaPublishError: Error, CustomStringConvertible, Equatable {
 /// are published; its publish of an already committed checkpoint races the new owner's, and
 /// Kafka's fencing lets only one transaction of the id commit (after the new owner's
 /// `initTransactions`, the old producer's commit fails).
-public final class KafkaExactlyOnce {
+/// One partition's runner uses it at a time (it is handed between threads only with the partition).
+public final class KafkaExactlyOnce: @unchecked Sendable {
     public let partition: Int
     public let epoch: Int64
     private let log: any KafkaTransactionalLog

@@ -34,7 +34,7 @@ struct SQLiteConnector: SinkConnector {
         "sqlite:" + StoreBinding.absolute(String(uri.dropFirst(7)))
     }
 
-    func readBack(uri: String, job: JobSpec) throws -> SinkContents {
+    func readBack(uri: String, job: JobSpec, statePath: String?) throws -> SinkContents {
         try SQLiteSink.readBack(path: String(uri.dropFirst(7)), job: job)
     }
 }

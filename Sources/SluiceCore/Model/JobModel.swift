@@ -90,6 +90,9 @@ public enum Partitioner: String, Sendable, Equatable {
     case murmur2
     /// A single integer key: `key mod P`, Euclidean (a negative key goes to `((key % P) + P) % P`).
     case modulo
+    /// `crc32(key bytes) % P`: librdkafka's default partitioner (`consistent_random`) for keyed
+    /// messages, for topics written by librdkafka-based producers (kcat, confluent-kafka, …).
+    case consistentRandom = "consistent_random"
 }
 
 /// A computed field: `name` is the value of `expression` (text in the expression language), added

@@ -25,12 +25,21 @@ public struct KeyPartitioner: Sendable, Equatable {
             var bytes: [UInt8] = []
             guard KeyBytes.append(parts, to: &bytes) else { return nil }
             return murmur2Partition(bytes)
+        case .consistentRandom:
+            var bytes: [UInt8] = []
+            guard KeyBytes.append(parts, to: &bytes) else { return nil }
+            return crc32Partition(bytes)
         }
     }
 
     /// `(murmur2(bytes) & 0x7fffffff) % P`, as the Kafka Java client's default partitioner.
     public func murmur2Partition(_ bytes: some Collection<UInt8>) -> Int {
         Int(UInt32(bitPattern: Murmur2.hash(bytes)) & 0x7fff_ffff) % partitions
+    }
+
+    /// `crc32(bytes) % P`, as librdkafka's `consistent_random` partitioner places a keyed message.
+    public func crc32Partition(_ bytes: some Collection<UInt8>) -> Int {
+        Int(CRC32.checksum(bytes) % UInt32(partitions))
     }
 
     /// `((key % P) + P) % P`: a negative key still lands in 0..<P.
@@ -109,5 +118,20 @@ public enum Murmur2 {
         h = h &* m
         h ^= h >> 15
         return Int32(bitPattern: h)
+    }
+}
+
+/// CRC-32 (IEEE 802.3, zlib's), which librdkafka's `consistent_random` partitioner hashes keys with.
+public enum CRC32 {
+    private static let table: [UInt32] = (0..<256).map { n in
+        var c = UInt32(n)
+        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        return c
+    }
+
+    public static func checksum(_ data: some Collection<UInt8>) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in data { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        return crc ^ 0xFFFF_FFFF
     }
 }

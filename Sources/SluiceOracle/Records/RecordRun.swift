@@ -202,6 +202,14 @@ struct RecordRun {
         case .murmur2:
             let hash = UInt32(bitPattern: Murmur2.hash(Self.keyBytes(parts)))
             return Int(hash & 0x7fff_ffff) % partitions
+        case .consistentRandom:
+            // CRC-32 bit by bit (the engine uses a table): zlib's polynomial, reflected.
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in Self.keyBytes(parts) {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = (crc >> 1) ^ (crc & 1 == 0 ? 0 : 0xEDB8_8320) }
+            }
+            return Int((crc ^ 0xFFFF_FFFF) % UInt32(partitions))
         }
     }
 

@@ -189,6 +189,7 @@ public final class CdcStreamDecoder {
         let integer = Int64(String(decoding: text, as: UTF8.self))
         switch partitioner {
         case .murmur2: return rule.murmur2Partition(text)
+        case .consistentRandom: return rule.crc32Partition(text)
         case .modulo: return integer.map { KeyPartitioner.euclidean($0, partitions) } ?? 0
         case nil: return integer.map { KeyPartitioner.euclidean($0, partitions) } ?? rule.murmur2Partition(text)
         }

@@ -26,7 +26,7 @@ struct PostgresSinkConnector: SinkConnector {
         return text + "?mode=\(url.options["mode"] ?? "transactional")"
     }
 
-    func readBack(uri: String, job: JobSpec) throws -> SinkContents {
+    func readBack(uri: String, job: JobSpec, statePath: String?) throws -> SinkContents {
         try PostgresSink.readBack(url: PostgresURL(uri), job: job)
     }
 }

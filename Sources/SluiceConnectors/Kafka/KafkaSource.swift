@@ -1,0 +1,131 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceDrivers
+
+/// A topic's partitions as Sluice partitions. Each partition source owns a consumer assigned to
+/// its one partition (no group membership: the coordinator places partitions), reading with
+/// `isolation.level=read_committed`, so aborted transactions never enter a job.
+struct KafkaSourcePartitions: SourcePartitions {
+    let spec: KafkaSpec
+    let partitions: Int
+    let group: String
+    /// JSON values have their line ends turned to spaces (a line end is whitespace between JSON
+    /// tokens and invalid inside a string), so that one message stays one record.
+    let json: Bool
+
+    init(spec: KafkaSpec, options: SourceOptions) throws {
+        self.spec = spec
+        group = spec.group ?? "sluice-\(options.jobName)"
+        if case .csv(header: true, _) = options.format {
+            throw SourceError("\(spec.topic): a Kafka message is one record, so it has no header line: set csv: {header: false} (values in schema order)")
+        }
+        json = options.format == .json
+        if let wanted = spec.partitioner, let job = options.partitioner, wanted != job {
+            throw SourceError("kafka://…/\(spec.topic)?partitioner=\(wanted.rawValue): the job places keys with \(job.rawValue); set `partitioner: \(wanted.rawValue)` in the job so that its partition check hashes keys as the producers did")
+        }
+        partitions = try KafkaSourcePartitions.partitionCount(spec)
+    }
+
+    /// The topic's partition count: a missing topic or an unreachable cluster is an error naming
+    /// the URI.
+    static func partitionCount(_ spec: KafkaSpec) throws -> Int {
+        do {
+            let consumer = try KafkaConsumer(properties: spec.clientProperties, topic: spec.topic, group: "sluice-metadata")
+            return try consumer.partitionCount(timeoutMs: 15_000)
+        } catch let error as KafkaError where error.code == KafkaError.unknownTopic {
+            throw SourceError("kafka://\(spec.bootstrap)/\(spec.topic): the topic does not exist; create it (Sluice creates no topics)")
+        } catch let error as KafkaError {
+            throw SourceError("kafka://\(spec.bootstrap)/\(spec.topic): cannot read the topic's metadata (\(error.message)); is the bootstrap list right and the cluster up?")
+        }
+    }
+
+    func open(partition: Int, position: Int64, tuning: SourceTuning, logger: Logger) throws -> any PartitionSource {
+        try open(partition: partition, position: position, note: nil, tuning: tuning, logger: logger)
+    }
+
+    func open(partition: Int, position: Int64, note: String?, tuning: SourceTuning, logger: Logger) throws -> any PartitionSource {
+        try KafkaPartitionSource(sources: self, partition: partition, position: position, note: note, logger: logger)
+    }
+}
+
+/// One topic partition. The position is the next offset to read; with `stop=latest` the source
+/// ends at the last stable offset seen when the partition first started, kept in the checkpoint
+/// (`checkpointNote`) so that a resumed run stops at the same offset.
+final class KafkaPartitionSource: PartitionSource {
+    private(set) var position: Int64
+    private(set) var lastReadWasEmpty = false
+    var positionCountsLines: Bool { false }
+    var remaining: Int64? { stop.map { max(0, $0 - position) } }
+    var checkpointNote: String? { stop.map { "kafka-stop=\($0)" } }
+
+    private let consumer: KafkaConsumer
+    private let partition: Int
+    private let json: Bool
+    private let stop: Int64?
+    private let logger: Logger
+    private var text: [UInt8] = []
+    private let backoff = Backoff(baseMs: 100, capMs: 5_000)
+    private var failures = 0
+
+    init(sources: KafkaSourcePartitions, partition: Int, position: Int64, note: String?, logger: Logger) throws {
+        let spec = sources.spec
+        self.partition = partition
+        self.position = position
+        self.logger = logger
+        json = sources.json
+        // An offset below the log's start (deleted by retention) must stop the job, not skip ahead.
+        consumer = try KafkaConsumer(properties: spec.clientProperties + [("auto.offset.reset", "error")], topic: spec.topic, group: sources.group)
+        let now = try KafkaSourcePartitions.partitionCount(spec)
+        guard now == sources.partitions else {
+            throw SourceError("kafka://\(spec.bootstrap)/\(spec.topic) had \(sources.partitions) partitions when the job started and has \(now) now; a changed partition count moves keys between partitions: start a new job (a new --state)")
+        }
+        if let note, note.hasPrefix("kafka-stop="), let recorded = Int64(note.dropFirst("kafka-stop=".count)) {
+            stop = recorded
+        } else if spec.stopAtLatest {
+            stop = try consumer.watermarks(partition: partition, timeoutMs: 15_000).high
+        } else {
+            stop = nil
+        }
+        try consumer.assign(partition: partition, offset: position)
+    }
+
+    func read(_ body: (UnsafeRawBufferPointer) -> Void) throws -> Bool {
+        if let stop, position >= stop { return false }
+        text.removeAll(keepingCapacity: true)
+        let result: KafkaPollResult
+        do {
+            result = try consumer.poll(max: 20_000, timeoutMs: 0) { message in
+                if let stop, message.offset >= stop { return }
+                if let value = message.value {
+                    let start = text.count
+                    text.append(contentsOf: value)
+                    if json {
+                        for i in start..<text.count where text[i] == 10 || text[i] == 13 { text[i] = 32 }
+                    }
+                }
+                text.append(10)  // a null value is an empty record: a dead letter
+                position = message.offset + 1
+            }
+            failures = 0
+        } catch let error as KafkaError where error.isRetriable || error.code < 0 {
+            // A broker outage or a leader move: librdkafka reconnects; the lease is kept meanwhile.
+            failures += 1
+            let waitMs = backoff.step(failures: failures)
+            logger.warning("partition \(partition): Kafka unavailable (\(error.message)); retry \(failures) in \(waitMs) ms")
+            usleep(UInt32(waitMs * 1_000))  // on the partition's lane, not the cooperative pool
+            lastReadWasEmpty = true
+            return true
+        }
+        // At the end of what is committed, skip past transaction markers (they take offsets).
+        if let end = result.endOffset, end > position { position = stop.map { min($0, end) } ?? end }
+        lastReadWasEmpty = text.isEmpty
+        if !text.isEmpty { text.withUnsafeBytes { body($0) } }
+        return true
+    }
+
+    /// For monitoring only: standard lag tooling shows the group's committed offsets.
+    func committed(position: Int64) {
+        consumer.commit(partition: partition, offset: position)
+    }
+}

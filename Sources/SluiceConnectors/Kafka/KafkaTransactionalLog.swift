@@ -1,0 +1,103 @@
+import Foundation
+import SluiceDrivers
+
+/// `KafkaTransactionalLog` on librdkafka: one transactional producer per (job, sink topic,
+/// partition), with a stable transactional id `sluice.<job>.<topic>.<partition>` (never one per
+/// checkpoint; the job and topic in it keep two jobs' ids apart). Progress records go to the
+/// progress topic's partition `partition % P`, keyed `<job>/<partition>`.
+final class LibrdkafkaTransactionalLog: KafkaTransactionalLog {
+    let transactionalID: String
+    private let spec: KafkaSpec
+    private let job: String
+    private let partition: Int
+    private let producer: KafkaProducer
+    private let progressKey: [UInt8]
+    private let progressPartitions: Int
+    /// Each message names the checkpoint that published it, for audits of a topic's history.
+    private var header: [UInt8] = []
+    private static let timeoutMs: Int32 = 60_000
+
+    init(spec: KafkaSpec, job: String, partition: Int, transactionTimeoutMs: Int) throws {
+        self.spec = spec
+        self.job = job
+        self.partition = partition
+        transactionalID = "sluice.\(job).\(spec.topic).\(partition)"
+        progressKey = Array("\(job)/\(partition)".utf8)
+        producer = try KafkaProducer(properties: spec.clientProperties + [
+            ("partitioner", "murmur2_random"), ("enable.idempotence", "true"),
+            ("transaction.timeout.ms", String(transactionTimeoutMs)),
+        ], transactionalID: transactionalID)
+        progressPartitions = try producer.partitionCount(topic: spec.progressTopic)
+    }
+
+    func initTransactions() throws { try fenced { try producer.initTransactions(timeoutMs: Self.timeoutMs) } }
+    func begin() throws { try fenced { try producer.beginTransaction() } }
+
+    func send(_ messages: [KafkaOutputMessage]) throws {
+        try fenced {
+            for message in messages {
+                try producer.produce(topic: spec.topic, key: message.key, value: message.value, header: ("sluice-checkpoint", header))
+            }
+        }
+    }
+
+    func sendProgress(_ progress: KafkaSinkProgress) throws {
+        header = Array("\(progress.partition)/\(progress.seq)/\(progress.epoch)".utf8)
+        let value = Array(#"{"job":"\#(job)","partition":\#(progress.partition),"seq":\#(progress.seq),"epoch":\#(progress.epoch)}"#.utf8)
+        try fenced {
+            try producer.produce(topic: spec.progressTopic, partition: Int32(partition % progressPartitions), key: progressKey, value: value)
+        }
+    }
+
+    func commit() throws {
+        try fenced {
+            var attempt = 0
+            while true {
+                do {
+                    return try producer.commitTransaction(timeoutMs: Self.timeoutMs)
+                } catch let error as KafkaError where error.isRetriable && !error.requiresAbort && attempt < 5 {
+                    attempt += 1  // a commit that timed out may be retried as it is
+                }
+            }
+        }
+    }
+
+    func abort() throws { try fenced { try producer.abortTransaction(timeoutMs: Self.timeoutMs) } }
+
+    /// Reads the progress partition from its start to its read_committed end.
+    func committedProgress() throws -> KafkaSinkProgress? {
+        let consumer = try KafkaConsumer(properties: spec.clientProperties, topic: spec.progressTopic, group: "sluice-\(job)-progress")
+        let target = partition % progressPartitions
+        let end = try consumer.watermarks(partition: target).high
+        guard end > 0 else { return nil }
+        try consumer.assign(partition: target, offset: 0)
+        var newest: KafkaSinkProgress?
+        var position: Int64 = 0
+        let deadline = ContinuousClock.now + .seconds(120)
+        while position < end {
+            guard ContinuousClock.now < deadline else {
+                throw KafkaError(code: -1, message: "reading progress from \(spec.progressTopic)[\(target)] took over 120 s")
+            }
+            let result = try consumer.poll(max: 10_000, timeoutMs: 200) { message in
+                position = message.offset + 1
+                guard let key = message.key, Array(key) == progressKey, let value = message.value,
+                      let object = try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any],
+                      let seq = (object["seq"] as? NSNumber)?.int64Value, let epoch = (object["epoch"] as? NSNumber)?.int64Value
+                else { return }
+                newest = KafkaSinkProgress(partition: partition, seq: seq, epoch: epoch)
+            }
+            if let eof = result.endOffset { position = max(position, eof) }
+        }
+        return newest
+    }
+
+    /// librdkafka's fatal errors (a newer producer of the id) become `KafkaPublishError.fenced`.
+    private func fenced<T>(_ work: () throws -> T) throws -> T {
+        do {
+            return try work()
+        } catch let error as KafkaError where error.isFatal || error.code == KafkaError.fenced
+            || error.code == KafkaError.producerFenced || error.code == KafkaError.invalidProducerEpoch {
+            throw KafkaPublishError.fenced("\(transactionalID): \(error.message)")
+        }
+    }
+}

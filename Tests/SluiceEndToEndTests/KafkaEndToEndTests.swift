@@ -1,0 +1,94 @@
+import Foundation
+import SluiceConnectors
+import SluiceDrivers
+import SluiceJob
+import SluiceVerification
+import SluiceWorkload
+import Testing
+
+/// `sluice run` with a Kafka topic as its input or its output, against librdkafka's mock cluster
+/// (in this test process; the `sluice` children use its bootstrap servers), SIGKILLed and resumed,
+/// compared with the oracle over the same records.
+@Suite(.serialized) struct KafkaEndToEndTests {
+    /// Generated orders in files (the oracle's input) and the same records, partition by
+    /// partition and in order, in the topic `orders`.
+    static func ordersTopic(_ scratch: ScratchDir, cluster: KafkaMockCluster, events: Int, partitions: Int) async throws -> String {
+        let input = scratch.at("orders")
+        let gen = try await sluice(["gen", "--seed", "41", "--events", String(events), "--partitions", String(partitions), "--keys", "300",
+                                    "--workload", "orders", "--out", input], scratch: scratch, label: "gen")
+        try #require(gen.exitedWith0, "gen: \(gen)")
+        try cluster.createTopic("orders", partitions: partitions)
+        let producer = try KafkaProducer(properties: [("bootstrap.servers", cluster.bootstrapServers)])
+        for (p, file) in try PartitionFiles.list(directory: input).enumerated() {
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            for line in text.split(separator: "\n") {
+                try producer.produce(topic: "orders", partition: Int32(p), key: nil, value: Array(line.utf8))
+            }
+        }
+        try producer.flush(timeoutMs: 30_000)
+        return input
+    }
+
+    @Test func runFromATopicKilledAndResumedEqualsTheOracle() async throws {
+        let scratch = try ScratchDir("kafka-source-kill")
+        defer { scratch.remove() }
+        let cluster = try KafkaMockCluster(brokers: 3)
+        let input = try await Self.ordersTopic(scratch, cluster: cluster, events: 120_000, partitions: 4)
+        let jobPath = E2E.job("orders-revenue")
+        let output = "sqlite:" + scratch.at("out.db")
+        let source = "kafka://\(cluster.bootstrapServers)/orders?stop=latest"
+        // 30,000 orders per partition at 6,000 events/s: about 5 s, so the kills land mid-run.
+        let run = ["run", "--job", jobPath, "--input", source, "--output", output, "--parallelism", "2",
+                   "--checkpoint-interval-ms", "100", "--rate", "6000", "--quiet"]
+        let report = try await killRepeatedly(run, scratch: scratch, label: "run", seed: 21, delaysMs: 900...2_500,
+                                              targetKills: 2, maxAttempts: 6)
+        print("[kafka source, kill-and-resume] \(report)")
+        #expect(report.killedAfterMs.count == 2, "expected 2 kills of a running process: \(report)")
+        let final = try await sluice(run, scratch: scratch, label: "run-final")
+        try #require(final.exitedWith0, "the run after the kills did not complete: \(final)")
+        let verification = try Verification.verify(job: try JobSpec.load(path: jobPath), input: "file:\(input)", output: output)
+        #expect(verification.passed, "\(verification.report())")
+        #expect(verification.actualRows > 250, "suspiciously few rows: \(verification.report())")
+    }
+
+    @Test func windowsIntoATopicExactlyOnceWithoutKillsAndAtLeastOnceWithKills() async throws {
+        let scratch = try ScratchDir("kafka-sink")
+        defer { scratch.remove() }
+        let cluster = try KafkaMockCluster(brokers: 3)
+        let input = try await Self.ordersTopic(scratch, cluster: cluster, events: 80_000, partitions: 4)
+        let jobPath = E2E.job("orders-revenue")
+        let job = try JobSpec.load(path: jobPath)
+        for topic in ["clean", "killed"] {
+            try cluster.createTopic(topic, partitions: 8)
+            try cluster.createTopic("\(topic).sluice-progress", partitions: 1)
+        }
+
+        // No kills: the topic equals the oracle, row for row.
+        let cleanState = scratch.at("clean.db")
+        let clean = "kafka://\(cluster.bootstrapServers)/clean"
+        let run = try await sluice(["run", "--job", jobPath, "--input", "file:\(input)", "--output", clean, "--state", cleanState,
+                                    "--parallelism", "2", "--checkpoint-interval-ms", "100", "--quiet"], scratch: scratch, label: "clean")
+        try #require(run.exitedWith0, "\(run)")
+        let exact = try Verification.verify(job: job, input: "file:\(input)", output: clean, statePath: cleanState)
+        #expect(exact.passed, "\(exact.report())")
+        #expect(exact.actualRows > 250, "suspiciously few rows: \(exact.report())")
+
+        // Kills: the mock shows aborted and open transactions as committed, so a kill mid-publish
+        // may show rows twice; every oracle row must be there, and nothing else.
+        let killedState = scratch.at("killed.db")
+        let killed = "kafka://\(cluster.bootstrapServers)/killed"
+        let args = ["run", "--job", jobPath, "--input", "file:\(input)", "--output", killed, "--state", killedState,
+                    "--parallelism", "2", "--checkpoint-interval-ms", "100", "--rate", "6000", "--quiet"]
+        let report = try await killRepeatedly(args, scratch: scratch, label: "killed", seed: 5, delaysMs: 800...2_000,
+                                              targetKills: 2, maxAttempts: 6)
+        print("[kafka sink, kill-and-resume] \(report)")
+        #expect(report.killedAfterMs.count == 2, "expected 2 kills of a running process: \(report)")
+        let final = try await sluice(args, scratch: scratch, label: "killed-final")
+        try #require(final.exitedWith0, "\(final)")
+        let atLeastOnce = try Verification.verify(job: job, input: "file:\(input)", output: killed, statePath: killedState)
+        #expect(atLeastOnce.missing.isEmpty && atLeastOnce.wrong.isEmpty && atLeastOnce.extra.isEmpty,
+                "every oracle row, nothing else: \(atLeastOnce.report())")
+        #expect(atLeastOnce.deadMissing.isEmpty && atLeastOnce.deadExtra.isEmpty && atLeastOnce.lateMissing.isEmpty,
+                "rejected events in the store: \(atLeastOnce.report())")
+    }
+}
