@@ -270,6 +270,11 @@ public actor WorkerDaemon: Service {
             sources = try SourceFactory(uri: joined.input, job: job)
                 .throttled(to: options.rate)
             try SinkFactory.validate(uri: joined.output, job: job)
+            if options.statePath == nil, joined.output.hasPrefix("kafka://") {
+                // A Kafka topic holds no checkpoints: the default store would be a file of this
+                // worker's own, and workers that do not share a store cannot fence each other.
+                throw SinkError("a kafka:// sink needs a checkpoint store every worker shares: start each worker with --state postgres://… (or a SQLite path on storage they all mount)")
+            }
         } catch {
             throw WorkerConfigurationError("the coordinator's job cannot run here: \(error); fix the coordinator's --job, --input or --output")
         }

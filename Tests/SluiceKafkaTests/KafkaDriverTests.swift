@@ -53,4 +53,23 @@ import Testing
         let consumer = try KafkaConsumer(properties: [("bootstrap.servers", cluster.bootstrapServers)], topic: "out", group: "t")
         #expect(try consumer.watermarks(partition: 0).high >= 1)
     }
+
+    /// The transaction-outcome log finds a message's transaction by its header.
+    @Test func aHeaderRoundTripsThroughATransaction() throws {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        try cluster.createTopic("h", partitions: 1)
+        let producer = try KafkaProducer(properties: [("bootstrap.servers", cluster.bootstrapServers)], transactionalID: "x")
+        try producer.initTransactions(timeoutMs: 10_000)
+        try producer.beginTransaction()
+        try producer.produce(topic: "h", partition: 0, key: [1], value: [2], header: ("sluice-txn", Array("abc/def/1".utf8)))
+        try producer.commitTransaction(timeoutMs: 10_000)
+        let consumer = try KafkaConsumer(properties: [("bootstrap.servers", cluster.bootstrapServers)], topic: "h", group: "t")
+        try consumer.assign(partition: 0, offset: 0)
+        var seen: [String] = []
+        for _ in 0..<30 {
+            let r = try consumer.poll(max: 10, timeoutMs: 100) { m in seen.append("\(m.offset) \(m.header("sluice-txn").map { String(decoding: $0, as: UTF8.self) } ?? "nil")") }
+            if r.endOffset != nil { break }
+        }
+        #expect(seen == ["0 abc/def/1"])
+    }
 }

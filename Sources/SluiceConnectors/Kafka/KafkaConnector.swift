@@ -64,8 +64,12 @@ struct KafkaConnector: SourceConnector, SinkConnector {
 
 /// Every message of a topic, partition by partition, from the start to the read_committed end.
 public enum KafkaTopicReader {
-    public static func read<T>(spec: KafkaSpec, timeout: Duration = .seconds(120),
+    /// With `outcomes`, only messages of transactions it logged committed (Kafka's read_committed
+    /// view, which the mock cluster does not give).
+    public static func read<T>(spec: KafkaSpec, outcomes: KafkaTransactionOutcomes? = KafkaTransactionOutcomes.fromEnvironment(),
+                               timeout: Duration = .seconds(120),
                                _ transform: (UnsafeRawBufferPointer) throws -> T) throws -> [T] {
+        let committed = outcomes?.committed()
         let partitions = try KafkaSourcePartitions.partitionCount(spec)
         var out: [T] = []
         let deadline = ContinuousClock.now + timeout
@@ -81,6 +85,9 @@ public enum KafkaTopicReader {
                 let result = try consumer.poll(max: 10_000, timeoutMs: 200) { message in
                     position = message.offset + 1
                     guard failure == nil else { return }
+                    if let committed, !committed.contains(String(decoding: message.header(KafkaTransactionOutcomes.header) ?? [], as: UTF8.self)) {
+                        return
+                    }
                     do {
                         out.append(try transform(message.value ?? UnsafeRawBufferPointer(start: nil, count: 0)))
                     } catch { failure = error }

@@ -23,12 +23,16 @@ struct KafkaSink: Sink {
     let transactionTimeoutMs: Int
     private let state: KafkaSinkState
     private let logger: Logger
+    /// Tests only: Kafka's transaction rules applied over the mock cluster.
+    let outcomes: KafkaTransactionOutcomes?
 
     /// The broker's default cap on `transaction.timeout.ms` (`transaction.max.timeout.ms`).
     static let brokerTimeoutCapMs = 900_000
 
-    init(uri: String, job: JobSpec, logger: Logger, connect: Bool) throws {
+    init(uri: String, job: JobSpec, logger: Logger, connect: Bool,
+         outcomes: KafkaTransactionOutcomes? = KafkaTransactionOutcomes.fromEnvironment()) throws {
         spec = try KafkaSpec(uri: uri)
+        self.outcomes = outcomes
         self.job = job
         self.logger = logger
         rows = KafkaRows(job: job)
@@ -103,7 +107,7 @@ struct KafkaSink: Sink {
     func recover(partition: Int, epoch: Int64, last: Checkpoint?) throws {
         guard spec.mode == .exactlyOnce else { return }
         state.pending.withLock { _ = $0.removeValue(forKey: partition) }
-        let log = try LibrdkafkaTransactionalLog(spec: spec, job: job.name, partition: partition, transactionTimeoutMs: transactionTimeoutMs)
+        let log = try LibrdkafkaTransactionalLog(spec: spec, job: job.name, partition: partition, transactionTimeoutMs: transactionTimeoutMs, outcomes: outcomes)
         let publisher = KafkaExactlyOnce(partition: partition, epoch: epoch, log: log)
         state.publishers.withLock { $0[partition] = publisher }
         let committed = last?.seq ?? 0

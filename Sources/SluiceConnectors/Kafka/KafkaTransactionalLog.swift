@@ -13,12 +13,17 @@ final class LibrdkafkaTransactionalLog: KafkaTransactionalLog {
     private let producer: KafkaProducer
     private let progressKey: [UInt8]
     private let progressPartitions: Int
-    /// Each message names the checkpoint that published it, for audits of a topic's history.
+    /// This producer handle's name, and its transactions so far: every message carries
+    /// `TXID/INSTANCE/N` in the `sluice-txn` header, so that a topic's history can be audited.
+    private let instance: String
+    private var transactions = 0
     private var header: [UInt8] = []
+    private let outcomes: KafkaTransactionOutcomes?
     private static let timeoutMs: Int32 = 60_000
 
-    init(spec: KafkaSpec, job: String, partition: Int, transactionTimeoutMs: Int) throws {
+    init(spec: KafkaSpec, job: String, partition: Int, transactionTimeoutMs: Int, outcomes: KafkaTransactionOutcomes?) throws {
         self.spec = spec
+        self.outcomes = outcomes
         self.job = job
         self.partition = partition
         transactionalID = "sluice.\(job).\(spec.topic).\(partition)"
@@ -28,28 +33,53 @@ final class LibrdkafkaTransactionalLog: KafkaTransactionalLog {
             ("transaction.timeout.ms", String(transactionTimeoutMs)),
         ], transactionalID: transactionalID)
         progressPartitions = try producer.partitionCount(topic: spec.progressTopic)
+        instance = KafkaTransactionOutcomes.newInstance()
     }
 
-    func initTransactions() throws { try fenced { try producer.initTransactions(timeoutMs: Self.timeoutMs) } }
-    func begin() throws { try fenced { try producer.beginTransaction() } }
+    private var transaction: String { "\(transactionalID)/\(instance)/\(transactions)" }
+
+    func initTransactions() throws {
+        try fenced { try producer.initTransactions(timeoutMs: Self.timeoutMs) }
+        try outcomes?.locked { append in try append("init \(transactionalID) \(instance)") }
+    }
+
+    func begin() throws {
+        try fenced { try producer.beginTransaction() }
+        transactions += 1
+        header = Array(transaction.utf8)
+    }
 
     func send(_ messages: [KafkaOutputMessage]) throws {
         try fenced {
             for message in messages {
-                try producer.produce(topic: spec.topic, key: message.key, value: message.value, header: ("sluice-checkpoint", header))
+                try producer.produce(topic: spec.topic, key: message.key, value: message.value, header: (KafkaTransactionOutcomes.header, header))
             }
         }
     }
 
     func sendProgress(_ progress: KafkaSinkProgress) throws {
-        header = Array("\(progress.partition)/\(progress.seq)/\(progress.epoch)".utf8)
         let value = Array(#"{"job":"\#(job)","partition":\#(progress.partition),"seq":\#(progress.seq),"epoch":\#(progress.epoch)}"#.utf8)
         try fenced {
-            try producer.produce(topic: spec.progressTopic, partition: Int32(partition % progressPartitions), key: progressKey, value: value)
+            try producer.produce(topic: spec.progressTopic, partition: Int32(partition % progressPartitions), key: progressKey, value: value,
+                                 header: (KafkaTransactionOutcomes.header, header))
         }
     }
 
     func commit() throws {
+        guard let outcomes else { return try commitTransaction() }
+        // Kafka's rule, which the mock lacks: a producer fenced by a newer init cannot commit.
+        let transaction = self.transaction
+        try outcomes.locked { append in
+            if outcomes.isFenced(transactionalID, instance: instance) {
+                try append("fenced \(transaction)")
+                throw KafkaPublishError.fenced("\(transactionalID): a newer producer initialized the id (transaction-outcome log)")
+            }
+            try commitTransaction()
+            try append("commit \(transaction)")
+        }
+    }
+
+    private func commitTransaction() throws {
         try fenced {
             var attempt = 0
             while true {
@@ -62,7 +92,11 @@ final class LibrdkafkaTransactionalLog: KafkaTransactionalLog {
         }
     }
 
-    func abort() throws { try fenced { try producer.abortTransaction(timeoutMs: Self.timeoutMs) } }
+    func abort() throws {
+        try fenced { try producer.abortTransaction(timeoutMs: Self.timeoutMs) }
+        let transaction = self.transaction
+        try outcomes?.locked { append in try append("abort \(transaction)") }
+    }
 
     /// Reads the progress partition from its start to its read_committed end.
     func committedProgress() throws -> KafkaSinkProgress? {
@@ -73,6 +107,7 @@ final class LibrdkafkaTransactionalLog: KafkaTransactionalLog {
         try consumer.assign(partition: target, offset: 0)
         var newest: KafkaSinkProgress?
         var position: Int64 = 0
+        let committed = outcomes?.committed()
         let deadline = ContinuousClock.now + .seconds(120)
         while position < end {
             guard ContinuousClock.now < deadline else {
@@ -80,6 +115,9 @@ final class LibrdkafkaTransactionalLog: KafkaTransactionalLog {
             }
             let result = try consumer.poll(max: 10_000, timeoutMs: 200) { message in
                 position = message.offset + 1
+                if let committed, !committed.contains(String(decoding: message.header(KafkaTransactionOutcomes.header) ?? [], as: UTF8.self)) {
+                    return  // aborted or open, as Kafka's read_committed would hide it
+                }
                 guard let key = message.key, Array(key) == progressKey, let value = message.value,
                       let object = try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any],
                       let seq = (object["seq"] as? NSNumber)?.int64Value, let epoch = (object["epoch"] as? NSNumber)?.int64Value

@@ -8,6 +8,18 @@ public struct KafkaMessage {
     public var timestampMs: Int64
     public var key: UnsafeRawBufferPointer?
     public var value: UnsafeRawBufferPointer?
+    let raw: UnsafeMutablePointer<rd_kafka_message_t>
+
+    /// The value of the message's last header called `name`, if it has one.
+    public func header(_ name: String) -> [UInt8]? {
+        var headers: OpaquePointer?
+        guard rd_kafka_message_headers(raw, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers else { return nil }
+        var value: UnsafeRawPointer?
+        var size = 0
+        guard rd_kafka_header_get_last(headers, name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        guard let value else { return [] }
+        return Array(UnsafeRawBufferPointer(start: value, count: size))
+    }
 }
 
 /// What one `poll` saw besides messages.
@@ -78,7 +90,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             let timestamp = rd_kafka_message_timestamp(message, &type)
             body(KafkaMessage(partition: m.partition, offset: m.offset, timestampMs: timestamp,
                               key: m.key.map { UnsafeRawBufferPointer(start: $0, count: m.key_len) },
-                              value: m.payload.map { UnsafeRawBufferPointer(start: $0, count: m.len) }))
+                              value: m.payload.map { UnsafeRawBufferPointer(start: $0, count: m.len) }, raw: message))
             result.messages += 1
         }
         return result
