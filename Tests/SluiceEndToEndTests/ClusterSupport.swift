@@ -210,7 +210,12 @@ final class Cluster {
     var address: String { ([port] + standbyPorts).map { "127.0.0.1:\($0)" }.joined(separator: ",") }
 
     /// The sink every worker writes (and, by default, keeps its checkpoints in).
-    var output: String { database ?? "sqlite:\(outputDB)" }
+    var output: String { sink ?? database ?? "sqlite:\(outputDB)" }
+    /// Another sink than the default (a kafka:// topic); workers then need `workerArguments`.
+    var sink: String?
+    /// More flags for every worker (e.g. `--state PATH`), and its environment.
+    var workerArguments: [String] = []
+    var workerEnvironment: [String: String] = [:]
 
     var coordinatorArguments: [String] {
         ["coordinator", "--certs", certs, "--input", inputURI, "--output", output]
@@ -268,7 +273,7 @@ final class Cluster {
         var args = ["worker", "--id", id, "--coordinator", address] + (tls ?? ["--certs", certs])
         if let rate { args += ["--rate", "\(rate)"] }
         if metrics { args += ["--metrics", "127.0.0.1:0"] }
-        let child = try Child(args, scratch: scratch, label: label ?? id)
+        let child = try Child(args + workerArguments, scratch: scratch, label: label ?? id, environment: workerEnvironment)
         children.append(child)
         if label == nil { workers[id] = child }
         return child

@@ -9,7 +9,8 @@ import Testing
 /// `sluice run` with a Kafka topic as its input or its output, against librdkafka's mock cluster
 /// (in this test process; the `sluice` children use its bootstrap servers), SIGKILLed and resumed,
 /// compared with the oracle over the same records.
-@Suite(.serialized) struct KafkaEndToEndTests {
+extension SluiceEndToEndTests {
+@Suite struct KafkaEndToEndTests {
     /// Generated orders in files (the oracle's input) and the same records, partition by
     /// partition and in order, in the topic `orders`.
     static func ordersTopic(_ scratch: ScratchDir, cluster: KafkaMockCluster, events: Int, partitions: Int) async throws -> String {
@@ -91,4 +92,5 @@ import Testing
         #expect(atLeastOnce.deadMissing.isEmpty && atLeastOnce.deadExtra.isEmpty && atLeastOnce.lateMissing.isEmpty,
                 "rejected events in the store: \(atLeastOnce.report())")
     }
+}
 }

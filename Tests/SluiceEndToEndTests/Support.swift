@@ -87,7 +87,8 @@ final class Child {
 
     /// Starts `sluice <arguments>`; its logs go to `logs/` under `scratch`. A `launcher` (for
     /// example `["/usr/bin/prlimit", "--nofile=256:256", "--"]`) runs the binary through it.
-    init(_ arguments: [String], scratch: ScratchDir, label: String, launcher: [String] = []) throws {
+    init(_ arguments: [String], scratch: ScratchDir, label: String, launcher: [String] = [],
+         environment: [String: String] = [:]) throws {
         let binary = try E2E.binary()
         self.label = label
         let logs = scratch.at("logs")
@@ -100,6 +101,9 @@ final class Child {
         process.executableURL = URL(fileURLWithPath: launcher.first ?? binary)
         process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [binary] + arguments
         process.currentDirectoryURL = URL(fileURLWithPath: scratch.path)
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardInput = FileHandle.nullDevice
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         let err = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
@@ -158,8 +162,8 @@ private func sendSIGKILL(_ pid: pid_t) {
 /// Runs `sluice <arguments>` to its end (bounded by `timeout`); records an issue if it hung.
 @discardableResult
 func sluice(_ arguments: [String], scratch: ScratchDir, label: String,
-            timeout: Duration = E2E.defaultTimeout) async throws -> ChildExit {
-    let child = try Child(arguments, scratch: scratch, label: label)
+            timeout: Duration = E2E.defaultTimeout, environment: [String: String] = [:]) async throws -> ChildExit {
+    let child = try Child(arguments, scratch: scratch, label: label, environment: environment)
     let exit = await child.wait(timeout: timeout)
     #expect(!exit.timedOut, "sluice \(arguments.joined(separator: " ")) hung: \(exit)")
     return exit

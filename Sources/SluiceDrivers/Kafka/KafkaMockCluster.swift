@@ -40,6 +40,13 @@ public final class KafkaMockCluster: @unchecked Sendable {
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "leader of \(topic)[\(partition)]") }
     }
 
+    /// Makes `broker` the coordinator of a transactional id (`type` "transaction") or a consumer
+    /// group ("group").
+    public func setCoordinator(type: String, key: String, broker: Int) throws {
+        let err = rd_kafka_mock_coordinator_set(cluster, type, key, Int32(broker))
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "\(type) coordinator of '\(key)'") }
+    }
+
     /// The next `count` requests of the API `apiKey` (0 Produce, 1 Fetch, 3 Metadata, …) fail with
     /// `error` (a Kafka error code, e.g. 7 REQUEST_TIMED_OUT).
     public func pushRequestErrors(apiKey: Int16, count: Int, error: Int32) {
