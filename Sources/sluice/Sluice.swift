@@ -14,7 +14,7 @@ struct Sluice: AsyncParsableCommand {
         commandName: "sluice",
         abstract: "A stream processor: keyed event-time windows, exactly once.",
         version: sluiceVersion,
-        subcommands: [Gen.self, Run.self, OracleCommand.self, Verify.self, Bench.self, Certs.self, Coordinator.self, Worker.self, Status.self, Demo.self, Chaos.self, Split.self, Sim.self])
+        subcommands: [Gen.self, Run.self, OracleCommand.self, Verify.self, Bench.self, Certs.self, Coordinator.self, Worker.self, Status.self, Demo.self, Chaos.self, Split.self, Sim.self, KafkaCommands.self, Dev.self])
 
     /// ArgumentParser's own main, with one change: a usage error (an unknown flag, a missing or
     /// malformed value, a failed validation: its exit code 64) exits 2, Sluice's code for bad
