@@ -14,7 +14,7 @@ ARG DEBIAN_RUNTIME=bookworm-slim
 FROM swift:${SWIFT_VERSION}-bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        liblz4-dev libpq-dev libsqlite3-dev pkg-config \
+        liblz4-dev libpq-dev libsqlite3-dev librdkafka-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so that a change in Sources/ does not fetch them again. Package.resolved
@@ -35,7 +35,7 @@ RUN swift build -c release --static-swift-stdlib --product sluice \
 FROM debian:${DEBIAN_RUNTIME}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        liblz4-1 libpq5 libsqlite3-0 ca-certificates \
+        liblz4-1 libpq5 libsqlite3-0 librdkafka1 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 sluice \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/sluice --no-create-home \
