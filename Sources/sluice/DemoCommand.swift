@@ -3,6 +3,7 @@ import Foundation
 import SluiceChaos
 import SluiceCoordinator
 import SluiceConnectors
+import SluiceDrivers
 import SluiceJob
 import SluiceOracle
 import SluiceVerification
@@ -19,12 +20,15 @@ struct Demo: AsyncParsableCommand {
         abstract: "Run a local cluster (coordinator + 3 workers), kill a worker midway, add one, verify exactly-once.")
 
     @Option(help: "Working directory (default: a new temporary one).") var dir: String?
-    @Option(help: "Events in all (8 partitions).") var events = 2_400_000
+    @Option(help: "Events in all (8 partitions). Default 2,400,000; with --kafka 160,000 (the mock cluster keeps about 4 MB per partition).")
+    var events: Int?
     @Option(help: "Seconds the run should last (the generator is throttled to fit).") var seconds = 30.0
     @Option(help: "Seconds after the start to SIGKILL worker-2.") var killAt = 10.0
     @Option(help: "Seconds after the start to add worker-4.") var addAt = 18.0
     @Option(help: "The workload: bids (CSV of integers, generated on the fly) or orders (JSON orders with string customer ids, decimals, duplicates and bad lines, written to files first; the job is jobs/orders-revenue.yaml).")
     var workload: String = "bids"
+    @Flag(help: "Read the orders from a Kafka topic: librdkafka's in-memory mock cluster (3 brokers) in this process, an 8-partition topic of JSON orders produced first, the workers reading it with a kafka:// source (implies --workload orders).")
+    var kafka = false
     @Option(help: "Run the whole demo on PostgreSQL (postgres://USER@HOST:PORT/DB): the coordinator's leases, the workers' checkpoints and the sink (table demo_results). Its Sluice tables in that database are dropped first.") var store: String?
 
     func run() async throws {
@@ -40,8 +44,17 @@ struct Demo: AsyncParsableCommand {
             output = PostgresDemoDatabase.sinkURL(store)
             coordinatorStore = ["--store", store]
         }
-        guard let kind = Workload(rawValue: workload) else { throw ValidationError("--workload must be bids or orders, got '\(workload)'") }
+        guard var kind = Workload(rawValue: workload) else { throw ValidationError("--workload must be bids or orders, got '\(workload)'") }
+        if kafka { kind = .orders }
+        let events = self.events ?? (kafka ? 160_000 : 2_400_000)
+        if kafka, events > 200_000 {
+            // About 150 bytes an order: beyond ~25,000 per partition the mock trims the oldest.
+            throw ValidationError("--events \(events) with --kafka: librdkafka's mock cluster keeps about 4 MB per partition (about 25,000 orders) and trims older messages; use --events 200000 or fewer")
+        }
         var input = "gen:seed=42,events=\(events),partitions=8"
+        // The oracle reads the files; the cluster reads `source` (the files, or the Kafka topic).
+        var source: String?
+        var broker: KafkaMockCluster?
         var job = JobSpec.defaultBidsTumbling
         var jobArguments: [String] = []
         if kind == .orders {
@@ -53,7 +66,13 @@ struct Demo: AsyncParsableCommand {
             job = try JobSpec.load(path: jobPath)
             input = "file:" + files
             jobArguments = ["--job", jobPath]
+            if kafka {
+                let cluster = try KafkaMockCluster(brokers: 3)
+                broker = cluster
+                source = try Demo.produceOrders(from: files, into: cluster)
+            }
         }
+        _ = broker  // the mock cluster lives as long as the demo
         let rate = Double(events) / 8 / seconds
         for file in ["results.db", "results.db-wal", "results.db-shm", "coordinator.db", "coordinator.db-wal", "coordinator.db-shm"] {
             try? FileManager.default.removeItem(atPath: (root as NSString).appendingPathComponent(file))
@@ -65,10 +84,10 @@ struct Demo: AsyncParsableCommand {
         let children = ProcessSupervisor(logs: logs)
         defer { children.killAll() }
         let coordinator = try children.start("coordinator", [
-            "coordinator", "--listen", "127.0.0.1:0", "--certs", certs, "--input", input, "--output", output,
+            "coordinator", "--listen", "127.0.0.1:0", "--certs", certs, "--input", source ?? input, "--output", output,
             "--heartbeat-ms", "1000"] + coordinatorStore + jobArguments)
         let port = try await children.waitForPort(coordinator)
-        print("  coordinator on 127.0.0.1:\(port); input \(input), throttled to about \(Int(seconds)) s; sink \(PostgresURL.redact(output))")
+        print("  coordinator on 127.0.0.1:\(port); input \(source ?? input), throttled to about \(Int(seconds)) s; sink \(PostgresURL.redact(output))")
         func startWorker(_ n: Int) throws -> Int32 {
             try children.start("worker-\(n)", ["worker", "--id", "worker-\(n)", "--coordinator", "127.0.0.1:\(port)",
                                                "--certs", certs, "--rate", String(Int(rate))])
@@ -129,5 +148,28 @@ struct Demo: AsyncParsableCommand {
         print("recovery after SIGKILL of worker-2 (lease 6 s): \(times.joined(separator: ", "))")
         print("epochs: " + last.partitions.map { "\($0.partition):\($0.epoch)" }.joined(separator: " "))
         if !verification.passed { throw ExitCode(1) }
+    }
+
+    /// An 8-partition topic `orders` holding the generated files' records, partition by partition
+    /// and in order (so that the oracle over the files is the reference), each keyed by its
+    /// customer id as a producer of orders would key it. Returns the source URI.
+    static func produceOrders(from directory: String, into cluster: KafkaMockCluster) throws -> String {
+        let files = try PartitionFiles.list(directory: directory)
+        try cluster.createTopic("orders", partitions: files.count)
+        let producer = try KafkaProducer(properties: [("bootstrap.servers", cluster.bootstrapServers), ("linger.ms", "20")])
+        var count = 0
+        for (p, file) in files.enumerated() {
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            for line in text.split(separator: "\n") {
+                let key = line.range(of: #""customer":{"id":""#).flatMap { start in
+                    line[start.upperBound...].firstIndex(of: "\"").map { Array(line[start.upperBound..<$0].utf8) }
+                }
+                try producer.produce(topic: "orders", partition: Int32(p), key: key, value: Array(line.utf8))
+                count += 1
+            }
+        }
+        try producer.flush(timeoutMs: 60_000)
+        print("  Kafka: librdkafka's in-memory mock cluster (3 brokers, a test broker) at \(cluster.bootstrapServers); \(grouped(Int64(count))) JSON orders produced to topic orders (\(files.count) partitions)")
+        return "kafka://\(cluster.bootstrapServers)/orders?stop=latest"
     }
 }

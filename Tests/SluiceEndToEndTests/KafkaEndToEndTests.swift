@@ -94,3 +94,17 @@ extension SluiceEndToEndTests {
     }
 }
 }
+
+extension SluiceEndToEndTests.KafkaEndToEndTests {
+    /// The README's Kafka demo: the mock cluster, a topic of JSON orders, the cluster reading it, a
+    /// worker SIGKILLed, the oracle.
+    @Test func theKafkaDemoPasses() async throws {
+        let scratch = try ScratchDir("kafka-demo")
+        defer { scratch.remove() }
+        let demo = try await sluice(["demo", "--kafka", "--dir", scratch.at("demo"), "--events", "96000", "--seconds", "10",
+                                     "--kill-at", "4", "--add-at", "7"], scratch: scratch, label: "demo", timeout: .seconds(300))
+        #expect(demo.exitedWith0, "\(demo)")
+        #expect(demo.stdout.contains("PASS: the sink equals the oracle"), "\(demo.stdout.suffix(2_000))")
+        #expect(demo.stdout.contains("SIGKILL worker-2"), "no worker was killed: \(demo.stdout.suffix(2_000))")
+    }
+}

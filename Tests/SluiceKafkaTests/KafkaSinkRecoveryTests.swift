@@ -175,3 +175,31 @@ import Testing
         #expect(CRC32.checksum([UInt8]()) == 0)
     }
 }
+
+/// The source's positions against what the broker still holds.
+@Suite struct KafkaSourceTests {
+    /// librdkafka's mock keeps about 4 MB per partition and trims older messages, as retention
+    /// would: a position below the log's start must stop the partition with a clear error, never
+    /// skip ahead.
+    @Test func aPositionDeletedByRetentionIsAnErrorNotASkip() throws {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        try cluster.createTopic("trimmed", partitions: 1)
+        let producer = try KafkaProducer(properties: [("bootstrap.servers", cluster.bootstrapServers)])
+        let value = Array(repeating: UInt8(ascii: "x"), count: 400)
+        for _ in 0..<30_000 { try producer.produce(topic: "trimmed", partition: 0, key: nil, value: value) }
+        try producer.flush(timeoutMs: 30_000)
+        let consumer = try KafkaConsumer(properties: [("bootstrap.servers", cluster.bootstrapServers)], topic: "trimmed", group: "t")
+        try #require(try consumer.watermarks(partition: 0).low > 0, "the mock kept every message: nothing to test")
+        let job = try JobSpec.parse(yaml: OrderGenerator.revenueJob)
+        let source = try SourceFactory(uri: "kafka://\(cluster.bootstrapServers)/trimmed", job: job).open(partition: 0, position: 0)
+        var failure: Error?
+        let deadline = ContinuousClock.now + .seconds(20)
+        while failure == nil, ContinuousClock.now < deadline {
+            do {
+                _ = try source.read { _ in Issue.record("read records below the log's start") }
+            } catch { failure = error }
+        }
+        let error = try #require(failure, "no error within 20 s")
+        #expect("\(error)".contains("no longer in the topic"), "\(error)")
+    }
+}

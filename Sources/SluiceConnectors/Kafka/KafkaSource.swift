@@ -61,6 +61,7 @@ final class KafkaPartitionSource: PartitionSource {
 
     private let consumer: KafkaConsumer
     private let partition: Int
+    private let topic: String
     private let json: Bool
     private let stop: Int64?
     private let logger: Logger
@@ -73,6 +74,7 @@ final class KafkaPartitionSource: PartitionSource {
         self.partition = partition
         self.position = position
         self.logger = logger
+        topic = spec.topic
         json = sources.json
         // An offset below the log's start (deleted by retention) must stop the job, not skip ahead.
         consumer = try KafkaConsumer(properties: spec.clientProperties + [("auto.offset.reset", "error")], topic: spec.topic, group: sources.group)
@@ -108,6 +110,8 @@ final class KafkaPartitionSource: PartitionSource {
                 position = message.offset + 1
             }
             failures = 0
+        } catch let error as KafkaError where KafkaError.offsetOutOfRange.contains(error.code) {
+            throw SourceError("\(topic)[\(partition)]: offset \(position) is no longer in the topic (deleted by retention, or the topic was recreated): the job cannot resume exactly where its checkpoint stands; start a new job (a new --state) or restore the topic")
         } catch let error as KafkaError where error.isRetriable || error.code < 0 {
             // A broker outage or a leader move: librdkafka reconnects; the lease is kept meanwhile.
             failures += 1

@@ -45,6 +45,10 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
     ]
 
     public static let unknownTopic = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART.rawValue
+    /// The position is outside the partition's log (deleted by retention), with
+    /// `auto.offset.reset=error`.
+    public static let offsetOutOfRange: Set<Int32> = [RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET.rawValue,
+                                                      RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE.rawValue]
     public static let localUnknownTopic = RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC.rawValue
     public static let fenced = RD_KAFKA_RESP_ERR__FENCED.rawValue
     public static let producerFenced = RD_KAFKA_RESP_ERR_PRODUCER_FENCED.rawValue
