@@ -23,6 +23,8 @@ final class KafkaSim {
     var crashPerMille = 0
     var pausePerMille = 0
     var outages = 0
+    /// Workers inside the sink's recovery (for the fault points' names).
+    var recovering: Set<Int> = []
     /// The read_committed view is checked below this offset of each topic partition.
     var cursor: [Int64]
     /// Per Sluice partition, the newest progress seq in the view.
@@ -98,7 +100,10 @@ extension Simulator {
         guard let kafka else { return nil }
         let producer = KafkaModelProducer(
             model: kafka.model, transactionalId: Self.transactionalId(p), partition: p,
-            point: { [unowned self] step in try self.kafkaPoint(w, inc, "\(Self.name(w))#\(inc) p\(p) \(step)") },
+            point: { [unowned self] step in
+                let during = self.kafka?.recovering.contains(w) == true ? "recovery: " : ""
+                try self.kafkaPoint(w, inc, "\(Self.name(w))#\(inc) p\(p) \(during)\(step)")
+            },
             available: { [unowned self] in (self.kafka?.outages ?? 0) == 0 },
             committed: { [unowned self] producer, number in self.kafkaCommitted(w, inc, p, producer, number) })
         producer.plantedBugs = config.plantedBugs
@@ -130,6 +135,8 @@ extension Simulator {
         guard let task = proc.tasks[p], let producer = makeProducer(w, inc, p) else { return true }
         let sink = KafkaExactlyOnce(partition: p, epoch: task.lease.epoch, log: producer)
         proc.tasks[p]?.sink = sink
+        kafka?.recovering.insert(w)
+        defer { kafka?.recovering.remove(w) }
         do {
             let published = try sink.recover(committedSeq: committedSeq) { seq in try self.outbox(w, p, seq) }
             trace("\(Self.name(w)): \(task.lease) recovered the Kafka sink (store at #\(committedSeq); published again \(published))")
