@@ -20,6 +20,8 @@ public enum KafkaModelError: Error, Equatable, CustomStringConvertible {
     case notStable(partition: Int, lastStable: Int64, highWatermark: Int64)
     /// The broker does not answer (a fault of the simulator).
     case brokerUnavailable
+    /// The commit's answer was lost: the transaction may or may not have committed.
+    case commitOutcomeUnknown
 
     public var description: String {
         switch self {
@@ -28,6 +30,7 @@ public enum KafkaModelError: Error, Equatable, CustomStringConvertible {
         case .noTransaction: "no open transaction"
         case let .notStable(p, lso, hw): "partition \(p): last stable offset \(lso) below the high watermark \(hw)"
         case .brokerUnavailable: "broker unavailable"
+        case .commitOutcomeUnknown: "the commit's answer was lost"
         }
     }
 }
@@ -43,8 +46,10 @@ public enum KafkaModelError: Error, Equatable, CustomStringConvertible {
 /// - the last stable offset of a partition is the first offset of its earliest open transaction
 ///   (the high watermark if none); a read_committed reader sees the records of committed
 ///   transactions below it, never those of aborted or open ones.
+/// An `EndTxn` for a transaction that already ended fails (`noTransaction`): an abort after a
+/// commit whose answer was lost does not undo it (Kafka answers INVALID_TXN_STATE).
 /// Not modelled: transaction timeouts, replication and leader changes, idempotent-produce
-/// sequence numbers, lost acknowledgements of a commit, consumer groups.
+/// sequence numbers, consumer groups.
 public final class KafkaModel {
     /// A producer session: one transactional id under one producer id and epoch.
     public struct Producer: Sendable, Hashable, CustomStringConvertible {
@@ -162,7 +167,12 @@ public final class KafkaModel {
     @discardableResult
     public func endTransaction(_ p: Producer, commit: Bool) throws -> Int {
         try checkNotFenced(p)
-        guard let number = openByProducer[p] else { throw KafkaModelError.noTransaction }
+        guard let number = openByProducer[p] else {
+            // The planted bug: an abort with nothing open answers success (as a client that lost
+            // a commit's answer and aborts locally might), so the sink believes it undid the commit.
+            if !commit && plantedBugs.armed(.kafkaAbortAfterCommitSucceeds) { return -1 }
+            throw KafkaModelError.noTransaction
+        }
         end(number, commit: commit)
         return number
     }
@@ -219,17 +229,21 @@ public final class KafkaModelProducer: KafkaTransactionalLog {
     private let available: () -> Bool
     /// Called after each commit the model accepted, with the producer that committed.
     private let committed: (KafkaModel.Producer, Int) -> Void
+    /// Whether the answer to a commit that the model applied is lost (a fault of the simulator).
+    private let commitAnswerLost: () -> Bool
     public var plantedBugs: Set<PlantedBug> = []
 
     public init(model: KafkaModel, transactionalId: String, partition: Int,
                 point: @escaping (String) throws -> Void = { _ in }, available: @escaping () -> Bool = { true },
-                committed: @escaping (KafkaModel.Producer, Int) -> Void = { _, _ in }) {
+                committed: @escaping (KafkaModel.Producer, Int) -> Void = { _, _ in },
+                commitAnswerLost: @escaping () -> Bool = { false }) {
         self.model = model
         self.transactionalId = transactionalId
         self.partition = partition
         self.point = point
         self.available = available
         self.committed = committed
+        self.commitAnswerLost = commitAnswerLost
     }
 
     private func reach(_ step: String) throws {
@@ -275,6 +289,7 @@ public final class KafkaModelProducer: KafkaTransactionalLog {
         let p = try session()
         let number = try model.endTransaction(p, commit: true)
         committed(p, number)
+        if commitAnswerLost() { throw KafkaModelError.commitOutcomeUnknown }
     }
 
     public func abort() throws {

@@ -22,6 +22,8 @@ final class KafkaSim {
     /// Per fault point of the sink's protocol (per mille, during the fault window).
     var crashPerMille = 0
     var pausePerMille = 0
+    /// Per Kafka commit: the commit applies, its answer is lost.
+    var lostCommitAnswerPerMille = 0
     var outages = 0
     /// Workers inside the sink's recovery (for the fault points' names).
     var recovering: Set<Int> = []
@@ -56,8 +58,9 @@ extension Simulator {
         guard let kafka else { return }
         kafka.crashPerMille = chance(perMille: 500) ? randomInt(1...25) : 0
         kafka.pausePerMille = chance(perMille: 500) ? randomInt(1...25) : 0
+        kafka.lostCommitAnswerPerMille = chance(perMille: 500) ? randomInt(1...50) : 0
         let outages = randomInt(0...2)
-        trace("schedule (Kafka sink): per mille of sink steps crash \(kafka.crashPerMille), pause \(kafka.pausePerMille); \(outages) broker outages")
+        trace("schedule (Kafka sink): per mille of sink steps crash \(kafka.crashPerMille), pause \(kafka.pausePerMille); of commits, answer lost \(kafka.lostCommitAnswerPerMille); \(outages) broker outages")
         for _ in 0..<outages {
             let start = random(0...(config.faultWindowMs - 1))
             schedule(.episode(.kafkaOutage, durationMs: min(random(100...5_000), config.faultWindowMs - start)), at: start)
@@ -105,7 +108,12 @@ extension Simulator {
                 try self.kafkaPoint(w, inc, "\(Self.name(w))#\(inc) p\(p) \(during)\(step)")
             },
             available: { [unowned self] in (self.kafka?.outages ?? 0) == 0 },
-            committed: { [unowned self] producer, number in self.kafkaCommitted(w, inc, p, producer, number) })
+            committed: { [unowned self] producer, number in self.kafkaCommitted(w, inc, p, producer, number) },
+            commitAnswerLost: { [unowned self] in
+                guard let kafka = self.kafka, self.inFaultWindow, self.chance(perMille: kafka.lostCommitAnswerPerMille) else { return false }
+                self.fault("kafka-lost-commit-answer", "the answer to \(Self.name(w))#\(inc) p\(p)'s Kafka commit is lost")
+                return true
+            })
         producer.plantedBugs = config.plantedBugs
         return producer
     }
