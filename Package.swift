@@ -119,7 +119,7 @@ let package = Package(
         ]),
         // The deterministic simulator: the real CoordinatorCore and WorkerCore, a simulated network,
         // clocks and checkpoint store, one seeded scheduler, invariants after every step. No I/O.
-        .target(name: "SluiceSimulation", dependencies: ["SluiceCore", "SluiceWorkload", "SluiceCoordinator", "SluiceRuntime"]),
+        .target(name: "SluiceSimulation", dependencies: ["SluiceCore", "SluiceWorkload", "SluiceCoordinator", "SluiceRuntime", "SluiceConnectors"]),
         // The benchmarks behind `sluice bench` (figures as `name: value unit` lines).
         .target(name: "SluiceBench", dependencies: [
             "SluiceChaos", "SluiceCoordinator", "SluiceRuntime", "SluiceConnectors", "SluiceStorage", "SluiceJob", "SluiceCore",
@@ -146,7 +146,7 @@ let package = Package(
                                                         .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceCore", "SluiceCoordinator", "SluiceOps", "SluiceStorage", "SluiceWorkload"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "SluiceSimulationTests", dependencies: ["SluiceSimulation", "SluiceStorage", "SluiceCore", "SluiceCoordinator", "SluiceRuntime"]),
+        .testTarget(name: "SluiceSimulationTests", dependencies: ["SluiceSimulation", "SluiceStorage", "SluiceCore", "SluiceCoordinator", "SluiceRuntime", "SluiceConnectors"]),
         .testTarget(name: "SluiceChaosTests", dependencies: ["SluiceChaos", "SluiceStorage", "SluiceWorkload"]),
         .testTarget(name: "SluiceEndToEndTests", dependencies: [
             "SluiceDrivers", "SluiceVerification", "SluiceRuntime", "SluiceOracle", "SluiceStorage", "SluiceConnectors", "SluiceJob", "SluiceWorkload", "SluiceCore",

@@ -8,6 +8,10 @@ public struct SimSummary: Sendable {
     public var faults = 0
     public var commits = 0
     public var simulatedMs: Int64 = 0
+    /// Schedules that ran the Kafka sink, and their Kafka transactions committed and aborted.
+    public var kafkaSchedules = 0
+    public var kafkaCommits = 0
+    public var kafkaAborts = 0
     public var faultsByKind: [String: Int] = [:]
     public var failures: [SimResult] = []
     public init() {}
@@ -18,6 +22,9 @@ public struct SimSummary: Sendable {
         faults += result.faults
         commits += result.commits
         simulatedMs += result.simulatedMs
+        if result.kafkaSink { kafkaSchedules += 1 }
+        kafkaCommits += result.kafkaCommits
+        kafkaAborts += result.kafkaAborts
         for (kind, n) in result.faultsByKind { faultsByKind[kind, default: 0] += n }
         if !result.passed { failures.append(result) }
     }

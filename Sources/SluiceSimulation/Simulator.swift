@@ -1,3 +1,4 @@
+import SluiceConnectors
 import SluiceCoordinator
 import SluiceCore
 import SluiceRuntime
@@ -25,10 +26,20 @@ public struct SimConfig: Sendable, Equatable {
     public var storeRetries = 3
     public var storeTimeoutMs: Int64 = 1_000
     public var plantedBugs: Set<PlantedBug> = []
+    /// Every schedule commits its output to Kafka through the real `KafkaExactlyOnce` on the
+    /// modelled transaction coordinator (`KafkaModel`), with the sink's faults.
+    public var kafkaSink = false
+    /// Without `kafkaSink`, the seeds divisible by this run the Kafka sink too (0: none; by default every 10th seed).
+    public var kafkaSinkEvery: UInt64 = 10
+    /// Partitions of the modelled topic (output keys and progress records share them).
+    public var kafkaPartitions = 2
     /// Keep a readable trace of every step.
     public var trace = false
 
     public init() {}
+
+    /// Whether the schedule of `seed` runs the Kafka sink.
+    public func kafkaSink(seed: UInt64) -> Bool { kafkaSink || (kafkaSinkEvery > 0 && seed % kafkaSinkEvery == 0) }
 }
 
 /// A broken invariant: its name, when, and what was seen.
@@ -60,8 +71,23 @@ public enum Invariant {
     /// The committed offsets of each partition are exactly its input offsets, each once.
     public static let outputEqualsInput = "output-equals-input"
 
+    /// With the Kafka sink: the read_committed view of the modelled topic holds, per partition, the
+    /// output of store-committed checkpoints only, each in exactly one committed transaction, in
+    /// seq order (a prefix of the oracle).
+    public static let kafkaReadCommittedExactlyOnce = "kafka-read-committed-exactly-once"
+    /// With the Kafka sink: no producer commits after a newer producer of its transactional id
+    /// called `initTransactions`.
+    public static let kafkaFencedNeverCommits = "kafka-fenced-producer-never-commits"
+    /// With the Kafka sink, once faults stop, within the bound: every committed checkpoint is
+    /// published and no transaction is left open.
+    public static let kafkaLiveness = "kafka-liveness"
+    /// With the Kafka sink, at the end: the read_committed view equals the output of every
+    /// checkpoint of the store's chain, once each, in order.
+    public static let kafkaOutputEqualsOracle = "kafka-output-equals-oracle"
+
     public static let all = [epochNotBelowClaimed, chainGapFree, oneOwnerPerEpoch, revokedReleasedOrFenced,
-                             coordinatorMatchesLedger, unrenewedLeaseStopped, liveness, outputEqualsInput]
+                             coordinatorMatchesLedger, unrenewedLeaseStopped, liveness, outputEqualsInput,
+                             kafkaReadCommittedExactlyOnce, kafkaFencedNeverCommits, kafkaLiveness, kafkaOutputEqualsOracle]
 }
 
 /// What one schedule did.
@@ -76,6 +102,10 @@ public struct SimResult: Sendable {
     public var faultsByKind: [String: Int] = [:]
     public var commits = 0
     public var simulatedMs: Int64 = 0
+    /// Whether this schedule ran the Kafka sink; its transactions committed and aborted.
+    public var kafkaSink = false
+    public var kafkaCommits = 0
+    public var kafkaAborts = 0
     public var trace: [String] = []
     public var passed: Bool { violations.isEmpty }
 }
@@ -143,6 +173,8 @@ public final class Simulator {
         case slowStore
         case clockJumpWorker(w: Int, deltaMs: Int64)
         case clockJumpCoordinator(deltaMs: Int64)
+        /// The Kafka broker answers no producer request.
+        case kafkaOutage
     }
 
     enum Event {
@@ -183,6 +215,8 @@ public final class Simulator {
         var errors = 0
         var inflight: Int?
         var inflightOp: StoreOp?
+        /// With the Kafka sink: the real sink protocol over this lease's model producer.
+        var sink: KafkaExactlyOnce?
     }
 
     final class WorkerProc {
@@ -215,24 +249,29 @@ public final class Simulator {
     private var queue: [Scheduled] = []
     private var nextSeq = 0
     private(set) var now: Int64 = 0
-    private var workers: [WorkerProc] = []
+    private(set) var workers: [WorkerProc] = []
     private var coordinators: [CoordinatorProc] = [CoordinatorProc(), CoordinatorProc()]
     private var leader: Int?
     private let ledger = SimLedger()
-    private var store = SimCheckpointStore()
+    private(set) var store = SimCheckpointStore()
     private var nextSession = 1
     private var nextRequest = 1
     private var nextToken = 1
     /// Per directed link, the time of the last delivery (links are FIFO unless a message is reordered).
     private var lastDelivery: [String: Int64] = [:]
-    private var cuts: [String: Int] = [:]
-    private var storeOutages = 0
+    private(set) var cuts: [String: Int] = [:]
+    private(set) var storeOutages = 0
     private var slowStores = 0
     // Message-level fault probabilities (per mille) of this schedule, during the fault window.
     private var dropPerMille = 0, duplicatePerMille = 0, delayPerMille = 0, reorderPerMille = 0, lostAckPerMille = 0
     /// Who committed each (partition, epoch).
     private var committers: [Int: [Int64: String]] = [:]
-    private var result: SimResult
+    private(set) var result: SimResult
+    /// The Kafka sink's model and checker (nil: this schedule runs without the Kafka sink).
+    var kafka: KafkaSim?
+    /// The run is over: a violation, the deadline, or every partition done.
+    private var stopped = false
+    private var deadline: Int64 = 0
 
     public init(seed: UInt64, config: SimConfig = SimConfig()) {
         self.seed = seed
@@ -240,6 +279,10 @@ public final class Simulator {
         rng = SplitMix64(seed: seed)
         result = SimResult(seed: seed)
         store.plantedBugs = config.plantedBugs
+        if config.kafkaSink(seed: seed) {
+            kafka = KafkaSim(partitions: config.kafkaPartitions, plantedBugs: config.plantedBugs)
+            result.kafkaSink = true
+        }
         for w in 0..<config.workers {
             workers.append(WorkerProc(core: Self.makeWorkerCore(seed: seed, w: w, incarnation: 0, config: config)))
         }
@@ -256,13 +299,13 @@ public final class Simulator {
 
     // MARK: random
 
-    private func random(_ range: ClosedRange<Int64>) -> Int64 { Int64.random(in: range, using: &rng) }
-    private func randomInt(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &rng) }
-    private func chance(perMille: Int) -> Bool { perMille > 0 && Int.random(in: 0..<1_000, using: &rng) < perMille }
+    func random(_ range: ClosedRange<Int64>) -> Int64 { Int64.random(in: range, using: &rng) }
+    func randomInt(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &rng) }
+    func chance(perMille: Int) -> Bool { perMille > 0 && Int.random(in: 0..<1_000, using: &rng) < perMille }
 
     // MARK: the queue (a binary heap on (time, seq))
 
-    private func schedule(_ event: Event, at time: Int64) {
+    func schedule(_ event: Event, at time: Int64) {
         let item = Scheduled(time: max(time, now), seq: nextSeq, event: event)
         nextSeq += 1
         queue.append(item)
@@ -296,20 +339,20 @@ public final class Simulator {
 
     // MARK: trace and faults
 
-    private func trace(_ line: @autoclosure () -> String) {
+    func trace(_ line: @autoclosure () -> String) {
         guard config.trace else { return }
         result.trace.append("t=\(now) " + line())
     }
 
-    private func fault(_ kind: String, _ line: @autoclosure () -> String) {
+    func fault(_ kind: String, _ line: @autoclosure () -> String) {
         result.faults += 1
         result.faultsByKind[kind, default: 0] += 1
         trace("FAULT " + line())
     }
 
-    private var inFaultWindow: Bool { now < config.faultWindowMs }
+    var inFaultWindow: Bool { now < config.faultWindowMs }
 
-    private func violate(_ invariant: String, _ detail: String) {
+    func violate(_ invariant: String, _ detail: String) {
         result.violations.append(Violation(invariant: invariant, atMs: now, detail: detail))
         trace("VIOLATION [\(invariant)] \(detail)")
     }
@@ -324,20 +367,37 @@ public final class Simulator {
             schedule(.workerRestart(w: w), at: random(0...300))
         }
         takeover(0)
-        let deadline = config.faultWindowMs + config.livenessBoundMs
-        while result.violations.isEmpty, let item = pop() {
-            if item.time > deadline { break }
-            now = item.time
-            result.steps += 1
-            handle(item.event)
-            checkAfterStep()
-            if allDone() { break }
-        }
+        deadline = config.faultWindowMs + config.livenessBoundMs
+        runLoop { true }
         result.simulatedMs = now
+        if let kafka {
+            result.kafkaCommits = kafka.model.transactions.filter { $0.state == .committed }.count
+            result.kafkaAborts = kafka.model.transactions.filter { $0.state == .aborted }.count
+        }
         if result.violations.isEmpty {
             finalChecks(deadline: deadline)
         }
         return result
+    }
+
+    /// Takes events in order while `keepGoing` holds and the run is not over. Re-entered (with a
+    /// narrower condition) while a worker is paused inside a synchronous call of the Kafka sink.
+    func runLoop(while keepGoing: () -> Bool) {
+        while !stopped, keepGoing() {
+            guard let item = pop() else {
+                stopped = true
+                return
+            }
+            if item.time > deadline {
+                stopped = true
+                return
+            }
+            now = item.time
+            result.steps += 1
+            handle(item.event)
+            checkAfterStep()
+            if !result.violations.isEmpty || allDone() { stopped = true }
+        }
     }
 
     private func planFaults() {
@@ -372,15 +432,22 @@ public final class Simulator {
             }
             schedule(.episode(episode, durationMs: duration), at: start)
         }
+        if kafka != nil { planKafkaFaults() }
     }
 
-    private func allDone() -> Bool {
+    private func allDone() -> Bool { storeDone() && kafkaDone() }
+
+    private func storeDone() -> Bool {
         for p in 0..<config.partitions where !store.last(partition: p).finished { return false }
         guard let l = leader, let core = coordinators[l].core else { return false }
         return core.partitions.allSatisfy { $0.owner != nil }
     }
 
     private func finalChecks(deadline: Int64) {
+        if !kafkaDone() {
+            violate(Invariant.kafkaLiveness, "not done \(config.livenessBoundMs) ms after the faults stopped (t=\(deadline)): " + kafkaLag())
+            if storeDone() { return }
+        }
         if !allDone() {
             var missing: [String] = []
             for p in 0..<config.partitions {
@@ -399,9 +466,11 @@ public final class Simulator {
                 violate(Invariant.outputEqualsInput, "partition \(p): committed offsets are not exactly 0..<\(config.offsets) once each")
             }
         }
+        kafkaFinalChecks()
     }
 
     private func checkAfterStep() {
+        kafkaCheck()
         for v in ledger.violations { violate(Invariant.revokedReleasedOrFenced, v) }
         ledger.violations = []
         guard let l = leader, let core = coordinators[l].core else { return }
@@ -508,7 +577,7 @@ public final class Simulator {
 
     // MARK: network
 
-    private func linkKey(_ w: Int, store: Bool, up: Bool) -> String {
+    func linkKey(_ w: Int, store: Bool, up: Bool) -> String {
         "\(Self.name(w))\(up ? "→" : "←")\(store ? "store" : "coordinator")"
     }
 
@@ -701,10 +770,12 @@ public final class Simulator {
     private func workerNow(_ w: Int) -> Int64 { now + workers[w].clockOffset }
 
     /// Feeds an input to the worker's core and performs its actions, and the inputs they cause, in order.
-    private func feed(_ w: Int, _ input: WorkerCore.Input) {
+    func feed(_ w: Int, _ input: WorkerCore.Input) {
         var inputs = [input]
         var i = 0
-        while i < inputs.count {
+        let incarnation = workers[w].incarnation
+        // The process may crash inside the Kafka sink's calls: its new core is not fed the old one's inputs.
+        while i < inputs.count, workers[w].incarnation == incarnation {
             let actions = workers[w].core.handle(inputs[i], nowMs: workerNow(w))
             i += 1
             for action in actions { inputs += perform(w, action) }
@@ -794,6 +865,9 @@ public final class Simulator {
         let commit = SimCheckpointStore.Commit(partition: p, seq: task.seq + 1, epoch: task.lease.epoch, from: task.committed,
                                                to: task.processed, finished: task.processed == config.offsets)
         proc.tasks[p] = task
+        if kafka != nil && config.plantedBugs.armed(.kafkaPublishBeforeStoreCommit) {
+            guard kafkaPublish(w, p, commit) else { return [] }
+        }
         request(w, p, .commit(commit))
         return []
     }
@@ -820,12 +894,20 @@ public final class Simulator {
                 feed(w, .host(.fenced(partition: p, epoch: task.lease.epoch)))
                 return
             }
-            task.phase = .running
-            task.errors = 0
             task.committed = last.offset
             task.seq = last.seq
             task.processed = last.offset
             task.finished = last.finished
+            proc.tasks[p] = task
+            if kafka != nil {
+                // Before the partition runs: fence older producers, read the published progress,
+                // publish again what the store committed after it (a failure retries the claim,
+                // `storeRetries` times in all).
+                guard kafkaRecover(w, p, committedSeq: last.seq), let recovered = proc.tasks[p] else { return }
+                task = recovered
+            }
+            task.errors = 0
+            task.phase = .running
             proc.tasks[p] = task
             trace("\(Self.name(w)): claimed \(task.lease), resumes at \(last.offset) (seq \(last.seq))")
             if task.releasing { for input in step(w, p) { feed(w, input) } } else { schedule(.taskStep(w: w, incarnation: proc.incarnation, partition: p, token: task.token), at: now + random(100...600)) }
@@ -836,6 +918,11 @@ public final class Simulator {
             task.errors = 0
             task.finished = c.finished
             proc.tasks[p] = task
+            if kafka != nil && !config.plantedBugs.armed(.kafkaPublishBeforeStoreCommit) {
+                // The checkpoint (and its output, in the store's outbox) is committed: now one Kafka transaction.
+                guard kafkaPublish(w, p, c), let published = proc.tasks[p] else { return }
+                task = published
+            }
             if task.releasing { for input in step(w, p) { feed(w, input) } } else if !task.finished {
                 schedule(.taskStep(w: w, incarnation: proc.incarnation, partition: p, token: task.token), at: now + random(100...600))
             } else {
@@ -855,7 +942,7 @@ public final class Simulator {
     }
 
     /// A store operation failed (not fenced): retried a few times, then the partition fails.
-    private func storeFailed(_ w: Int, _ p: Int, reason: String) {
+    func storeFailed(_ w: Int, _ p: Int, reason: String) {
         let proc = workers[w]
         guard var task = proc.tasks[p] else { return }
         task.inflight = nil
@@ -936,12 +1023,7 @@ public final class Simulator {
         case .crashWorker(let w):
             guard workers[w].up else { return }
             fault("crash-worker", "\(Self.name(w)) crashes, restarts in \(durationMs) ms")
-            let proc = workers[w]
-            proc.up = false
-            proc.tasks = [:]
-            proc.session = nil
-            proc.incarnation += 1  // in-flight replies and timers of the old process are void
-            schedule(.workerRestart(w: w), at: now + durationMs)
+            crashWorker(w, restartInMs: durationMs)
             return
         case .pauseWorker(let w):
             guard workers[w].up, workers[w].pausedUntil == nil else { return }
@@ -976,8 +1058,21 @@ public final class Simulator {
             fault("clock-jump", "c\(c)'s clock jumps \(delta) ms")
             coordinators[c].clockOffset += delta
             return
+        case .kafkaOutage:
+            fault("kafka-outage", "the Kafka broker answers no producer for \(durationMs) ms")
+            kafka?.outages += 1
         }
         schedule(.heal(episode), at: now + durationMs)
+    }
+
+    /// The process dies at once: its tasks, session and in-flight answers are gone.
+    func crashWorker(_ w: Int, restartInMs: Int64) {
+        let proc = workers[w]
+        proc.up = false
+        proc.tasks = [:]
+        proc.session = nil
+        proc.incarnation += 1  // in-flight replies and timers of the old process are void
+        schedule(.workerRestart(w: w), at: now + restartInMs)
     }
 
     private func heal(_ episode: Episode) {
@@ -994,6 +1089,9 @@ public final class Simulator {
         case .slowStore:
             slowStores -= 1
             trace("heal: the store is fast again")
+        case .kafkaOutage:
+            kafka?.outages -= 1
+            trace("heal: the Kafka broker answers again")
         default: break
         }
     }

@@ -15,6 +15,7 @@ struct Sim: ParsableCommand {
     @Option(help: "Run this one seed.") var seed: UInt64?
     @Flag(help: "Print the readable trace of --seed (or of the first failure).") var trace = false
     @Option(help: "Stop after this many failed schedules.") var maxFailures: Int = 1
+    @Flag(help: "Every schedule commits its output to Kafka through the real exactly-once sink on the modelled transaction coordinator (without it, every 10th seed does).") var kafkaSink = false
     @Option(name: .customLong("plant"), help: ArgumentHelp("A planted bug (debug builds only): \(PlantedBug.allCases.map(\.rawValue).joined(separator: ", ")).")) var plant: [String] = []
 
     func run() throws {
@@ -26,11 +27,14 @@ struct Sim: ParsableCommand {
             #endif
             config.plantedBugs.insert(bug)
         }
+        config.kafkaSink = kafkaSink || config.plantedBugs.contains { $0.needsKafkaSink }
+        let kafkaFlag = config.kafkaSink ? " --kafka-sink" : ""
         if let seed {
             config.trace = trace
             let result = Simulator.run(seed: seed, config: config)
             if trace { for line in result.trace { print(line) } }
-            print("seed \(seed): \(result.passed ? "PASS" : "FAIL"), \(result.steps) steps, \(result.faults) faults, \(result.commits) commits, \(result.simulatedMs) simulated ms")
+            print("seed \(seed): \(result.passed ? "PASS" : "FAIL"), \(result.steps) steps, \(result.faults) faults, \(result.commits) commits, \(result.simulatedMs) simulated ms"
+                  + (result.kafkaSink ? "; Kafka sink: \(result.kafkaCommits) transactions committed, \(result.kafkaAborts) aborted" : ""))
             for v in result.violations { print("  \(v)") }
             if !result.passed { throw ExitCode(1) }
             return
@@ -51,6 +55,7 @@ struct Sim: ParsableCommand {
         print("sim: seeds \(from)…\(from &+ UInt64(summary.schedules) &- 1): \(summary.schedules) schedules, \(summary.failures.count) failed")
         print("sim: \(summary.steps) steps, \(summary.faults) faults, \(summary.commits) commits, \(summary.simulatedMs / 1_000) simulated s in \(String(format: "%.2f", seconds)) s (\(build))")
         print("sim: \(String(format: "%.0f", Double(summary.schedules) / seconds)) schedules/s, \(String(format: "%.0f", Double(summary.faults) / seconds)) faults/s, \(String(format: "%.0f", Double(summary.steps) / seconds)) steps/s")
+        print("sim: Kafka sink in \(summary.kafkaSchedules) schedules: \(summary.kafkaCommits) transactions committed, \(summary.kafkaAborts) aborted")
         print("sim: faults by kind: " + summary.faultsByKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         for failure in summary.failures {
             print("FAIL seed \(failure.seed):")
@@ -58,7 +63,7 @@ struct Sim: ParsableCommand {
             var traced = config
             traced.trace = true
             let again = Simulator.run(seed: failure.seed, config: traced)
-            print("  last steps of its trace (all of it: sluice sim --seed \(failure.seed) --trace\(plant.map { " --plant \($0)" }.joined())):")
+            print("  last steps of its trace (all of it: sluice sim --seed \(failure.seed) --trace\(kafkaFlag)\(plant.map { " --plant \($0)" }.joined())):")
             for line in again.trace.suffix(40) { print("    \(line)") }
         }
         if !summary.failures.isEmpty { throw ExitCode(1) }

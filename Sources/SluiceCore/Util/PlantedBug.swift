@@ -14,6 +14,26 @@ public enum PlantedBug: String, Sendable, CaseIterable, Hashable {
     case coordinatorRenewsLapsedLease = "coordinator-renews-lapsed-lease"
     /// `WorkerCore` keeps running a lease that its heartbeat's renewal left out.
     case workerRenewsLapsedLease = "worker-renews-lapsed-lease"
+    /// The Kafka sink's recovery skips `initTransactions` when its transactional id already has a
+    /// producer session and goes on with it: no older producer is fenced, nothing left open is
+    /// aborted (the simulator's model producer, `KafkaModelProducer`).
+    case kafkaSkipRecoverInit = "kafka-skip-recover-init"
+    /// The simulated worker publishes a checkpoint's output to Kafka before its store commit
+    /// (which may then be fenced or fail) instead of after it.
+    case kafkaPublishBeforeStoreCommit = "kafka-publish-before-store-commit"
+    /// The modelled Kafka transaction coordinator does not fence older producers of a
+    /// transactional id (librdkafka's mock cluster does not either).
+    case kafkaModelNoFencing = "kafka-model-no-fencing"
+    /// The sink's read of its committed progress takes what is below the last stable offset
+    /// without waiting for the open transactions above it to end.
+    case kafkaProgressBelowLSO = "kafka-progress-below-lso"
+    /// The modelled broker answers an abort after a commit whose answer was lost with success,
+    /// instead of refusing it (INVALID_TXN_STATE): the sink's publish then retries a checkpoint
+    /// that is already committed.
+    case kafkaAbortAfterCommitSucceeds = "kafka-abort-after-commit-succeeds"
+
+    /// Whether the bug lives in the Kafka sink's path (the simulator runs it with the Kafka sink).
+    public var needsKafkaSink: Bool { rawValue.hasPrefix("kafka-") }
 }
 
 extension Set where Element == PlantedBug {
