@@ -167,12 +167,7 @@ public final class KafkaModel {
     @discardableResult
     public func endTransaction(_ p: Producer, commit: Bool) throws -> Int {
         try checkNotFenced(p)
-        guard let number = openByProducer[p] else {
-            // The planted bug: an abort with nothing open answers success (as a client that lost
-            // a commit's answer and aborts locally might), so the sink believes it undid the commit.
-            if !commit && plantedBugs.armed(.kafkaAbortAfterCommitSucceeds) { return -1 }
-            throw KafkaModelError.noTransaction
-        }
+        guard let number = openByProducer[p] else { throw KafkaModelError.noTransaction }
         end(number, commit: commit)
         return number
     }

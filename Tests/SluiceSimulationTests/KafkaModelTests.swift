@@ -85,15 +85,15 @@ import Testing
         #expect(try log.committedProgress() == KafkaSinkProgress(partition: 0, seq: 3, epoch: 2))
     }
 
-    /// A commit whose answer is lost cannot be undone: the abort `KafkaExactlyOnce.publish` tries
-    /// next is refused (Kafka's INVALID_TXN_STATE), so publish stops instead of publishing the
-    /// checkpoint again.
+    /// A commit whose answer is lost is final for `KafkaExactlyOnce.publish`: it neither aborts nor
+    /// retries (the outcome is unknown), so the error stops it instead of publishing the checkpoint
+    /// again; the checkpoint is visible once.
     @Test func aCommitWhoseAnswerIsLostIsNotUndoneAndNotPublishedTwice() throws {
         let model = KafkaModel(partitions: 1)
         let log = KafkaModelProducer(model: model, transactionalId: "p0", partition: 0, commitAnswerLost: { true })
         let sink = KafkaExactlyOnce(partition: 0, epoch: 1, log: log)
         try sink.recover(committedSeq: 0) { _ in nil }
-        #expect(throws: KafkaModelError.noTransaction) { try sink.publish([Self.message("k", "1")], seq: 1) }
+        #expect(throws: KafkaModelError.commitOutcomeUnknown) { try sink.publish([Self.message("k", "1")], seq: 1) }
         #expect(Self.values(model.readCommitted(0)) == ["1"])
         #expect(model.openTransactions == 0)
     }

@@ -101,8 +101,11 @@ public final class KafkaExactlyOnce: @unchecked Sendable {
         return done
     }
 
-    /// One Kafka transaction: the checkpoint's output and its progress record. A transaction
-    /// that must be aborted is aborted and tried again; fencing stops the partition.
+    /// One Kafka transaction: the checkpoint's output and its progress record. A failure before
+    /// the commit aborts the transaction and tries again; fencing stops the partition. A failed
+    /// commit is final: its outcome is unknown (the broker may have committed and the answer been
+    /// lost), so it is never aborted or retried here; the error stops the partition, and the
+    /// recovery that restarts it learns the outcome from the progress record.
     public func publish(_ messages: [KafkaOutputMessage], seq: Int64) throws {
         var attempt = 0
         while true {
@@ -111,15 +114,16 @@ public final class KafkaExactlyOnce: @unchecked Sendable {
                 try log.begin()
                 try log.send(messages)
                 try log.sendProgress(KafkaSinkProgress(partition: partition, seq: seq, epoch: epoch))
-                try log.commit()
-                return
             } catch let error as KafkaPublishError {
                 throw error
             } catch {
-                // Anything else leaves the transaction to abort; the abort itself may be fenced.
+                // The transaction is open and unfinished: abort it (the abort itself may be fenced).
                 try log.abort()
                 if attempt >= attempts { throw error }
+                continue
             }
+            try log.commit()
+            return
         }
     }
 }

@@ -19,11 +19,13 @@ final class LibrdkafkaTransactionalLog: KafkaTransactionalLog {
     private var transactions = 0
     private var header: [UInt8] = []
     private let outcomes: KafkaTransactionOutcomes?
+    private let transactionTimeoutMs: Int
     private static let timeoutMs: Int32 = 60_000
 
     init(spec: KafkaSpec, job: String, partition: Int, transactionTimeoutMs: Int, outcomes: KafkaTransactionOutcomes?) throws {
         self.spec = spec
         self.outcomes = outcomes
+        self.transactionTimeoutMs = transactionTimeoutMs
         self.job = job
         self.partition = partition
         transactionalID = "sluice.\(job).\(spec.topic).\(partition)"
@@ -98,20 +100,27 @@ final class LibrdkafkaTransactionalLog: KafkaTransactionalLog {
         try outcomes?.locked { append in try append("abort \(transaction)") }
     }
 
-    /// Reads the progress partition from its start to its read_committed end.
+    /// Reads the progress partition from its start until the read_committed position passes the
+    /// partition's high watermark as it is now. Reading only to the last stable offset would not
+    /// do: another Sluice partition's open transaction in the same progress partition holds the
+    /// LSO below a progress record of ours that has committed, and we would publish it again. So
+    /// this waits until every transaction open now has ended (at most `transaction.timeout.ms`).
     func committedProgress() throws -> KafkaSinkProgress? {
-        let consumer = try KafkaConsumer(properties: spec.clientProperties, topic: spec.progressTopic, group: "sluice-\(job)-progress")
         let target = partition % progressPartitions
-        let end = try consumer.watermarks(partition: target).high
+        let uncommitted = try KafkaConsumer(properties: spec.clientProperties, topic: spec.progressTopic,
+                                            group: "sluice-\(job)-progress", readCommitted: false)
+        let end = try uncommitted.watermarks(partition: target).high
         guard end > 0 else { return nil }
+        let consumer = try KafkaConsumer(properties: spec.clientProperties, topic: spec.progressTopic, group: "sluice-\(job)-progress")
         try consumer.assign(partition: target, offset: 0)
         var newest: KafkaSinkProgress?
         var position: Int64 = 0
         let committed = outcomes?.committed()
-        let deadline = ContinuousClock.now + .seconds(120)
+        let limit = Duration.milliseconds(transactionTimeoutMs) + .seconds(30)
+        let deadline = ContinuousClock.now + limit
         while position < end {
             guard ContinuousClock.now < deadline else {
-                throw KafkaError(code: -1, message: "reading progress from \(spec.progressTopic)[\(target)] took over 120 s")
+                throw KafkaError(code: -1, message: "reading progress from \(spec.progressTopic)[\(target)] up to offset \(end) took over \(limit) (a transaction open longer than transaction.timeout.ms?)")
             }
             let result = try consumer.poll(max: 10_000, timeoutMs: 200) { message in
                 position = message.offset + 1

@@ -27,10 +27,6 @@ public enum PlantedBug: String, Sendable, CaseIterable, Hashable {
     /// The sink's read of its committed progress takes what is below the last stable offset
     /// without waiting for the open transactions above it to end.
     case kafkaProgressBelowLSO = "kafka-progress-below-lso"
-    /// The modelled broker answers an abort after a commit whose answer was lost with success,
-    /// instead of refusing it (INVALID_TXN_STATE): the sink's publish then retries a checkpoint
-    /// that is already committed.
-    case kafkaAbortAfterCommitSucceeds = "kafka-abort-after-commit-succeeds"
 
     /// Whether the bug lives in the Kafka sink's path (the simulator runs it with the Kafka sink).
     public var needsKafkaSink: Bool { rawValue.hasPrefix("kafka-") }
