@@ -123,7 +123,7 @@ let package = Package(
         // The benchmarks behind `sluice bench` (figures as `name: value unit` lines).
         .target(name: "SluiceBench", dependencies: [
             "SluiceChaos", "SluiceCoordinator", "SluiceRuntime", "SluiceConnectors", "SluiceStorage", "SluiceJob", "SluiceCore",
-            "SluiceWorkload", "SluiceProtocol", "SluiceTLS",
+            "SluiceWorkload", "SluiceProtocol", "SluiceTLS", "SluiceDrivers",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),

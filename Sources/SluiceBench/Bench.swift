@@ -48,6 +48,11 @@ public struct Benchmarks: Sendable {
             if wantsHeartbeats { try await heartbeatBenchmark(root: root) }
         }
         if let postgres { try await postgresBenchmarks(url: postgres) }
+        if only.map({ "kafka.source.events_per_s kafka.source.plain_consumer_events_per_s kafka.sink.rows_per_s kafka.lag_p99_ms kafka.lag_p50_ms".contains($0) }) ?? true {
+            let root = dir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("sluice-bench-kafka-\(getpid())")
+            defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
+            try KafkaBench(repeats: repeats, root: root, only: only).run()
+        }
     }
 
     // MARK: coordinator: a rebalance for 1,000 workers and 10,000 partitions
