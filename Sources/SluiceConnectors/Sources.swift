@@ -81,6 +81,9 @@ public struct SourceFactory: Sendable {
     public init(uri: String, schema: Schema = .bids, changeEvents: Bool = false, jobName: String = "sluice",
                 partitioner: Partitioner? = nil, format: RecordFormat = .csv(header: false, delimiter: 44)) throws {
         let connector = try ConnectorRegistry.source(uri)
+        if schema.fields.last?.name == Pipeline.kafkaTimestamp, !(connector is KafkaConnector) {
+            throw SourceError("time: \(Pipeline.kafkaTimestamp) is a Kafka message's timestamp: it needs a kafka:// source, not '\(PostgresURL.redact(uri))'; give the events a time field of their own")
+        }
         if changeEvents && !connector.readsChangeEvents {
             throw SourceError("a job of kind changes needs a change-data-capture source (\(ConnectorRegistry.changeSourceUsages)), not '\(PostgresURL.redact(uri))'")
         }

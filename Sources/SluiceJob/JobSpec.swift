@@ -123,8 +123,15 @@ struct SpecReader {
                            table: try top["table"].map { try tableName($0) } ?? "changes",
                            checkpointIntervalMs: try checkpointInterval(top))
         }
-        let schema = try top["schema"].map { try self.schema($0) } ?? .bids
+        var schema = try top["schema"].map { try self.schema($0) } ?? .bids
         let format = try self.format(top)
+        if try top["time"].map({ try yaml.string($0, path: "time") }) == Pipeline.kafkaTimestamp {
+            // The message timestamp: a Kafka source supplies it as this last field of each record.
+            if schema.fields.contains(where: { $0.name == Pipeline.kafkaTimestamp }) {
+                throw JobSpecError(path: "schema", message: "'\(Pipeline.kafkaTimestamp)' is the Kafka message timestamp that `time: \(Pipeline.kafkaTimestamp)` supplies; do not declare it, or name your field otherwise")
+            }
+            schema.fields.append(Field(name: Pipeline.kafkaTimestamp, type: .timestamp))
+        }
         let derive = try self.derive(top["derive"], schema: schema)
         // Every field an expression, the key, the time, dedupe or an aggregate may name: the
         // schema's, then the derived ones, in order.

@@ -108,3 +108,57 @@ extension SluiceEndToEndTests.KafkaEndToEndTests {
         #expect(demo.stdout.contains("SIGKILL worker-2"), "no worker was killed: \(demo.stdout.suffix(2_000))")
     }
 }
+
+extension SluiceEndToEndTests.KafkaEndToEndTests {
+    /// `time: kafka_timestamp`: the message timestamp is the event time. The oracle reads the same
+    /// records with the timestamp written into them, as the source hands them to the engine.
+    @Test func theMessageTimestampIsTheEventTime() async throws {
+        let scratch = try ScratchDir("kafka-timestamp")
+        defer { scratch.remove() }
+        let cluster = try KafkaMockCluster(brokers: 1)
+        try cluster.createTopic("stamped", partitions: 2)
+        let producer = try KafkaProducer(properties: [("bootstrap.servers", cluster.bootstrapServers)])
+        let files = scratch.at("oracle")
+        try FileManager.default.createDirectory(atPath: files, withIntermediateDirectories: true)
+        let base: Int64 = 1_767_225_600_000
+        for p in 0..<2 {
+            var oracle = ""
+            for i in 0..<3_000 {
+                let ms = base + Int64(i) * 9 + Int64(i % 7 == 0 ? -1_500 : 0)  // some out of order, a few late
+                let body = #""order_id":"o-\#(p)-\#(i)","customer":{"id":"c-\#(i % 13)"},"amount":\#(i % 50).25"#
+                let value = i % 500 == 0 ? "not json" : "{\(body)}"
+                try producer.produce(topic: "stamped", partition: Int32(p), key: nil, value: Array(value.utf8), timestampMs: ms)
+                oracle += (i % 500 == 0 ? value : #"{"kafka_timestamp":\#(ms),\#(body)}"#) + "\n"
+            }
+            try oracle.write(toFile: files + "/part-0000\(p).json", atomically: true, encoding: .utf8)
+        }
+        try producer.flush(timeoutMs: 10_000)
+        let job = scratch.at("stamped.yaml")
+        try """
+            name: stamped
+            format: json
+            schema:
+              - {name: order_id, type: string}
+              - {name: customer, type: string, path: customer.id}
+              - {name: amount, type: decimal, scale: 2}
+            key: customer
+            partition_check: false
+            time: kafka_timestamp
+            watermark: {max_out_of_orderness_ms: 1000}
+            window: {kind: tumbling, size_ms: 5000}
+            aggregates: [count, {sum: amount}]
+            table: stamped
+            """.write(toFile: job, atomically: true, encoding: .utf8)
+        let output = "sqlite:" + scratch.at("out.db")
+        let run = try await sluice(["run", "--job", job, "--input", "kafka://\(cluster.bootstrapServers)/stamped?stop=latest", "--output", output,
+                                    "--quiet"], scratch: scratch, label: "run")
+        try #require(run.exitedWith0, "\(run)")
+        let verification = try Verification.verify(job: try JobSpec.load(path: job), input: "file:\(files)", output: output)
+        #expect(verification.passed, "\(verification.report())")
+        #expect(verification.actualRows > 20, "\(verification.report())")
+        // A file input cannot supply the message timestamp: refused, naming the fix.
+        let refused = try await sluice(["run", "--job", job, "--input", "file:\(files)", "--output", "sqlite:" + scratch.at("other.db"), "--quiet"],
+                                       scratch: scratch, label: "refused")
+        #expect(refused.status == 2 && refused.stderr.contains("kafka_timestamp"), "\(refused)")
+    }
+}

@@ -13,6 +13,10 @@ struct KafkaSourcePartitions: SourcePartitions {
     /// JSON values have their line ends turned to spaces (a line end is whitespace between JSON
     /// tokens and invalid inside a string), so that one message stays one record.
     let json: Bool
+    /// `time: kafka_timestamp`: each record gets the message timestamp as its last field (CSV,
+    /// after this delimiter) or first member (JSON).
+    let timestampDelimiter: UInt8?
+    let injectsTimestamp: Bool
 
     init(spec: KafkaSpec, options: SourceOptions) throws {
         self.spec = spec
@@ -21,6 +25,8 @@ struct KafkaSourcePartitions: SourcePartitions {
             throw SourceError("\(spec.topic): a Kafka message is one record, so it has no header line: set csv: {header: false} (values in schema order)")
         }
         json = options.format == .json
+        injectsTimestamp = options.schema.fields.last?.name == Pipeline.kafkaTimestamp
+        if case .csv(_, let delimiter) = options.format { timestampDelimiter = delimiter } else { timestampDelimiter = nil }
         if let wanted = spec.partitioner, let job = options.partitioner, wanted != job {
             throw SourceError("kafka://…/\(spec.topic)?partitioner=\(wanted.rawValue): the job places keys with \(job.rawValue); set `partitioner: \(wanted.rawValue)` in the job so that its partition check hashes keys as the producers did")
         }
@@ -63,6 +69,8 @@ final class KafkaPartitionSource: PartitionSource {
     private let partition: Int
     private let topic: String
     private let json: Bool
+    private let injectsTimestamp: Bool
+    private let delimiter: UInt8
     private let stop: Int64?
     private let logger: Logger
     private var text: [UInt8] = []
@@ -76,6 +84,8 @@ final class KafkaPartitionSource: PartitionSource {
         self.logger = logger
         topic = spec.topic
         json = sources.json
+        injectsTimestamp = sources.injectsTimestamp
+        delimiter = sources.timestampDelimiter ?? 44
         // An offset below the log's start (deleted by retention) must stop the job, not skip ahead.
         consumer = try KafkaConsumer(properties: spec.clientProperties + [("auto.offset.reset", "error")], topic: spec.topic, group: sources.group)
         let now = try KafkaSourcePartitions.partitionCount(spec)
@@ -101,7 +111,11 @@ final class KafkaPartitionSource: PartitionSource {
                 if let stop, message.offset >= stop { return }
                 if let value = message.value {
                     let start = text.count
-                    text.append(contentsOf: value)
+                    if injectsTimestamp {
+                        appendWithTimestamp(value, timestampMs: message.timestampMs)
+                    } else {
+                        text.append(contentsOf: value)
+                    }
                     if json {
                         for i in start..<text.count where text[i] == 10 || text[i] == 13 { text[i] = 32 }
                     }
@@ -126,6 +140,29 @@ final class KafkaPartitionSource: PartitionSource {
         lastReadWasEmpty = text.isEmpty
         if !text.isEmpty { text.withUnsafeBytes { body($0) } }
         return true
+    }
+
+    /// The value with `kafka_timestamp` added: JSON `{"kafka_timestamp":MS,…}` (a value that is not
+    /// an object is left as it is: a dead letter), CSV `…,MS`. A message without a timestamp gets
+    /// null (a dead letter naming the field).
+    private func appendWithTimestamp(_ value: UnsafeRawBufferPointer, timestampMs: Int64) {
+        let stamp = timestampMs >= 0 ? Array(String(timestampMs).utf8) : Array("null".utf8)
+        guard json else {
+            text.append(contentsOf: value)
+            text.append(delimiter)
+            if timestampMs >= 0 { text.append(contentsOf: stamp) }
+            return
+        }
+        guard let open = value.firstIndex(where: { $0 != 32 && $0 != 9 && $0 != 10 && $0 != 13 }), value[open] == 123 else {
+            text.append(contentsOf: value)
+            return
+        }
+        text.append(contentsOf: value[...open])
+        text.append(contentsOf: Array("\"\(Pipeline.kafkaTimestamp)\":".utf8))
+        text.append(contentsOf: stamp)
+        let rest = value[(open + 1)...]
+        if rest.first(where: { $0 != 32 && $0 != 9 && $0 != 10 && $0 != 13 }) != 125 { text.append(44) }
+        text.append(contentsOf: rest)
     }
 
     /// For monitoring only: standard lag tooling shows the group's committed offsets.

@@ -164,6 +164,10 @@ public struct WatermarkSpec: Sendable, Equatable {
 
 /// What the window operator of one partition computes.
 public struct Pipeline: Sendable, Equatable {
+    /// `time: kafka_timestamp`: the event time is the Kafka message's timestamp, which a Kafka
+    /// source appends to each record as a last field of this name (JSON: a first member).
+    public static let kafkaTimestamp = "kafka_timestamp"
+
     public var schema: Schema
     /// One field, or several (a composite key); never float64.
     public var keyFields: [String]
