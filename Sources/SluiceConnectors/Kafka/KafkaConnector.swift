@@ -69,6 +69,15 @@ public enum KafkaTopicReader {
     public static func read<T>(spec: KafkaSpec, outcomes: KafkaTransactionOutcomes? = KafkaTransactionOutcomes.fromEnvironment(),
                                timeout: Duration = .seconds(120),
                                _ transform: (UnsafeRawBufferPointer) throws -> T) throws -> [T] {
+        try readMessages(spec: spec, outcomes: outcomes, timeout: timeout) {
+            try transform($0.value ?? UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+    }
+
+    /// The same, handing over whole messages (key, value, headers).
+    public static func readMessages<T>(spec: KafkaSpec, outcomes: KafkaTransactionOutcomes? = KafkaTransactionOutcomes.fromEnvironment(),
+                                       timeout: Duration = .seconds(120),
+                                       _ transform: (KafkaMessage) throws -> T) throws -> [T] {
         let committed = outcomes?.committed()
         let partitions = try KafkaSourcePartitions.partitionCount(spec)
         var out: [T] = []
@@ -89,7 +98,7 @@ public enum KafkaTopicReader {
                         return
                     }
                     do {
-                        out.append(try transform(message.value ?? UnsafeRawBufferPointer(start: nil, count: 0)))
+                        out.append(try transform(message))
                     } catch { failure = error }
                 }
                 if let eof = result.endOffset { position = max(position, eof) }

@@ -13,8 +13,13 @@ struct KafkaRows: Sendable {
     let formatter: RowFormatter?
     /// The output columns as fields of a JSON schema, to read values back (`sluice verify`).
     let schema: Schema
+    /// A `kind: changes` job: reads the key column out of a row image (nil for windowed jobs).
+    let changeKey: RecordDecoder?
 
-    init(job: JobSpec) {
+    init(job: JobSpec, changeKey column: String? = nil) {
+        changeKey = job.kind == .changes ? column.map {
+            RecordDecoder(schema: Schema(fields: [Field(name: $0, type: .string, nullable: true)]), format: .json)
+        } : nil
         names = job.pipeline.outputColumns
         keyCount = job.pipeline.keyFields.count
         if job.pipeline.isIntegerCSV {
@@ -56,12 +61,36 @@ struct KafkaRows: Sendable {
                 messages.append(KafkaOutputMessage(key: Array(String(rows.keys[r]).utf8), value: json(values)))
             }
         }
+        if let changeKey {
+            for change in output.changes { messages.append(KafkaRows.message(change, key: changeKey)) }
+        }
         for row in output.records {
             var key: [UInt8] = []
             _ = KeyBytes.append(Array(row.values.prefix(keyCount)), to: &key)
             messages.append(KafkaOutputMessage(key: key, value: json([.int64(row.windowStart)] + row.values)))
         }
         return messages
+    }
+
+    /// A change event: key = the key column's text in the row after the change (before it, for a
+    /// delete; empty when absent or null); value = `{"lsn":…,"lsn_index":…,"commit_time_ms":…,
+    /// "table_name":…,"op":…,"before":{…}|null,"after":{…}|null}`, the columns of the change table.
+    static func message(_ change: ChangeRow, key decoder: RecordDecoder) -> KafkaOutputMessage {
+        let image = change.after.isEmpty ? change.before : change.after
+        var key: [UInt8] = []
+        if case .success(let values) = image.utf8.withContiguousStorageIfAvailable({ decoder.decode(UnsafeRawBufferPointer($0)) })
+            ?? Array(image.utf8).withUnsafeBytes({ decoder.decode($0) }), case .string(let text)? = values.first {
+            key = Array(text.utf8)
+        }
+        var out: [UInt8] = Array(#"{"lsn":"#.utf8)
+        out += Array("\(change.lsn),\"lsn_index\":\(change.index),\"commit_time_ms\":\(change.commitTimeMs),\"table_name\":".utf8)
+        string(change.table, to: &out)
+        out += Array(#","op":"#.utf8)
+        string(change.op, to: &out)
+        out += Array(#","before":"#.utf8) + Array((change.before.isEmpty ? "null" : change.before).utf8)
+        out += Array(#","after":"#.utf8) + Array((change.after.isEmpty ? "null" : change.after).utf8)
+        out.append(125)
+        return KafkaOutputMessage(key: key, value: out)
     }
 
     /// `{"name":value,…}` over the output columns.

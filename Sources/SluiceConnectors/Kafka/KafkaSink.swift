@@ -35,10 +35,10 @@ struct KafkaSink: Sink {
         self.outcomes = outcomes
         self.job = job
         self.logger = logger
-        rows = KafkaRows(job: job)
-        guard job.kind == .windows else {
-            throw SinkError("kafka sink: a job of kind changes cannot write to Kafka yet; use a sqlite: or postgres:// sink")
+        guard job.kind == .windows || spec.keyColumn != nil else {
+            throw SinkError("kafka sink: a job of kind changes keys each change event by a column of its row images: add key=COLUMN to the sink's URI (the source's key column)")
         }
+        rows = KafkaRows(job: job, changeKey: spec.keyColumn)
         transactionTimeoutMs = try KafkaSink.transactionTimeout(spec, job: job)
         state = KafkaSinkState()
         guard connect else { return }

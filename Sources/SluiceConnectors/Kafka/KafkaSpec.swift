@@ -7,7 +7,8 @@ import SluiceCore
 /// job first started), `mode=exactly_once|at_least_once` (sink), `group=NAME` (source: the
 /// monitoring consumer group, default `sluice-<job>`), `partitioner=murmur2|consistent_random`
 /// (source: how the producers placed keys, for the partition check), `progress_topic=NAME`
-/// (exactly-once sink, default `<TOPIC>.sluice-progress`). Every other `name=value` is a
+/// (exactly-once sink, default `<TOPIC>.sluice-progress`), `key=COLUMN` (the sink of a `kind: changes`
+/// job: the column of the row images that keys each change event's message). Every other `name=value` is a
 /// librdkafka property (`security.protocol`, `sasl.mechanism`, `ssl.ca.location`, …). Secrets
 /// never come from the URI: `sasl.password`, `ssl.key.password` and `ssl.keystore.password` are
 /// read from `SLUICE_KAFKA_SASL_PASSWORD`, `SLUICE_KAFKA_SSL_KEY_PASSWORD` and
@@ -26,6 +27,8 @@ public struct KafkaSpec: Sendable, Equatable {
     public var group: String?
     public var partitioner: Partitioner?
     public var progressTopic: String
+    /// A `kind: changes` job's sink: the row images' column whose value keys each message.
+    public var keyColumn: String?
     /// librdkafka properties from the URI (no secrets).
     public var properties: [(String, String)] = []
 
@@ -79,6 +82,9 @@ public struct KafkaSpec: Sendable, Equatable {
                 case "consistent_random", "consistent": partitioner = .consistentRandom
                 default: throw SourceError("Kafka URI: partitioner=\(value): expected murmur2 (the Java client's) or consistent_random (librdkafka's default)")
                 }
+            case "key":
+                guard !value.isEmpty else { throw SourceError("Kafka URI: key= names the column that keys change events; it is empty") }
+                keyColumn = value
             case "progress_topic":
                 guard KafkaSpec.isTopicName(value) else { throw SourceError("Kafka URI: progress_topic=\(value) is not a topic name") }
                 progressTopic = value
@@ -104,7 +110,7 @@ public struct KafkaSpec: Sendable, Equatable {
 
     public static func == (a: KafkaSpec, b: KafkaSpec) -> Bool {
         a.bootstrap == b.bootstrap && a.topic == b.topic && a.stopAtLatest == b.stopAtLatest && a.mode == b.mode
-            && a.group == b.group && a.partitioner == b.partitioner && a.progressTopic == b.progressTopic
+            && a.group == b.group && a.partitioner == b.partitioner && a.progressTopic == b.progressTopic && a.keyColumn == b.keyColumn
             && a.properties.map(\.0) == b.properties.map(\.0) && a.properties.map(\.1) == b.properties.map(\.1)
     }
 
