@@ -68,6 +68,15 @@ public final class KafkaConsumer: @unchecked Sendable {
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "assign \(topic)[\(partition)]") }
     }
 
+    /// Reads every partition of `partitions` from offset 0 (a plain consumer of a whole topic).
+    public func assign(partitions: Range<Int>) throws {
+        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for p in partitions { rd_kafka_topic_partition_list_add(list, topic, Int32(p)).pointee.offset = 0 }
+        let err = rd_kafka_assign(handle.rk, list)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "assign \(topic)") }
+    }
+
     /// Hands over up to `max` messages: waits up to `timeoutMs` for the first, none for the rest.
     /// A consumer error other than the partition's end throws (transient ones are retriable).
     public func poll(max: Int, timeoutMs: Int32, _ body: (KafkaMessage) -> Void) throws -> KafkaPollResult {
