@@ -207,17 +207,22 @@ extension Benchmarks {
 
 /// Seconds for `sluice run --input file:INPUT --output OUTPUT`, one lane, as a child process.
 func timedSluiceRun(input: String, output: String, intervalMs: Int, name: String, job: String? = nil) throws -> Double {
+    try timedSluice(["run", "--input", "file:\(input)", "--output", output, "--parallelism", "1",
+                     "--checkpoint-interval-ms", String(intervalMs), "--quiet"] + (job.map { ["--job", $0] } ?? []), name: "run \(name)")
+}
+
+/// Seconds for `sluice ARGUMENTS` as a child process, which must exit 0.
+func timedSluice(_ arguments: [String], name: String) throws -> Double {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    process.arguments = ["run", "--input", "file:\(input)", "--output", output, "--parallelism", "1",
-                         "--checkpoint-interval-ms", String(intervalMs), "--quiet"] + (job.map { ["--job", $0] } ?? [])
+    process.arguments = arguments
     process.standardOutput = FileHandle.nullDevice
     let start = ContinuousClock.now
     try process.run()
     process.waitUntilExit()
     let elapsed = (ContinuousClock.now - start).seconds
-    guard process.terminationStatus == 0 else { throw BenchError("bench run \(name) failed with status \(process.terminationStatus)") }
-    note("bench: run \(name): \(String(format: "%.2f", elapsed)) s")
+    guard process.terminationStatus == 0 else { throw BenchError("bench \(name) failed with status \(process.terminationStatus)") }
+    note("bench: \(name): \(String(format: "%.2f", elapsed)) s")
     return elapsed
 }
 

@@ -27,20 +27,10 @@ struct KafkaBench {
         if wants("kafka.lag_p99_ms kafka.lag_p50_ms") { try lag() }
     }
 
-    /// The orders files' records in topic `orders`, partition by partition, keyed by customer.
+    /// The orders files' records in `topic` (8 partitions), partition by partition.
     static func produce(_ input: String, to cluster: KafkaMockCluster, topic: String) throws -> Int {
-        let files = try PartitionFiles.list(directory: input)
-        try cluster.createTopic(topic, partitions: files.count)
-        let producer = try KafkaProducer(properties: [("bootstrap.servers", cluster.bootstrapServers), ("linger.ms", "20")])
-        var count = 0
-        for (p, file) in files.enumerated() {
-            for line in try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n") {
-                try producer.produce(topic: topic, partition: Int32(p), key: nil, value: Array(line.utf8))
-                count += 1
-            }
-        }
-        try producer.flush(timeoutMs: 60_000)
-        return count
+        try cluster.createTopic(topic, partitions: 8)
+        return try KafkaTopicLoader.load(directory: input, bootstrap: cluster.bootstrapServers, topic: topic)
     }
 
     // MARK: source: a topic of JSON orders through the tumbling window into SQLite, one lane
@@ -214,20 +204,6 @@ struct KafkaBench {
         note("bench: kafka lag: \(sent) events at \(rate)/s for \(seconds) s, \(sorted.count) result rows measured")
         print("kafka.lag_p50_ms: \(sorted[sorted.count / 2]) ms")
         print("kafka.lag_p99_ms: \(sorted[min(sorted.count - 1, sorted.count * 99 / 100)]) ms")
-    }
-
-    private func timedSluice(_ arguments: [String], name: String) throws -> Double {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        let start = ContinuousClock.now
-        try process.run()
-        process.waitUntilExit()
-        let elapsed = (ContinuousClock.now - start).seconds
-        guard process.terminationStatus == 0 else { throw BenchError("bench \(name) failed with status \(process.terminationStatus)") }
-        note("bench: \(name): \(String(format: "%.2f", elapsed)) s")
-        return elapsed
     }
 }
 

@@ -154,22 +154,10 @@ struct Demo: AsyncParsableCommand {
     /// and in order (so that the oracle over the files is the reference), each keyed by its
     /// customer id as a producer of orders would key it. Returns the source URI.
     static func produceOrders(from directory: String, into cluster: KafkaMockCluster) throws -> String {
-        let files = try PartitionFiles.list(directory: directory)
-        try cluster.createTopic("orders", partitions: files.count)
-        let producer = try KafkaProducer(properties: [("bootstrap.servers", cluster.bootstrapServers), ("linger.ms", "20")])
-        var count = 0
-        for (p, file) in files.enumerated() {
-            let text = try String(contentsOfFile: file, encoding: .utf8)
-            for line in text.split(separator: "\n") {
-                let key = line.range(of: #""customer":{"id":""#).flatMap { start in
-                    line[start.upperBound...].firstIndex(of: "\"").map { Array(line[start.upperBound..<$0].utf8) }
-                }
-                try producer.produce(topic: "orders", partition: Int32(p), key: key, value: Array(line.utf8))
-                count += 1
-            }
-        }
-        try producer.flush(timeoutMs: 60_000)
-        print("  Kafka: librdkafka's in-memory mock cluster (3 brokers, a test broker) at \(cluster.bootstrapServers); \(grouped(Int64(count))) JSON orders produced to topic orders (\(files.count) partitions)")
+        try cluster.createTopic("orders", partitions: try PartitionFiles.list(directory: directory).count)
+        let count = try KafkaTopicLoader.load(directory: directory, bootstrap: cluster.bootstrapServers, topic: "orders",
+                                              key: KafkaTopicLoader.customerKey)
+        print("  Kafka: librdkafka's in-memory mock cluster (3 brokers, a test broker) at \(cluster.bootstrapServers); \(grouped(Int64(count))) JSON orders produced to topic orders (8 partitions)")
         return "kafka://\(cluster.bootstrapServers)/orders?stop=latest"
     }
 }

@@ -19,14 +19,7 @@ extension SluiceEndToEndTests {
                                     "--workload", "orders", "--out", input], scratch: scratch, label: "gen")
         try #require(gen.exitedWith0, "gen: \(gen)")
         try cluster.createTopic("orders", partitions: partitions)
-        let producer = try KafkaProducer(properties: [("bootstrap.servers", cluster.bootstrapServers)])
-        for (p, file) in try PartitionFiles.list(directory: input).enumerated() {
-            let text = try String(contentsOfFile: file, encoding: .utf8)
-            for line in text.split(separator: "\n") {
-                try producer.produce(topic: "orders", partition: Int32(p), key: nil, value: Array(line.utf8))
-            }
-        }
-        try producer.flush(timeoutMs: 30_000)
+        try KafkaTopicLoader.load(directory: input, bootstrap: cluster.bootstrapServers, topic: "orders")
         return input
     }
 
