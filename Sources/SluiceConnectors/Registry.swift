@@ -57,6 +57,8 @@ struct SourceOptions: Sendable {
     var partitioner: Partitioner?
     /// The job's record format (a message-based source frames its records by it).
     var format: RecordFormat = .csv(header: false, delimiter: 44)
+    /// A windowed job's key fields (a keyed source checks its messages' keys against them).
+    var keyFields: [String] = []
 }
 
 /// Block sizes a throttled run shrinks (`SourceFactory.throttled`).

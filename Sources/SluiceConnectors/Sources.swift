@@ -75,11 +75,13 @@ public struct SourceFactory: Sendable {
     /// The input of `job`: its schema, its kind, its name (CDC slots) and its partitioner.
     public init(uri: String, job: JobSpec) throws {
         try self.init(uri: uri, schema: job.pipeline.schema, changeEvents: job.kind == .changes, jobName: job.name,
-                      partitioner: job.kind == .windows ? job.pipeline.partitioner : nil, format: job.pipeline.format)
+                      partitioner: job.kind == .windows ? job.pipeline.partitioner : nil, format: job.pipeline.format,
+                      keyFields: job.kind == .windows ? job.pipeline.keyFields : [])
     }
 
     public init(uri: String, schema: Schema = .bids, changeEvents: Bool = false, jobName: String = "sluice",
-                partitioner: Partitioner? = nil, format: RecordFormat = .csv(header: false, delimiter: 44)) throws {
+                partitioner: Partitioner? = nil, format: RecordFormat = .csv(header: false, delimiter: 44),
+                keyFields: [String] = []) throws {
         let connector = try ConnectorRegistry.source(uri)
         if schema.fields.last?.name == Pipeline.kafkaTimestamp, !(connector is KafkaConnector) {
             throw SourceError("time: \(Pipeline.kafkaTimestamp) is a Kafka message's timestamp: it needs a kafka:// source, not '\(PostgresURL.redact(uri))'; give the events a time field of their own")
@@ -87,7 +89,7 @@ public struct SourceFactory: Sendable {
         if changeEvents && !connector.readsChangeEvents {
             throw SourceError("a job of kind changes needs a change-data-capture source (\(ConnectorRegistry.changeSourceUsages)), not '\(PostgresURL.redact(uri))'")
         }
-        input = try connector.openSource(uri: uri, options: SourceOptions(schema: schema, changeEvents: changeEvents, jobName: jobName, partitioner: partitioner, format: format))
+        input = try connector.openSource(uri: uri, options: SourceOptions(schema: schema, changeEvents: changeEvents, jobName: jobName, partitioner: partitioner, format: format, keyFields: keyFields))
     }
 
     /// The partition's source, positioned at `position` (from a checkpoint, or 0), with the note

@@ -178,6 +178,35 @@ import Testing
 
 /// The source's positions against what the broker still holds.
 @Suite struct KafkaSourceTests {
+    /// A topic keyed by something other than the job's key is refused when the first keyed
+    /// message is read; keyed by the job's key (or not keyed), it is read.
+    @Test func messagesKeyedByAnotherFieldAreRefused() throws {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        let job = try JobSpec.parse(yaml: OrderGenerator.revenueJob)  // key: customer (customer.id)
+        let order = #"{"order_id":"o-1","customer":{"id":"cust-7"},"amount":1.50,"status":"paid","ts":"2026-01-01T00:00:00Z"}"#
+        for (topic, key, refused) in [("by-order", "o-1", true), ("by-customer", "cust-7", false)] {
+            try cluster.createTopic(topic, partitions: 1)
+            let producer = try KafkaProducer(properties: [("bootstrap.servers", cluster.bootstrapServers)])
+            try producer.produce(topic: topic, partition: 0, key: Array(key.utf8), value: Array(order.utf8))
+            try producer.flush(timeoutMs: 10_000)
+            let source = try SourceFactory(uri: "kafka://\(cluster.bootstrapServers)/\(topic)?stop=latest", job: job).open(partition: 0, position: 0)
+            var failure: Error?
+            var records = 0
+            let deadline = ContinuousClock.now + .seconds(20)
+            while failure == nil, records == 0, ContinuousClock.now < deadline {
+                do {
+                    guard try source.read({ records += $0.count > 0 ? 1 : 0 }) else { break }
+                } catch { failure = error }
+            }
+            if refused {
+                #expect("\(failure.map { "\($0)" } ?? "none")".contains("keyed by 'o-1' where the job's key (customer) is 'cust-7'"))
+                #expect(records == 0)
+            } else {
+                #expect(failure == nil && records == 1, "\(String(describing: failure))")
+            }
+        }
+    }
+
     /// librdkafka's mock keeps about 4 MB per partition and trims older messages, as retention
     /// would: a position below the log's start must stop the partition with a clear error, never
     /// skip ahead.

@@ -17,6 +17,10 @@ struct KafkaSourcePartitions: SourcePartitions {
     /// after this delimiter) or first member (JSON).
     let timestampDelimiter: UInt8?
     let injectsTimestamp: Bool
+    /// Reads the job's key out of a record, to compare it with the message key (nil: a key
+    /// derived by `derive`, which the check leaves to the engine's partition check).
+    let keyReader: (decoder: RecordDecoder, fields: [Int])?
+    let keyFieldNames: String
 
     init(spec: KafkaSpec, options: SourceOptions) throws {
         self.spec = spec
@@ -26,6 +30,10 @@ struct KafkaSourcePartitions: SourcePartitions {
         }
         json = options.format == .json
         injectsTimestamp = options.schema.fields.last?.name == Pipeline.kafkaTimestamp
+        keyFieldNames = options.keyFields.joined(separator: ", ")
+        let indices = options.keyFields.compactMap { name in options.schema.fields.firstIndex { $0.name == name } }
+        keyReader = !options.keyFields.isEmpty && indices.count == options.keyFields.count && !injectsTimestamp
+            ? (RecordDecoder(schema: options.schema, format: options.format), indices) : nil
         if case .csv(_, let delimiter) = options.format { timestampDelimiter = delimiter } else { timestampDelimiter = nil }
         if let wanted = spec.partitioner, let job = options.partitioner, wanted != job {
             throw SourceError("kafka://…/\(spec.topic)?partitioner=\(wanted.rawValue): the job places keys with \(job.rawValue); set `partitioner: \(wanted.rawValue)` in the job so that its partition check hashes keys as the producers did")
@@ -71,6 +79,9 @@ final class KafkaPartitionSource: PartitionSource {
     private let json: Bool
     private let injectsTimestamp: Bool
     private let delimiter: UInt8
+    private let keyReader: (decoder: RecordDecoder, fields: [Int])?
+    private var keyChecked = false
+    private let keyFields: String
     private let stop: Int64?
     private let logger: Logger
     private var text: [UInt8] = []
@@ -86,6 +97,8 @@ final class KafkaPartitionSource: PartitionSource {
         json = sources.json
         injectsTimestamp = sources.injectsTimestamp
         delimiter = sources.timestampDelimiter ?? 44
+        keyReader = sources.keyReader
+        keyFields = sources.keyFieldNames
         // An offset below the log's start (deleted by retention) must stop the job, not skip ahead.
         consumer = try KafkaConsumer(properties: spec.clientProperties + [("auto.offset.reset", "error")], topic: spec.topic, group: sources.group)
         let now = try KafkaSourcePartitions.partitionCount(spec)
@@ -105,10 +118,14 @@ final class KafkaPartitionSource: PartitionSource {
     func read(_ body: (UnsafeRawBufferPointer) -> Void) throws -> Bool {
         if let stop, position >= stop { return false }
         text.removeAll(keepingCapacity: true)
+        var mismatch: String?
         let result: KafkaPollResult
         do {
             result = try consumer.poll(max: 20_000, timeoutMs: 0) { message in
                 if let stop, message.offset >= stop { return }
+                if !keyChecked, mismatch == nil, let key = message.key, let value = message.value {
+                    mismatch = checkKey(Array(key), value: value)
+                }
                 if let value = message.value {
                     let start = text.count
                     if injectsTimestamp {
@@ -135,11 +152,23 @@ final class KafkaPartitionSource: PartitionSource {
             lastReadWasEmpty = true
             return true
         }
+        if let mismatch { throw SourceError(mismatch) }
         // At the end of what is committed, skip past transaction markers (they take offsets).
         if let end = result.endOffset, end > position { position = stop.map { min($0, end) } ?? end }
         lastReadWasEmpty = text.isEmpty
         if !text.isEmpty { text.withUnsafeBytes { body($0) } }
         return true
+    }
+
+    /// The first keyed message that decodes must be keyed by the job's key in its canonical bytes
+    /// (what the partition check hashes): a topic keyed otherwise is partitioned by something
+    /// else, and the job cannot group by its key without a repartition. Returns the refusal.
+    private func checkKey(_ key: [UInt8], value: UnsafeRawBufferPointer) -> String? {
+        guard let keyReader, case .success(let values) = keyReader.decoder.decode(value) else { return nil }
+        keyChecked = true
+        var expected: [UInt8] = []
+        guard KeyBytes.append(keyReader.fields.map { values[$0] }, to: &expected), expected != key else { return nil }
+        return "\(topic)[\(partition)]: the messages are keyed by '\(String(decoding: key, as: UTF8.self))' where the job's key (\(keyFields)) is '\(String(decoding: expected, as: UTF8.self))': the topic is partitioned by another key, and a job can group only by the key its input is partitioned by (in the canonical key bytes: text as UTF-8, integers in decimal, parts joined by 0x1f) until repartitioning exists; key the messages by the job's key, or group by the topic's"
     }
 
     /// The value with `kafka_timestamp` added: JSON `{"kafka_timestamp":MS,…}` (a value that is not
