@@ -111,7 +111,7 @@ let package = Package(
         // The chaos harness: suites, seeded schedules, fault injection and proxy, checks, report.
         .target(name: "SluiceChaos", dependencies: [
             "SluiceCore", "SluiceStorage", "SluiceRuntime", "SluiceOracle", "SluiceVerification", "SluiceConnectors", "SluiceJob",
-            "SluiceWorkload", "SluiceProtocol", "SluiceTLS", "SluiceCoordinator",
+            "SluiceWorkload", "SluiceProtocol", "SluiceTLS", "SluiceCoordinator", "SluiceDrivers",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),

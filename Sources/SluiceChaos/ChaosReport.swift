@@ -27,6 +27,9 @@ public struct ChaosReport: Sendable, Codable {
     public var partitionEnds: [String: Int64]?
     /// Commands that verify the kept run again, from DIR.
     public var reverify: [String]
+    /// A Kafka source or sink, described (absent: the generator and the store's own sink).
+    public var source: String? = nil
+    public var sink: String? = nil
 
     public func json() throws -> Data {
         let encoder = JSONEncoder()
@@ -46,6 +49,8 @@ public struct ChaosReport: Sendable, Codable {
         lines.append("| --- | --- |")
         lines.append("| suite | `\(suiteFile)` |")
         lines.append("| store | \(store) |")
+        if let source { lines.append("| source | \(source) |") }
+        if let sink { lines.append("| sink | \(sink) |") }
         if let seed { lines.append("| nemesis seed | \(seed) |") }
         lines.append("| started | \(startedAt) |")
         lines.append("| build | \(build) |")

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SluiceConnectors
 import SluiceCore
+import SluiceDrivers
 import SluiceJob
 import SluiceOracle
 import SluiceRuntime
@@ -68,7 +69,7 @@ public struct ChaosRun: Sendable {
             throw ChaosRefusal("the fill_disk fault needs \(FaultInjector.prlimitPath) (util-linux)")
         }
         let fm = FileManager.default
-        for kept in ["results.db", "store.sql", "report.json"] where fm.fileExists(atPath: path(kept)) {
+        for kept in ["results.db", "state.db", "store.sql", "report.json"] where fm.fileExists(atPath: path(kept)) {
             throw ChaosRefusal("\(options.out) already holds a run (\(kept)); choose a new --out directory")
         }
         for dir in ["logs", "certs"] { try fm.createDirectory(atPath: path(dir), withIntermediateDirectories: true) }
@@ -95,7 +96,32 @@ public struct ChaosRun: Sendable {
 
         let added = schedule.filter { $0.kind == .addWorker }.count
         try DevelopmentCertificates.initialize(directory: path("certs"), workers: topology.workers + added, extraIdentities: ["operator"])
-        let input = "gen:seed=\(w.seed),events=\(w.events),partitions=\(topology.partitions),keys=\(w.keys)"
+        var input = "gen:seed=\(w.seed),events=\(w.events),partitions=\(topology.partitions),keys=\(w.keys)"
+
+        // Kafka: the broker (`sluice dev kafka`, a child of its own that outlives the cluster, so
+        // the checks can read the result topic), its topics, and the input produced into it.
+        var kafka: ChaosKafka?
+        if suite.usesKafka {
+            var topics: [String: Int] = [:]
+            if suite.source == .kafka { topics[ChaosKafka.inputTopic] = topology.partitions }
+            if suite.sink == .kafka {
+                topics[ChaosKafka.outputTopic] = topology.partitions
+                topics[ChaosKafka.progressTopic] = 1
+            }
+            kafka = try await ChaosKafka.start(brokers: suite.kafka.brokers, topics: topics, job: job.name, partitions: topology.partitions,
+                                               sinkTopic: suite.sink == .kafka ? ChaosKafka.outputTopic : nil,
+                                               logs: path("logs"), executable: options.executable)
+        }
+        defer { kafka?.shutDown() }
+        if suite.source == .kafka, let kafka {
+            let produced = try kafka.produce(files: try PartitionFiles.list(directory: path("input")), topic: ChaosKafka.inputTopic)
+            logger.info("produced \(produced) lines of input/ into topic \(ChaosKafka.inputTopic) (\(topology.partitions) partitions) at \(kafka.bootstrap)")
+            // A read hands the job everything in the consumer's local queue (up to 20,000 messages), and
+            // a paced partition (the workers' --rate) then sleeps that block's worth before it reads,
+            // and may checkpoint, again: 20 s for 10,000 messages at 500 events/s. A short queue and
+            // small fetches keep blocks of about a thousand messages (2 s at 500 events/s).
+            input = "kafka://\(kafka.bootstrap)/\(ChaosKafka.inputTopic)?stop=latest&queued.min.messages=1000&max.partition.fetch.bytes=32768"
+        }
 
         // The store: SQLite files in DIR, or a PostgreSQL database (leases, checkpoints and sink in one).
         let postgres: ChaosPostgres?
@@ -108,20 +134,33 @@ public struct ChaosRun: Sendable {
                 ?? ChaosPostgres.startThrowaway(database: database, logger: logger)
         }
         defer { postgres?.shutDown(keepingLogAt: path("logs/postgres.log")) }
-        let output = postgres?.databaseURL ?? "sqlite:" + path("results.db")
+        // The sink: the store's own (results.db or the database), or the Kafka result topic, whose
+        // checkpoints (and outbox, late events, dead letters) go to the store every worker shares:
+        // state.db, or the database.
+        let storePath = path(suite.sink == .kafka ? "state.db" : "results.db")
+        let outcomesPath = path("kafka-transactions.log")
+        let output: String
+        if suite.sink == .kafka, let kafka {
+            output = "kafka://\(kafka.bootstrap)/\(ChaosKafka.outputTopic)"
+        } else {
+            output = postgres?.databaseURL ?? "sqlite:" + storePath
+        }
         let layout = LocalCluster.Layout(certs: path("certs"), logs: path("logs"), input: input, output: output,
                                          coordinatorState: path("coordinator.db"), job: jobPath,
                                          leaseTTLMs: topology.leaseTTLMs, heartbeatMs: topology.heartbeatMs,
                                          rate: Double(w.events) / Double(topology.partitions) / w.seconds,
                                          proxyLifetime: suite.bounds.runSeconds + 120,
-                                         postgres: postgres.map { ($0.databaseURL, $0.port) }, storeRetryMs: topology.storeRetryMs)
+                                         postgres: postgres.map { ($0.databaseURL, $0.port) }, storeRetryMs: topology.storeRetryMs,
+                                         workerState: suite.sink == .kafka && postgres == nil ? storePath : nil,
+                                         // The mock applies no transaction rules: the workers log outcomes for the checks.
+                                         workerEnvironment: suite.sink == .kafka ? [KafkaTransactionOutcomes.environmentVariable: outcomesPath] : [:])
         let cluster = LocalCluster(layout: layout, executable: options.executable)
         defer { cluster.shutDown() }
-        let injector = FaultInjector(cluster: cluster, store: postgres)
+        let injector = FaultInjector(cluster: cluster, store: postgres, kafka: kafka)
         let startDate = Date()
         let start = ContinuousClock.now
         func elapsed() -> Double { (ContinuousClock.now - start).seconds }
-        let storeRecords = CommitLogSource(postgres.map { .postgres(url: $0.databaseURL) } ?? .sqlite(path: path("results.db")))
+        let storeRecords = CommitLogSource(postgres.map { .postgres(url: $0.databaseURL) } ?? .sqlite(path: storePath))
         let observer = ClusterObserver(start: start, commitLog: storeRecords, tls: TLSFiles(directory: path("certs"), identity: "operator"))
 
         logger.info("suite '\(suite.name)' (\(schedule.count) faults\(options.seed.map { ", seed \($0)" } ?? suite.random.map { ", seed \($0.seed)" } ?? "")) in \(options.out)")
@@ -181,8 +220,12 @@ public struct ChaosRun: Sendable {
             }
             heals.removeAll { $0.at <= elapsed() && records[$0.record].healedAt != nil }
             let committed = await observer.committedOffsets()
+            // Reaching the end of the input is not finishing: the owner then fires the last windows
+            // in a commit of its own (which moves no offset) and, into Kafka, publishes them. A
+            // paced partition can take a while between the two; the coordinator says when it is done.
             let allEnded = ends.allSatisfy { committed[$0.key] == $0.value }
-            if allEnded && nextFault == schedule.count && heals.isEmpty {
+            let allFinished = allEnded ? await observer.finishedPartitions().isSuperset(of: ends.keys) : false
+            if allFinished && nextFault == schedule.count && heals.isEmpty {
                 finished = true
                 break
             }
@@ -222,7 +265,11 @@ public struct ChaosRun: Sendable {
         RecoveryAnalysis.analyze(&records, observations: observations, ends: ends)
         var checks: [CheckResult] = []
         if options.progress { logger.info("checking the sink against the oracle and the store's records …") }
-        checks += try oracleChecks(job: job, output: output)
+        if suite.sink == .kafka {
+            checks += try kafkaChecks(job: job, output: output, statePath: postgres?.databaseURL ?? storePath, outcomesPath: outcomesPath)
+        } else {
+            checks += try oracleChecks(job: job, output: output)
+        }
         let (commits, claims) = try await storeRecords.logs()
         checks.append(CommitLogChecks.chain(commits))
         checks.append(CommitLogChecks.epochs(commits))
@@ -241,6 +288,15 @@ public struct ChaosRun: Sendable {
             "sqlite3 results.db 'SELECT partition, seq, epoch, from_offset, to_offset FROM sluice_commits ORDER BY partition, seq'",
             "sqlite3 results.db 'SELECT id, partition, epoch, after_seq FROM sluice_claims ORDER BY id'",
         ]
+        if suite.sink == .kafka {
+            reverify = [
+                "# the result topic lived in the in-memory broker and is gone with it; kafka-results.jsonl keeps its",
+                "# read_committed view (messages of the transactions kafka-transactions.log records as committed)",
+                "sqlite3 state.db 'SELECT partition, seq, epoch, from_offset, to_offset FROM sluice_commits ORDER BY partition, seq'",
+                "sqlite3 state.db 'SELECT id, partition, epoch, after_seq FROM sluice_claims ORDER BY id'",
+                "grep -c '^commit ' kafka-transactions.log; grep -c '^fenced ' kafka-transactions.log",
+            ]
+        }
         if let postgres {
             // The database is gone with the throwaway server; its dump is kept.
             let dumped = postgres.dump(to: path("store.sql"))
@@ -254,7 +310,7 @@ public struct ChaosRun: Sendable {
             ]
         }
         let formatter = ISO8601DateFormatter()
-        let report = ChaosReport(
+        var report = ChaosReport(
             suite: suite.name, suiteFile: options.suitePath, store: suite.store.name,
             seed: suite.random == nil ? nil : (options.seed ?? suite.random?.seed), startedAt: formatter.string(from: startDate),
             build: options.build, workers: topology.workers, partitions: topology.partitions, events: w.events,
@@ -264,6 +320,12 @@ public struct ChaosRun: Sendable {
             passed: checks.allSatisfy(\.passed), checks: checks, faults: records, worstRecoverySeconds: RecoveryAnalysis.worst(records),
             partitionEnds: Dictionary(uniqueKeysWithValues: ends.map { (String($0.key), $0.value) }),
             reverify: reverify)
+        if suite.source == .kafka {
+            report.source = "kafka: topic \(ChaosKafka.inputTopic), \(topology.partitions) partitions, read with stop=latest (sluice dev kafka, \(suite.kafka.brokers) brokers)"
+        }
+        if suite.sink == .kafka {
+            report.sink = "kafka: topic \(ChaosKafka.outputTopic) exactly once (progress topic \(ChaosKafka.progressTopic)), checkpoints in \(postgres == nil ? "state.db" : "the database")"
+        }
         try report.json().write(to: URL(fileURLWithPath: path("report.json")))
         try report.markdown().write(toFile: path("report.md"), atomically: true, encoding: .utf8)
         try Timeline.svg(report: report, observations: observations).write(toFile: path("timeline.svg"), atomically: true, encoding: .utf8)
@@ -278,8 +340,12 @@ public struct ChaosRun: Sendable {
         let committed = await observer.committedOffsets()
         let unfinished = ends.keys.filter { committed[$0] != ends[$0] }
         switch spec.kind {
-        case .killCoordinator, .restartStore:
+        case .killCoordinator, .restartStore, .kafkaBrokerDown, .kafkaRequestErrors:
             return unfinished.sorted()
+        case .kafkaLeaderChange:
+            // An input partition is read by its Sluice partition alone; any partition may write to the result topic.
+            guard spec.topic == .input else { return unfinished.sorted() }
+            return unfinished.filter { $0 == spec.partition }
         case .addWorker:
             return []
         default:

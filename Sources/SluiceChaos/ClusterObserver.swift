@@ -66,6 +66,12 @@ public actor ClusterObserver {
 
     public func committedOffsets() -> [Int: Int64] { lastCommitted }
 
+    /// The partitions the coordinator last reported finished (their owners committed the end of
+    /// the input with its last windows, and a Kafka sink has published them).
+    public func finishedPartitions() -> Set<Int> {
+        Set(lastStatus?.partitions.filter { $0.state == "finished" }.map { Int($0.partition) } ?? [])
+    }
+
     /// One status poll; nil while the coordinator is down or slow.
     public func pollStatus() async {
         guard let port = coordinatorPort else { return }

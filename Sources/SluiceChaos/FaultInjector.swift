@@ -10,6 +10,16 @@ struct FaultInjector {
     let cluster: LocalCluster
     /// The PostgreSQL server of a `store: postgres` suite.
     let store: ChaosPostgres?
+    /// The broker of a Kafka suite.
+    let kafka: ChaosKafka?
+
+    static func topicName(_ role: KafkaTopicRole) -> String {
+        switch role {
+        case .input: ChaosKafka.inputTopic
+        case .output: ChaosKafka.outputTopic
+        case .progress: ChaosKafka.progressTopic
+        }
+    }
 
     /// Injects `fault`; returns what happened, for the report (a failure to inject is noted, not
     /// thrown: the run goes on and the report says so).
@@ -59,6 +69,15 @@ struct FaultInjector {
             guard let proxy = cluster.storeProxy(target), let mode = fault.network else { return ["\(target) has no proxy to the database"] }
             proxy.apply(mode, direction: fault.direction)
             return ["database proxy of \(target): \(mode.name) (\(fault.direction.rawValue))"]
+        case .kafkaBrokerDown:
+            guard let kafka, let broker = fault.broker else { return ["no Kafka broker"] }  // refused when the suite is read
+            return kafka.brokerDown(broker)
+        case .kafkaLeaderChange:
+            guard let kafka, let broker = fault.broker, let partition = fault.partition else { return ["no Kafka broker"] }
+            return kafka.leader(topic: Self.topicName(fault.topic), partition: partition, broker: broker)
+        case .kafkaRequestErrors:
+            guard let kafka, let api = fault.api, let count = fault.count else { return ["no Kafka broker"] }
+            return kafka.requestErrors(api: api, count: count, error: fault.errorCode)
         }
     }
 
@@ -101,7 +120,10 @@ struct FaultInjector {
         case .cutWorkerFromStore:
             cluster.storeProxy(target)?.heal()
             return ["database proxy of \(target): healed"]
-        case .addWorker, .removeWorker:
+        case .kafkaBrokerDown:
+            guard let kafka, let broker = fault.broker else { return [] }
+            return kafka.brokerUp(broker)
+        case .addWorker, .removeWorker, .kafkaLeaderChange, .kafkaRequestErrors:
             return []
         }
     }

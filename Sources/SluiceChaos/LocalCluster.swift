@@ -25,6 +25,10 @@ public final class LocalCluster: Sendable {
         public var postgres: (url: String, port: Int)?
         /// PostgreSQL: `sluice worker --store-retry-ms`, or nil for the worker's default.
         public var storeRetryMs: Int64?
+        /// SQLite store with a Kafka sink: the checkpoint store every worker shares (`--state`).
+        public var workerState: String? = nil
+        /// Added to each worker's environment (the Kafka sink's transaction-outcome log).
+        public var workerEnvironment: [String: String] = [:]
     }
 
     public let layout: Layout
@@ -100,8 +104,10 @@ public final class LocalCluster: Sendable {
             }
             arguments += ["--state", ChaosPostgres.url(postgres.url, throughProxyPort: storeProxy.port)]
             if let retry = layout.storeRetryMs { arguments += ["--store-retry-ms", String(retry)] }
+        } else if let state = layout.workerState {
+            arguments += ["--state", state]
         }
-        try supervisor.start(id, arguments, logName: logName(id), ignoreFileSizeSignal: true)
+        try supervisor.start(id, arguments, logName: logName(id), ignoreFileSizeSignal: true, environment: layout.workerEnvironment)
     }
 
     public func proxy(_ id: String) -> FaultProxy? { members.withLock { $0.proxies[id] } }

@@ -26,13 +26,15 @@ public final class ProcessSupervisor: Sendable {
     }
 
     /// Starts `executable arguments` as `name`; `logName` (default `name`) names its log files, so a
-    /// restarted process can keep the logs of the one before. With `ignoreFileSizeSignal`, the child
+    /// restarted process can keep the logs of the one before; `environment` is added to this
+    /// process's own. With `ignoreFileSizeSignal`, the child
     /// starts with SIGXFSZ ignored (through `sh`, whose `trap ''` survives `exec`), so that a write
     /// past a file-size limit fails with EFBIG instead of killing it.
     @discardableResult
     public func start(_ name: String, _ arguments: [String], logName: String? = nil,
-                      ignoreFileSizeSignal: Bool = false) throws -> Int32 {
+                      ignoreFileSizeSignal: Bool = false, environment: [String: String] = [:]) throws -> Int32 {
         let process = Process()
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         if ignoreFileSizeSignal {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", "trap '' XFSZ; exec \"$0\" \"$@\"", executable] + arguments

@@ -30,6 +30,7 @@ public enum Schedule {
                 case .addWorker: alive.count < nemesis.maxWorkers
                 case .killWorker, .pauseWorker, .cutWorker, .fillDisk, .cutWorkerFromStore: !alive.isEmpty
                 case .killCoordinator, .restartStore: true
+                case .kafkaBrokerDown, .kafkaLeaderChange, .kafkaRequestErrors: false  // refused in random.kinds
                 }
             }
             guard !feasible.isEmpty else { break }

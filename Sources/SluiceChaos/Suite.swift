@@ -15,6 +15,14 @@ public struct Suite: Sendable, Equatable {
     public var faults: [FaultSpec]
     /// A seeded nemesis that draws faults at random (same seed, same schedule).
     public var random: RandomNemesis?
+    /// Where the workers read the workload: the generator, or a Kafka topic the harness fills.
+    public var source: Source = .generator
+    /// Where results go: the store's sink (SQLite or PostgreSQL), or a Kafka topic, exactly once.
+    public var sink: SinkKind = .store
+    /// The broker the harness starts when `source` or `sink` is Kafka.
+    public var kafka = Kafka()
+    /// The suite file has a `kafka:` block (refused without a Kafka source or sink).
+    var kafkaGiven = false
 
     public init(name: String, store: Store = .sqlite, topology: Topology = Topology(), workload: Workload = Workload(),
                 job: String? = nil, bounds: Bounds = Bounds(), faults: [FaultSpec] = [], random: RandomNemesis? = nil) {
@@ -44,6 +52,29 @@ public struct Suite: Sendable, Equatable {
             }
         }
     }
+
+    public enum Source: String, Sendable, Equatable {
+        /// `gen:…`, throttled by the workers (the same lines as the kept `input/` files).
+        case generator
+        /// A topic of `sluice dev kafka` holding the same lines, partition by partition, read with `?stop=latest`.
+        case kafka
+    }
+
+    public enum SinkKind: String, Sendable, Equatable {
+        /// The store's own sink: SQLite (`results.db`) or the PostgreSQL database.
+        case store
+        /// A topic of `sluice dev kafka` through the exactly-once Kafka sink; checkpoints in the store.
+        case kafka
+    }
+
+    /// The harness's broker: `sluice dev kafka --brokers N` (librdkafka's mock cluster).
+    public struct Kafka: Sendable, Equatable {
+        public var brokers = 3
+        public init(brokers: Int = 3) { self.brokers = brokers }
+    }
+
+    /// True when the suite needs a broker.
+    public var usesKafka: Bool { source == .kafka || sink == .kafka }
 
     public struct Topology: Sendable, Equatable {
         public var workers = 3
@@ -112,15 +143,22 @@ public enum FaultKind: String, Sendable, Equatable, CaseIterable, Codable {
     case restartStore = "restart_store"
     /// PostgreSQL only: through the fault proxy between the worker and the database.
     case cutWorkerFromStore = "cut_worker_from_store"
+    /// Kafka only: every partition leader and coordinator moved off a broker, then the broker down (for `for`).
+    case kafkaBrokerDown = "kafka_broker_down"
+    /// Kafka only: one partition's leader moved to another broker.
+    case kafkaLeaderChange = "kafka_leader_change"
+    /// Kafka only: the next requests of one API fail with a retriable error code.
+    case kafkaRequestErrors = "kafka_request_errors"
 
     public static let availableOnSQLite: [FaultKind] = [.killWorker, .killCoordinator, .pauseWorker, .cutWorker,
                                                          .addWorker, .removeWorker, .fillDisk]
     public static let availableOnPostgres: [FaultKind] = [.killWorker, .killCoordinator, .pauseWorker, .cutWorker,
                                                            .addWorker, .removeWorker, .restartStore, .cutWorkerFromStore]
     public var needsPostgres: Bool { self == .restartStore || self == .cutWorkerFromStore }
-    public var needsTarget: Bool { ![.killCoordinator, .addWorker, .restartStore].contains(self) }
+    public var needsKafka: Bool { [.kafkaBrokerDown, .kafkaLeaderChange, .kafkaRequestErrors].contains(self) }
+    public var needsTarget: Bool { ![.killCoordinator, .addWorker, .restartStore].contains(self) && !needsKafka }
     /// A fault that lasts (`for:`), as opposed to one that happens at an instant.
-    public var lasts: Bool { [.pauseWorker, .cutWorker, .fillDisk, .cutWorkerFromStore].contains(self) }
+    public var lasts: Bool { [.pauseWorker, .cutWorker, .fillDisk, .cutWorkerFromStore, .kafkaBrokerDown].contains(self) }
 }
 
 /// What a network fault does to the bytes through the proxy.
@@ -166,6 +204,15 @@ public struct FaultSpec: Sendable, Equatable {
     public var direction: Direction = .both
     /// fill_disk: the file size limit while the disk is "full" (bytes).
     public var fileSizeLimit: Int = 0
+    /// kafka_broker_down: the broker taken down; kafka_leader_change: the new leader (ids 1…N).
+    public var broker: Int?
+    /// kafka_leader_change: the topic (the input or the result topic) and its partition.
+    public var topic: KafkaTopicRole = .input
+    public var partition: Int?
+    /// kafka_request_errors: which requests fail, how many, and with what.
+    public var api: KafkaAPI?
+    public var count: Int?
+    public var errorCode: KafkaRetriableError = .requestTimedOut
 
     public init(at: Double, kind: FaultKind, target: String? = nil, duration: Double? = nil, restartAfter: Double? = nil,
                 network: NetworkMode? = nil, direction: Direction = .both, fileSizeLimit: Int = 0) {
@@ -194,9 +241,68 @@ public struct FaultSpec: Sendable, Equatable {
             }
             if direction != .both { parts.append(direction.rawValue) }
         }
+        switch kind {
+        case .kafkaBrokerDown: parts.append("broker \(broker ?? 0)")
+        case .kafkaLeaderChange: parts.append("\(topic.rawValue)[\(partition ?? 0)] to broker \(broker ?? 0)")
+        case .kafkaRequestErrors: parts.append("\(count ?? 0) \(api?.rawValue ?? "?") requests fail with \(errorCode.rawValue)")
+        default: break
+        }
         if let duration { parts.append("for \(format(duration)) s") }
         if let restartAfter { parts.append("restart after \(format(restartAfter)) s") }
         return parts.joined(separator: " ")
+    }
+}
+
+/// The topics of a Kafka suite, by their role.
+public enum KafkaTopicRole: String, Sendable, Equatable, CaseIterable {
+    /// The workload's topic (`source: kafka`).
+    case input
+    /// The result topic (`sink: kafka`).
+    case output
+    /// The exactly-once sink's progress topic (`sink: kafka`, one partition).
+    case progress
+}
+
+/// The Kafka APIs whose requests `kafka_request_errors` can fail, by name, with their API keys.
+public enum KafkaAPI: String, Sendable, Equatable, CaseIterable {
+    case produce, fetch, listOffsets = "list_offsets", metadata, offsetCommit = "offset_commit", findCoordinator = "find_coordinator",
+         initProducerId = "init_producer_id", addPartitionsToTxn = "add_partitions_to_txn", endTxn = "end_txn"
+
+    public var key: Int16 {
+        switch self {
+        case .produce: 0
+        case .fetch: 1
+        case .listOffsets: 2
+        case .metadata: 3
+        case .offsetCommit: 8
+        case .findCoordinator: 10
+        case .initProducerId: 22
+        case .addPartitionsToTxn: 24
+        case .endTxn: 26
+        }
+    }
+}
+
+/// Error codes a Kafka client retries by itself: what a busy or moving cluster answers. (A fatal
+/// code would test the connector's failure path, not the cluster's recovery.)
+public enum KafkaRetriableError: String, Sendable, Equatable, CaseIterable {
+    case leaderNotAvailable = "LEADER_NOT_AVAILABLE", notLeaderOrFollower = "NOT_LEADER_OR_FOLLOWER",
+         requestTimedOut = "REQUEST_TIMED_OUT", networkException = "NETWORK_EXCEPTION",
+         coordinatorLoadInProgress = "COORDINATOR_LOAD_IN_PROGRESS", coordinatorNotAvailable = "COORDINATOR_NOT_AVAILABLE",
+         notCoordinator = "NOT_COORDINATOR", notEnoughReplicas = "NOT_ENOUGH_REPLICAS", concurrentTransactions = "CONCURRENT_TRANSACTIONS"
+
+    public var code: Int32 {
+        switch self {
+        case .leaderNotAvailable: 5
+        case .notLeaderOrFollower: 6
+        case .requestTimedOut: 7
+        case .networkException: 13
+        case .coordinatorLoadInProgress: 14
+        case .coordinatorNotAvailable: 15
+        case .notCoordinator: 16
+        case .notEnoughReplicas: 19
+        case .concurrentTransactions: 51
+        }
     }
 }
 

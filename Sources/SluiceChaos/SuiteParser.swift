@@ -37,6 +37,12 @@ extension Suite {
         let kinds = faults.enumerated().map { ("faults[\($0.offset)].kind", $0.element.kind) }
             + (random?.kinds ?? []).enumerated().map { ("random.kinds[\($0.offset)]", $0.element) }
         for (path, kind) in kinds {
+            if kind.needsKafka && !usesKafka {
+                throw SuiteError(path: path, message: "'\(kind.rawValue)' needs a Kafka broker: set `source: kafka` or `sink: kafka` (this suite reads the generator and writes to its store)")
+            }
+            if kind.needsKafka && path.hasPrefix("random.") {
+                throw SuiteError(path: path, message: "the seeded nemesis draws no Kafka faults; list '\(kind.rawValue)' under `faults:` with its broker, partition or API")
+            }
             if kind.needsPostgres && store == .sqlite {
                 throw SuiteError(path: path, message: "'\(kind.rawValue)' needs `store: postgres`; this suite's store is sqlite")
             }
@@ -47,6 +53,10 @@ extension Suite {
                 throw SuiteError(path: path, message: "'restart_store' restarts the server the harness starts itself (`store: postgres`); it cannot restart the server at \(PostgresURL.redact(url))")
             }
         }
+        if kafkaGiven && !usesKafka {
+            throw SuiteError(path: "kafka", message: "configures the broker of `source: kafka` or `sink: kafka`, and this suite has neither; remove it or set one")
+        }
+        try validateKafkaFaults()
         if topology.storeRetryMs != nil, store == .sqlite {
             throw SuiteError(path: "topology.store_retry_ms", message: "applies to `store: postgres` only; remove it")
         }
@@ -62,6 +72,48 @@ extension Suite {
         }
         if members.everStarted > 64 {
             throw SuiteError(path: "faults", message: "more than 64 workers would be started")
+        }
+    }
+}
+
+extension Suite {
+    /// The Kafka faults' fields against the suite: topics it has, partitions and brokers that exist,
+    /// and, replayed in time, never a broker taken down twice, all of them down, or a leader moved
+    /// to a broker that is down.
+    func validateKafkaFaults() throws {
+        var down: [Int: Double] = [:]  // broker → when it comes back
+        for (i, fault) in faults.enumerated().sorted(by: { $0.element.at < $1.element.at }) where fault.kind.needsKafka {
+            let path = "faults[\(i)]"
+            down = down.filter { $0.value > fault.at }
+            if let broker = fault.broker, !(1...kafka.brokers).contains(broker) {
+                throw SuiteError(path: "\(path).broker", message: "no broker \(broker): the suite's broker has ids 1…\(kafka.brokers) (kafka.brokers)")
+            }
+            switch fault.kind {
+            case .kafkaBrokerDown:
+                guard let broker = fault.broker else { break }
+                if down[broker] != nil {
+                    throw SuiteError(path: "\(path).broker", message: "broker \(broker) is already down at \(format(fault.at)) s")
+                }
+                if down.count + 1 >= kafka.brokers {
+                    throw SuiteError(path: "\(path).broker", message: "taking broker \(broker) down at \(format(fault.at)) s would leave no broker up (kafka.brokers: \(kafka.brokers))")
+                }
+                down[broker] = fault.healsAt
+            case .kafkaLeaderChange:
+                switch fault.topic {
+                case .input where source != .kafka, .output where sink != .kafka, .progress where sink != .kafka:
+                    throw SuiteError(path: "\(path).topic", message: "the \(fault.topic.rawValue) topic exists with `\(fault.topic == .input ? "source" : "sink"): kafka` only")
+                default: break
+                }
+                let partitions = fault.topic == .progress ? 1 : topology.partitions
+                if let p = fault.partition, p >= partitions {
+                    throw SuiteError(path: "\(path).partition", message: "the \(fault.topic.rawValue) topic has partitions 0…\(partitions - 1), not \(p)")
+                }
+                if let broker = fault.broker, down[broker] != nil {
+                    throw SuiteError(path: "\(path).broker", message: "broker \(broker) is down at \(format(fault.at)) s; move the leader to a broker that is up")
+                }
+            default:
+                break
+            }
         }
     }
 }
@@ -99,10 +151,29 @@ private struct SuiteReader {
     let yaml = YAMLReader { SuiteError(path: $0, message: $1) }
 
     func suite(_ root: Node) throws -> Suite {
-        let top = try yaml.mapping(root, path: "", allowed: ["name", "store", "topology", "workload", "job", "bounds", "faults", "random"])
+        let top = try yaml.mapping(root, path: "", allowed: ["name", "store", "source", "sink", "kafka", "topology", "workload", "job", "bounds", "faults", "random"])
         guard let nameNode = top["name"] else { throw SuiteError(path: "name", message: "missing") }
         var suite = Suite(name: try yaml.string(nameNode, path: "name"))
         if let node = top["store"] { suite.store = try store(node) }
+        if let node = top["source"] {
+            let text = try yaml.string(node, path: "source")
+            guard let source = Suite.Source(rawValue: text) else {
+                throw SuiteError(path: "source", message: "expected generator or kafka, got '\(text)'")
+            }
+            suite.source = source
+        }
+        if let node = top["sink"] {
+            let text = try yaml.string(node, path: "sink")
+            guard let sink = Suite.SinkKind(rawValue: text) else {
+                throw SuiteError(path: "sink", message: "expected store (the store's own sink) or kafka, got '\(text)'")
+            }
+            suite.sink = sink
+        }
+        if let node = top["kafka"] {
+            let map = try yaml.mapping(node, path: "kafka", allowed: ["brokers"])
+            if let n = map["brokers"] { suite.kafka.brokers = Int(try yaml.integer(n, path: "kafka.brokers", in: 1...16)) }
+            suite.kafkaGiven = true
+        }
         if let node = top["topology"] { suite.topology = try topology(node) }
         if let node = top["workload"] { suite.workload = try workload(node) }
         if let node = top["job"] { suite.job = try yaml.string(node, path: "job") }
@@ -197,7 +268,8 @@ private struct SuiteReader {
 
     private func fault(_ node: Node, path: String) throws -> FaultSpec {
         let map = try yaml.mapping(node, path: path, allowed: ["at", "kind", "target", "for", "restart_after", "mode", "direction",
-                                                          "delay_ms", "jitter_ms", "bytes_per_s", "file_size_limit"])
+                                                          "delay_ms", "jitter_ms", "bytes_per_s", "file_size_limit",
+                                                          "broker", "topic", "partition", "api", "count", "error"])
         guard let kindNode = map["kind"] else { throw SuiteError(path: "\(path).kind", message: "missing") }
         let kind = try kind(kindNode, path: "\(path).kind")
         guard let atNode = map["at"] else { throw SuiteError(path: "\(path).at", message: "missing; seconds after the start") }
@@ -269,7 +341,50 @@ private struct SuiteReader {
         } else {
             try forbid(["file_size_limit"])
         }
+        try kafkaFields(of: &fault, map: map, path: path, forbid: forbid)
         return fault
+    }
+
+    /// `broker` (kafka_broker_down, kafka_leader_change), `topic` and `partition`
+    /// (kafka_leader_change), `api`, `count` and `error` (kafka_request_errors).
+    private func kafkaFields(of fault: inout FaultSpec, map: [String: Node], path: String, forbid: ([String]) throws -> Void) throws {
+        func required(_ key: String, _ hint: String) throws -> Node {
+            guard let node = map[key] else { throw SuiteError(path: "\(path).\(key)", message: "missing; \(hint)") }
+            return node
+        }
+        switch fault.kind {
+        case .kafkaBrokerDown:
+            fault.broker = Int(try yaml.integer(try required("broker", "the broker to take down (1…N)"), path: "\(path).broker", in: 1...16))
+            try forbid(["topic", "partition", "api", "count", "error"])
+        case .kafkaLeaderChange:
+            fault.broker = Int(try yaml.integer(try required("broker", "the new leader (1…N)"), path: "\(path).broker", in: 1...16))
+            fault.partition = Int(try yaml.integer(try required("partition", "the partition whose leader moves"), path: "\(path).partition", in: 0...255))
+            if let node = map["topic"] {
+                let text = try yaml.string(node, path: "\(path).topic")
+                guard let topic = KafkaTopicRole(rawValue: text) else {
+                    throw SuiteError(path: "\(path).topic", message: "expected one of \(KafkaTopicRole.allCases.map(\.rawValue).joined(separator: ", ")), got '\(text)'")
+                }
+                fault.topic = topic
+            }
+            try forbid(["api", "count", "error"])
+        case .kafkaRequestErrors:
+            let apiText = try yaml.string(try required("api", "one of \(KafkaAPI.allCases.map(\.rawValue).joined(separator: ", "))"), path: "\(path).api")
+            guard let api = KafkaAPI(rawValue: apiText) else {
+                throw SuiteError(path: "\(path).api", message: "unknown API '\(apiText)'; expected one of \(KafkaAPI.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            fault.api = api
+            fault.count = Int(try yaml.integer(try required("count", "how many requests fail"), path: "\(path).count", in: 1...10_000))
+            if let node = map["error"] {
+                let text = try yaml.string(node, path: "\(path).error")
+                guard let code = KafkaRetriableError(rawValue: text) else {
+                    throw SuiteError(path: "\(path).error", message: "expected a retriable Kafka error: \(KafkaRetriableError.allCases.map(\.rawValue).joined(separator: ", ")); got '\(text)'")
+                }
+                fault.errorCode = code
+            }
+            try forbid(["broker", "topic", "partition"])
+        default:
+            try forbid(["broker", "topic", "partition", "api", "count", "error"])
+        }
     }
 
     // MARK: scalars

@@ -27,7 +27,7 @@ enum Timeline {
         s.append(##"<rect width="100%" height="100%" fill="white"/>"##)
         let verdict = report.passed ? "PASS" : "FAIL"
         s.append(##"<text x="\##(left)" y="22" font-size="16" font-weight="bold">\##(xml(report.suite))\##(report.seed.map { " (seed \($0))" } ?? ""): \##(verdict) — \##(report.faults.count) faults, worst recovery \##(report.worstRecoverySeconds.map { String(format: "%.1f s", $0) } ?? "never")</text>"##)
-        s.append(##"<text x="\##(left)" y="40" fill="#555">partitions held per worker over time (one row per partition, colored by partition); red: a fault acting on that worker; purple band: the coordinator down</text>"##)
+        s.append(##"<text x="\##(left)" y="40" fill="#555">partitions held per worker over time (one row per partition, colored by partition); red: a fault acting on that worker; purple band: the coordinator down\##(report.faults.contains { $0.kind.needsKafka } ? "; teal: a Kafka fault (a broker down for its band; a leader move or failing requests at an instant)" : "")</text>"##)
 
         // Time grid.
         let step = duration > 300 ? 60.0 : duration > 120 ? 20.0 : 10.0
@@ -63,7 +63,7 @@ enum Timeline {
                 s.append(##"<line x1="\##(x(start))" y1="\##(y0)" x2="\##(x(start))" y2="\##(y0 + laneHeight - 4)" stroke="red" stroke-width="2"/>"##)
                 s.append(##"<text x="\##(x(start) + 3)" y="\##(y0 + 11)" fill="#b00" font-weight="bold">\##(label)</text>"##)
             } else {
-                let fill = f.kind == .killCoordinator ? "purple" : f.kind == .restartStore ? "darkorange" : "red"
+                let fill = f.kind == .killCoordinator ? "purple" : f.kind == .restartStore ? "darkorange" : f.kind.needsKafka ? "teal" : "red"
                 s.append(##"<rect x="\##(x(start))" y="\##(top)" width="\##(max(2, x(end) - x(start)))" height="\##(lanesBottom - top)" fill="\##(fill)" opacity="0.15"><title>\##(xml(f.summary))</title></rect>"##)
                 s.append(##"<text x="\##(x(start) + 3)" y="\##(top - 2)" fill="\##(fill)" font-weight="bold">\##(label)</text>"##)
             }

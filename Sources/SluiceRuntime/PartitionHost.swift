@@ -202,15 +202,17 @@ private struct TaskContext: Sendable {
                 control.committedOffset.store(runner.committedOffset, ordering: .relaxed)
                 control.watermark.store(runner.watermark, ordering: .relaxed)
                 control.lag.store(runner.lag, ordering: .relaxed)
-                if let pace {
+                if runner.waitingForInput {
+                    // A live source with nothing new, paced or not: waiting for the pace would not
+                    // wait at all once behind it, and the lane would spin on empty reads.
+                    try await Task.sleep(for: .milliseconds(50))
+                } else if let pace {
                     // Sleep while ahead of the pace, in short slices so that a revocation is answered at once.
                     while control.stop.load(ordering: .relaxed) == PartitionHost.Control.Stop.none.rawValue {
                         let wait = pace.wait(eventsIn: runner.eventsIn)
                         guard wait > .zero else { break }
                         try await Task.sleep(for: min(wait, .milliseconds(100)))
                     }
-                } else if runner.waitingForInput {
-                    try await Task.sleep(for: .milliseconds(50))  // a live source with nothing new
                 } else {
                     await Task.yield()
                 }

@@ -88,6 +88,44 @@ import Testing
 }
 
 extension ChaosEndToEndTests {
+    /// Kafka in and out (`sluice dev kafka` started by the harness): a worker killed, a broker down
+    /// (leaders and coordinators moved off it first), a leader moved and failing Produce requests;
+    /// the result topic read through the transaction-outcome log equals the oracle, and the raw
+    /// topic holds every row. About 40 s.
+    @Test func aShortKafkaSuitePasses() async throws {
+        let out = try Self.scratch("kafka")
+        let suite = (out as NSString).appendingPathComponent("kafka-smoke.yaml")
+        try """
+            name: kafka-smoke
+            source: kafka
+            sink: kafka
+            topology: {workers: 2, partitions: 4, lease_ttl_ms: 4000, heartbeat_ms: 1000}
+            workload: {seed: 21, events: 48000, keys: 2000, seconds: 16}
+            bounds: {recovery_s: 20, run_s: 90}
+            faults:
+              - {at: 4, kind: kill_worker, target: worker-2, restart_after: 2}
+              - {at: 7, kind: kafka_broker_down, broker: 1, for: 4}
+              - {at: 9, kind: kafka_leader_change, topic: output, partition: 1, broker: 3}
+              - {at: 12, kind: kafka_request_errors, api: produce, count: 10}
+            """.write(toFile: suite, atomically: true, encoding: .utf8)
+        let run = (out as NSString).appendingPathComponent("run")
+        let (status, report) = try await Self.chaosRun(suite: suite, out: run, timeout: 150)
+        let r = try #require(report, "no report in \(run)")
+        for check in r.checks { #expect(check.passed, "\(check.name): \(check.evidence)") }
+        #expect(status == 0)
+        #expect(r.faults.count == 4)
+        #expect(r.sink?.hasPrefix("kafka") == true && r.source?.hasPrefix("kafka") == true)
+        #expect(r.checks.contains { $0.name == "at least once on the raw topic" })
+        let down = try #require(r.faults.first { $0.kind == .kafkaBrokerDown })
+        #expect(down.notes.contains("broker 1 down") && down.notes.contains { $0.hasPrefix("broker 1 up") }, "\(down.notes)")
+        for name in ["state.db", "kafka-transactions.log", "kafka-results.jsonl", "logs/kafka.log", "report.md", "timeline.svg"] {
+            #expect(FileManager.default.fileExists(atPath: (run as NSString).appendingPathComponent(name)), "\(name) kept")
+        }
+        if status == 0 { try? FileManager.default.removeItem(atPath: out) }
+    }
+}
+
+extension ChaosEndToEndTests {
 /// The harness on PostgreSQL, against the test server (`SLUICE_TEST_POSTGRES_URL`, set by
 /// scripts/test; see Tests/SluiceEndToEndTests/Postgres/TestPostgres.swift): leases, checkpoints
 /// and sink in a fresh database there, a worker killed, and one cut off from the database long

@@ -102,4 +102,69 @@ import Testing
         let storeDirections = Set(postgres.faults.filter { $0.kind == .cutWorkerFromStore }.map(\.direction))
         #expect(storeDirections.count >= 2)
     }
+
+    @Test func theKafkaSuiteParses() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let suite = try Suite.load(path: root.appendingPathComponent("chaos/suites/kafka.yaml").path)
+        #expect(suite.name == "kafka")
+        #expect(suite.source == .kafka && suite.sink == .kafka && suite.usesKafka)
+        #expect(suite.kafka.brokers == 3)
+        let kinds = Set(suite.faults.map(\.kind))
+        for kind in [FaultKind.kafkaBrokerDown, .kafkaLeaderChange, .kafkaRequestErrors, .killWorker, .pauseWorker, .killCoordinator] {
+            #expect(kinds.contains(kind), "kafka.yaml has no \(kind.rawValue)")
+        }
+        let down = try #require(suite.faults.first { $0.kind == .kafkaBrokerDown })
+        #expect(down.broker == 1 && down.duration == 12 && down.summary == "kafka_broker_down broker 1 for 12 s")
+        let leader = try #require(suite.faults.first { $0.kind == .kafkaLeaderChange })
+        #expect(leader.topic == .input && leader.partition == 3 && leader.broker == 2)
+        let errors = try #require(suite.faults.first { $0.kind == .kafkaRequestErrors })
+        #expect(errors.api == .produce && errors.api?.key == 0 && errors.count == 20 && errors.errorCode.code == 7)
+        // The defaults are unchanged: the generator in, the store's own sink out.
+        let plain = try Suite.parse(yaml: base + "  - {at: 5, kind: kill_worker, target: worker-1}")
+        #expect(plain.source == .generator && plain.sink == .store && !plain.usesKafka)
+        // A Kafka source alone, or a sink alone, is enough for the Kafka faults.
+        let sinkOnly = try Suite.parse(yaml: "name: t\nsink: kafka\nfaults:\n  - {at: 5, kind: kafka_request_errors, api: end_txn, count: 2, error: NOT_COORDINATOR}")
+        #expect(sinkOnly.source == .generator && sinkOnly.faults[0].errorCode == .notCoordinator)
+    }
+
+    @Test func kafkaFaultsWithoutKafkaAreRefused() throws {
+        let kafka = "name: t\nsource: kafka\nsink: kafka\nfaults:\n"
+        let cases: [(String, String, String)] = [
+            (base + "  - {at: 5, kind: kafka_broker_down, broker: 1, for: 3}", "faults[0].kind", "needs a Kafka broker: set `source: kafka` or `sink: kafka`"),
+            (base + "  - {at: 5, kind: kafka_leader_change, partition: 0, broker: 2}", "faults[0].kind", "needs a Kafka broker"),
+            (base + "  - {at: 5, kind: kafka_request_errors, api: produce, count: 3}", "faults[0].kind", "needs a Kafka broker"),
+            ("name: t\nstore: postgres\nfaults:\n  - {at: 5, kind: kafka_broker_down, broker: 1, for: 3}", "faults[0].kind", "needs a Kafka broker"),
+            ("name: t\nsource: kafka\nrandom: {kinds: [kill_worker, kafka_broker_down]}", "random.kinds[1]", "the seeded nemesis draws no Kafka faults"),
+            ("name: t\nkafka: {brokers: 3}\nfaults:\n  - {at: 5, kind: kill_worker, target: worker-1}", "kafka", "has neither"),
+            ("name: t\nsource: pulsar\nfaults: []", "source", "expected generator or kafka"),
+            ("name: t\nsink: s3\nfaults: []", "sink", "expected store"),
+            (kafka + "  - {at: 5, kind: kafka_broker_down, for: 3}", "faults[0].broker", "missing"),
+            (kafka + "  - {at: 5, kind: kafka_broker_down, broker: 4, for: 3}", "faults[0].broker", "no broker 4"),
+            (kafka + "  - {at: 5, kind: kafka_broker_down, broker: 1}", "faults[0].for", "missing"),
+            (kafka + "  - {at: 5, kind: kafka_broker_down, broker: 1, for: 9}\n  - {at: 8, kind: kafka_broker_down, broker: 1, for: 2}", "faults[1].broker", "already down at 8 s"),
+            ("name: t\nsink: kafka\nkafka: {brokers: 2}\nfaults:\n  - {at: 5, kind: kafka_broker_down, broker: 1, for: 9}\n  - {at: 8, kind: kafka_broker_down, broker: 2, for: 2}",
+             "faults[1].broker", "would leave no broker up"),
+            (kafka + "  - {at: 5, kind: kafka_broker_down, broker: 1, for: 9}\n  - {at: 8, kind: kafka_leader_change, partition: 0, broker: 1}", "faults[1].broker", "is down at 8 s"),
+            (kafka + "  - {at: 5, kind: kafka_leader_change, partition: 8, broker: 1}", "faults[0].partition", "partitions 0…7"),
+            (kafka + "  - {at: 5, kind: kafka_leader_change, topic: progress, partition: 1, broker: 1}", "faults[0].partition", "partitions 0…0"),
+            (kafka + "  - {at: 5, kind: kafka_leader_change, topic: other, partition: 1, broker: 1}", "faults[0].topic", "expected one of input, output, progress"),
+            ("name: t\nsource: kafka\nfaults:\n  - {at: 5, kind: kafka_leader_change, topic: output, partition: 0, broker: 1}", "faults[0].topic", "with `sink: kafka` only"),
+            ("name: t\nsink: kafka\nfaults:\n  - {at: 5, kind: kafka_leader_change, partition: 0, broker: 1}", "faults[0].topic", "with `source: kafka` only"),
+            (kafka + "  - {at: 5, kind: kafka_request_errors, api: sasl, count: 3}", "faults[0].api", "unknown API 'sasl'"),
+            (kafka + "  - {at: 5, kind: kafka_request_errors, api: produce}", "faults[0].count", "missing"),
+            (kafka + "  - {at: 5, kind: kafka_request_errors, api: produce, count: 3, error: TOPIC_AUTHORIZATION_FAILED}", "faults[0].error", "expected a retriable Kafka error"),
+            (kafka + "  - {at: 5, kind: kafka_request_errors, api: produce, count: 3, broker: 1}", "faults[0].broker", "not used by kafka_request_errors"),
+            (kafka + "  - {at: 5, kind: kill_worker, target: worker-1, broker: 1}", "faults[0].broker", "not used by kill_worker"),
+            (kafka + "  - {at: 5, kind: kafka_broker_down, target: worker-1, broker: 1, for: 2}", "faults[0].target", "not used by kafka_broker_down"),
+        ]
+        for (yaml, path, message) in cases {
+            let error = refusal(yaml)
+            #expect(error?.path == path, "for \(yaml): \(String(describing: error))")
+            #expect(error?.message.contains(message) == true, "for \(yaml): \(String(describing: error))")
+        }
+        // Two of three brokers may be down at once; a broker back up may go down again, and take leaders.
+        _ = try Suite.parse(yaml: kafka + "  - {at: 5, kind: kafka_broker_down, broker: 1, for: 9}\n  - {at: 8, kind: kafka_broker_down, broker: 2, for: 2}")
+        _ = try Suite.parse(yaml: kafka + "  - {at: 5, kind: kafka_broker_down, broker: 1, for: 3}\n  - {at: 9, kind: kafka_broker_down, broker: 1, for: 3}\n"
+                            + "  - {at: 13, kind: kafka_leader_change, partition: 0, broker: 1}")
+    }
 }

@@ -15,8 +15,10 @@ import Glibc
         #expect(try KafkaMockCommand(parsing: "leader orders 3 2") == .leader(topic: "orders", partition: 3, broker: 2))
         #expect(try KafkaMockCommand(parsing: "request-errors 0 3 7") == .requestErrors(apiKey: 0, count: 3, error: 7))
         #expect(try KafkaMockCommand(parsing: "create-topic more 2") == .createTopic(name: "more", partitions: 2))
+        #expect(try KafkaMockCommand(parsing: "coordinator transaction sluice.job.out.3 2") == .coordinator(type: "transaction", key: "sluice.job.out.3", broker: 2))
         for bad in ["", "reboot", "broker-down", "broker-down x", "broker-down 0", "leader orders 0", "request-errors 0 0 7",
-                    "create-topic bad/name 2", "create-topic ok 0"] {
+                    "create-topic bad/name 2", "create-topic ok 0",
+                    "coordinator txn k 1", "coordinator group k", "coordinator group k 0"] {
             #expect(throws: KafkaMockCommand.ParseError.self, "'\(bad)'") { try KafkaMockCommand(parsing: bad) }
         }
     }

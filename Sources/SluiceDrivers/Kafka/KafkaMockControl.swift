@@ -11,9 +11,12 @@ public enum KafkaMockCommand: Equatable, Sendable {
     case leader(topic: String, partition: Int, broker: Int)
     case requestErrors(apiKey: Int16, count: Int, error: Int32)
     case createTopic(name: String, partitions: Int)
+    /// Makes a broker the coordinator of a transactional id (`transaction`) or a consumer group
+    /// (`group`): the mock elects none by itself when a broker goes down.
+    case coordinator(type: String, key: String, broker: Int)
 
     public static let usage = "broker-down ID | broker-up ID | leader TOPIC PARTITION BROKER | "
-        + "request-errors APIKEY COUNT ERRORCODE | create-topic NAME PARTITIONS"
+        + "request-errors APIKEY COUNT ERRORCODE | create-topic NAME PARTITIONS | coordinator transaction|group KEY BROKER"
 
     public struct ParseError: Error, CustomStringConvertible {
         public var description: String
@@ -50,6 +53,12 @@ public enum KafkaMockCommand: Equatable, Sendable {
             try arity(2, "create-topic NAME PARTITIONS")
             try KafkaMockCommand.checkTopicName(words[1])
             self = .createTopic(name: words[1], partitions: try int(2, "PARTITIONS", 1...10_000))
+        case "coordinator":
+            try arity(3, "coordinator transaction|group KEY BROKER")
+            guard words[1] == "transaction" || words[1] == "group" else {
+                throw ParseError(description: "coordinator type must be transaction or group, got '\(words[1])'")
+            }
+            self = .coordinator(type: words[1], key: words[2], broker: try int(3, "BROKER", 1...Int(Int32.max)))
         case nil:
             throw ParseError(description: "empty command; commands: \(KafkaMockCommand.usage)")
         case let word?:
@@ -102,6 +111,8 @@ public final class KafkaMockControl: Sendable {
                     guard topics[name] == nil else { throw KafkaError(code: -1, message: "topic '\(name)' exists already") }
                     try cluster.createTopic(name, partitions: partitions)
                     topics[name] = partitions
+                case .coordinator(let type, let key, let id):
+                    try cluster.setCoordinator(type: type, key: key, broker: Int(try broker(id)))
                 }
                 return "ok"
             } catch {
