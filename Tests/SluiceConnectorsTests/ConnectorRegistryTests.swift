@@ -33,7 +33,7 @@ import Testing
     func sinks() {
         let job = JobSpec.defaultBidsTumbling
         let unknown = #expect(throws: SinkError.self) { try SinkFactory.validate(uri: "bogus:x", job: job) }
-        #expect(unknown?.description == "unknown sink 'bogus:x'; expected file:DIR, sqlite:PATH or postgres://USER@HOST:PORT/DBNAME")
+        #expect(unknown?.description == "unknown sink 'bogus:x'; expected file:DIR, sqlite:PATH, postgres://USER@HOST:PORT/DBNAME or kafka://HOST:PORT[,HOST:PORT…]/TOPIC[?…]")
         let input = #expect(throws: SinkError.self) { try SinkFactory.validate(uri: "gen:", job: job) }
         #expect(input?.description.contains("is an input") == true)
         #expect(throws: SinkError.self) { try SinkFactory.validate(uri: "file:", job: job) }

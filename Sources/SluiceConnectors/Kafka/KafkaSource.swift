@@ -59,7 +59,9 @@ struct KafkaSourcePartitions: SourcePartitions {
     }
 
     func open(partition: Int, position: Int64, note: String?, tuning: SourceTuning, logger: Logger) throws -> any PartitionSource {
-        try KafkaPartitionSource(sources: self, partition: partition, position: position, note: note, logger: logger)
+        // A throttled run (`--rate`) reads blocks of about 50 ms of events, as from a generator.
+        try KafkaPartitionSource(sources: self, partition: partition, position: position, note: note,
+                                 messagesPerRead: Int(min(20_000, max(1, tuning.generatorLinesPerRead))), logger: logger)
     }
 }
 
@@ -83,12 +85,14 @@ final class KafkaPartitionSource: PartitionSource {
     private var keyChecked = false
     private let keyFields: String
     private let stop: Int64?
+    private let messagesPerRead: Int
     private let logger: Logger
     private var text: [UInt8] = []
     private let backoff = Backoff(baseMs: 100, capMs: 5_000)
     private var failures = 0
 
-    init(sources: KafkaSourcePartitions, partition: Int, position: Int64, note: String?, logger: Logger) throws {
+    init(sources: KafkaSourcePartitions, partition: Int, position: Int64, note: String?, messagesPerRead: Int, logger: Logger) throws {
+        self.messagesPerRead = messagesPerRead
         let spec = sources.spec
         self.partition = partition
         self.position = position
@@ -121,7 +125,7 @@ final class KafkaPartitionSource: PartitionSource {
         var mismatch: String?
         let result: KafkaPollResult
         do {
-            result = try consumer.poll(max: 20_000, timeoutMs: 0) { message in
+            result = try consumer.poll(max: messagesPerRead, timeoutMs: 0) { message in
                 if let stop, message.offset >= stop { return }
                 if !keyChecked, mismatch == nil, let key = message.key, let value = message.value {
                     mismatch = checkKey(Array(key), value: value)

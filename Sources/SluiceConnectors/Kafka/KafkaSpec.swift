@@ -18,7 +18,7 @@ public struct KafkaSpec: Sendable, Equatable {
     public enum Mode: String, Sendable { case exactlyOnce = "exactly_once", atLeastOnce = "at_least_once" }
 
     public static let scheme = "kafka://"
-    public static let usage = "kafka://HOST:PORT[,HOST:PORT…]/TOPIC[?stop=latest&mode=exactly_once|at_least_once&…]"
+    public static let usage = "kafka://HOST:PORT[,HOST:PORT…]/TOPIC[?…]"
 
     public var bootstrap: String
     public var topic: String
