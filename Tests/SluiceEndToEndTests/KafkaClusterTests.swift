@@ -66,14 +66,16 @@ extension SluiceEndToEndTests {
                     return owner != zombieID && row.epoch > start.epochs[p, default: 0]
                 }
             }
-            let claimed = await eventually(timeout: .seconds(20)) {
+            // Generous: a new owner recovers its other partitions first (init_transactions, the
+            // progress read), on the same lanes.
+            let claimed = await eventually(timeout: .seconds(60)) {
                 guard let db = try? SQLiteDatabase(path: statePath),
                       let stmt = try? db.prepare("SELECT partition, epoch FROM sluice_partitions") else { return false }
                 var epochs: [Int: Int64] = [:]
                 while (try? stmt.step()) == true { epochs[Int(stmt.int64(0))] = stmt.int64(1) }
                 return held.allSatisfy { epochs[$0, default: 0] > start.epochs[$0, default: 0] }
             }
-            try #require(claimed, "the new owners did not claim \(held) in the store\n\(cluster.diagnostics())")
+            try #require(claimed, "the new owners did not claim \(held) in the store within 60 s\n\(cluster.diagnostics())")
             let minimumStop = Duration.milliseconds(cluster.leaseTTLMs) + .seconds(3)
             if ContinuousClock.now - stoppedAt < minimumStop { try await Task.sleep(until: stoppedAt + minimumStop) }
             zombie.signal(SIGCONT)

@@ -8,8 +8,11 @@ import Synchronization
 /// - read_committed: only messages of transactions logged `commit` are visible (aborted and open
 ///   ones are not). Every message carries its transaction in the `sluice-txn` header.
 /// Lines: `init TXID INSTANCE`, `commit|abort|fenced TXID/INSTANCE/N`. An exclusive lock on the
-/// file makes "check fencing, commit, log it" one step against another producer's `init`, as the
-/// broker's transaction coordinator serializes EndTxn and InitProducerId of one id.
+/// file makes "check fencing, log the commit" one step against another producer's `init`, as the
+/// broker's transaction coordinator serializes EndTxn and InitProducerId of one id; the producer
+/// flushes its records to the broker before, and tells the broker to commit after (a commit logged
+/// before a newer init is one Kafka would complete before answering that init). The lock is held
+/// only for reading and appending the file.
 public final class KafkaTransactionOutcomes: Sendable {
     public static let environmentVariable = "SLUICE_KAFKA_TXN_LOG"
     public static let header = "sluice-txn"

@@ -70,15 +70,20 @@ final class LibrdkafkaTransactionalLog: KafkaTransactionalLog {
     func commit() throws {
         guard let outcomes else { return try commitTransaction() }
         // Kafka's rule, which the mock lacks: a producer fenced by a newer init cannot commit.
+        // Every record is on the broker first; then the decision is logged under the lock, which
+        // is held only for file appends (a process stopped while holding it would stall the
+        // others). A decision logged before a newer producer's init counts as committed for that
+        // producer's reads, as Kafka completes an in-flight commit before InitProducerId returns.
         let transaction = self.transaction
+        try fenced { try producer.flush(timeoutMs: Self.timeoutMs) }
         try outcomes.locked { append in
             if outcomes.isFenced(transactionalID, instance: instance) {
                 try append("fenced \(transaction)")
                 throw KafkaPublishError.fenced("\(transactionalID): a newer producer initialized the id (transaction-outcome log)")
             }
-            try commitTransaction()
             try append("commit \(transaction)")
         }
+        try commitTransaction()
     }
 
     private func commitTransaction() throws {
