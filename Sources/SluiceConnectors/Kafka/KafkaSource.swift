@@ -43,9 +43,10 @@ struct KafkaSourcePartitions: SourcePartitions {
 
     /// The topic's partition count: a missing topic or an unreachable cluster is an error naming
     /// the URI.
-    static func partitionCount(_ spec: KafkaSpec) throws -> Int {
+    /// `consumer`: one the caller already has (nil: a short-lived one for the question).
+    static func partitionCount(_ spec: KafkaSpec, consumer: KafkaConsumer? = nil) throws -> Int {
         do {
-            let consumer = try KafkaConsumer(properties: spec.clientProperties, topic: spec.topic, group: "sluice-metadata")
+            let consumer = try consumer ?? KafkaConsumer(properties: spec.clientProperties, topic: spec.topic, group: "sluice-metadata")
             return try consumer.partitionCount(timeoutMs: 15_000)
         } catch let error as KafkaError where error.code == KafkaError.unknownTopic {
             throw SourceError("kafka://\(spec.bootstrap)/\(spec.topic): the topic does not exist; create it (Sluice creates no topics)")
@@ -105,7 +106,7 @@ final class KafkaPartitionSource: PartitionSource {
         keyFields = sources.keyFieldNames
         // An offset below the log's start (deleted by retention) must stop the job, not skip ahead.
         consumer = try KafkaConsumer(properties: spec.clientProperties + [("auto.offset.reset", "error")], topic: spec.topic, group: sources.group)
-        let now = try KafkaSourcePartitions.partitionCount(spec)
+        let now = try KafkaSourcePartitions.partitionCount(spec, consumer: consumer)
         guard now == sources.partitions else {
             throw SourceError("kafka://\(spec.bootstrap)/\(spec.topic) had \(sources.partitions) partitions when the job started and has \(now) now; a changed partition count moves keys between partitions: start a new job (a new --state)")
         }
