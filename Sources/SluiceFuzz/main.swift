@@ -1,6 +1,6 @@
 // The libFuzzer binary, built only by scripts/fuzz (the target exists in the package only when
 // SLUICE_FUZZ is set, and is linked with -sanitize=fuzzer). `SluiceFuzz TARGET [libFuzzer options]
-// [corpus dirs]` fuzzes one target of `FuzzTargets`; `SluiceFuzz --seeds TARGET DIR` writes its
+// [corpus dirs]` fuzzes one target of `FuzzTargets` (or SLUICE_FUZZ_TARGET=TARGET SluiceFuzz [options]); `SluiceFuzz --seeds TARGET DIR` writes its
 // seed inputs. libFuzzer's own `main` is not used: this one picks the target, then runs the
 // driver (`LLVMFuzzerRunDriver`) with the rest of the arguments.
 
@@ -36,11 +36,20 @@ if arguments[1] == "--seeds" {
     exit(0)
 }
 
-guard let entry = FuzzTargets.entry(named: arguments[1]) else { fail("unknown target '\(arguments[1])'; targets: \(names)") }
-selected = entry
-
-// The driver's arguments: the program name and everything after the target.
-var driverArguments: [UnsafeMutablePointer<CChar>?] = ([arguments[0]] + arguments.dropFirst(2)).map { strdup($0) }
+// The target comes from the first argument, which the driver does not see; it is passed on in
+// SLUICE_FUZZ_TARGET, because libFuzzer runs itself again (to merge, to fork) with the driver's
+// arguments only.
+var driverArguments: [UnsafeMutablePointer<CChar>?]
+if let inherited = ProcessInfo.processInfo.environment["SLUICE_FUZZ_TARGET"] {
+    guard let entry = FuzzTargets.entry(named: inherited) else { fail("unknown target '\(inherited)'; targets: \(names)") }
+    selected = entry
+    driverArguments = arguments.map { strdup($0) }
+} else {
+    guard let entry = FuzzTargets.entry(named: arguments[1]) else { fail("unknown target '\(arguments[1])'; targets: \(names)") }
+    selected = entry
+    setenv("SLUICE_FUZZ_TARGET", arguments[1], 1)
+    driverArguments = ([arguments[0]] + arguments.dropFirst(2)).map { strdup($0) }
+}
 driverArguments.append(nil)
 var argc = CInt(driverArguments.count - 1)
 let status = driverArguments.withUnsafeMutableBufferPointer { buffer -> CInt in

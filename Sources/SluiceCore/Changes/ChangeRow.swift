@@ -30,6 +30,7 @@ public struct ChangeRow: Sendable, Equatable {
 }
 
 /// The change-line format: `lsn \t index \t commit_time_ms \t table \t op \t before \t after \n`.
+/// The numbers are integers as `appendDecimal` writes them (a commit before 1970 is negative).
 /// Tabs separate because none of the fields can hold one: the numbers and `op` cannot, table names
 /// are plain identifiers, and the JSON texts escape every control character.
 public enum ChangeLine {
@@ -73,14 +74,27 @@ public enum ChangeLine {
                                   after: String(decoding: fields[6], as: UTF8.self)))
     }
 
+    /// `-?[0-9]+` within Int64: what `appendDecimal` writes. Found by fuzzing the CDC decoder: a
+    /// commit time before 1970 is negative and was refused, so the changes job dead-lettered a
+    /// change the decoder had written; and (seen while fixing it) 19 nines overflowed and trapped.
     private static func integer(_ bytes: UnsafeRawBufferPointer) -> Int64? {
-        guard !bytes.isEmpty, bytes.count <= 19 else { return nil }
-        var value: Int64 = 0
-        for b in bytes {
+        var digits = bytes[...]
+        let negative = digits.first == 45  // -
+        if negative { digits = digits.dropFirst() }
+        guard !digits.isEmpty else { return nil }
+        var magnitude: UInt64 = 0
+        for b in digits {
             guard b >= 48, b <= 57 else { return nil }
-            value = value * 10 + Int64(b - 48)
+            let (times10, o1) = magnitude.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times10.addingReportingOverflow(UInt64(b - 48))
+            if o1 || o2 { return nil }
+            magnitude = sum
         }
-        return value
+        if negative {
+            guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
+            return magnitude == UInt64(Int64.max) + 1 ? .min : -Int64(magnitude)
+        }
+        return magnitude <= UInt64(Int64.max) ? Int64(magnitude) : nil
     }
 }
 
@@ -92,7 +106,7 @@ public enum ChangeLineError: Error, Equatable, Sendable, CustomStringConvertible
     public var description: String {
         switch self {
         case .fieldCount(let n): return "expected \(ChangeLine.fieldCount) tab-separated fields, got \(n)"
-        case .notAnInteger(let field): return "field '\(field)' is not a non-negative integer"
+        case .notAnInteger(let field): return "field '\(field)' is not an integer"
         case .unknownOp(let op): return "unknown op '\(op)'; expected insert, update or delete"
         }
     }
