@@ -176,4 +176,14 @@ private let commitMs = "946684802000"
         #expect(out.changes.map(\.commitTimeMs) == [-5, .min])
         #expect(out.deadLetters.map(\.offset) == [1])
     }
+
+    /// A schema name may hold a tab (a quoted identifier): escaped in the line, it comes back whole.
+    @Test func tableNamesWithTabsAndBackslashesRoundTrip() {
+        let row = ChangeRow(lsn: 1, index: 0, commitTimeMs: 2, table: "pub\tlic.a\\b\nc", op: "insert", before: "", after: "{}")
+        var line: [UInt8] = []
+        ChangeLine.append(row, to: &line)
+        #expect(line.filter { $0 == 9 }.count == 6 && line.last == 10)
+        let parsed = line.dropLast().withUnsafeBytes { ChangeLine.parse($0) }
+        #expect(parsed == .success(row))
+    }
 }

@@ -31,8 +31,8 @@ public struct ChangeRow: Sendable, Equatable {
 
 /// The change-line format: `lsn \t index \t commit_time_ms \t table \t op \t before \t after \n`.
 /// The numbers are integers as `appendDecimal` writes them (a commit before 1970 is negative).
-/// Tabs separate because none of the fields can hold one: the numbers and `op` cannot, table names
-/// are plain identifiers, and the JSON texts escape every control character.
+/// Tabs separate because none of the fields can hold one: the numbers and `op` cannot, the table
+/// name is written escaped (`appendTable`), and the JSON texts escape every control character.
 public enum ChangeLine {
     public static let fieldCount = 7
 
@@ -43,7 +43,7 @@ public enum ChangeLine {
         out.append(9)
         appendDecimal(row.commitTimeMs, to: &out)
         out.append(9)
-        out.append(contentsOf: row.table.utf8)
+        appendTable(row.table.utf8, to: &out)
         out.append(9)
         out.append(contentsOf: row.op.utf8)
         out.append(9)
@@ -69,9 +69,47 @@ public enum ChangeLine {
         guard let time = integer(fields[2]) else { return .failure(.notAnInteger("commit_time_ms")) }
         let op = String(decoding: fields[4], as: UTF8.self)
         guard op == "insert" || op == "update" || op == "delete" else { return .failure(.unknownOp(op)) }
-        return .success(ChangeRow(lsn: lsn, index: index, commitTimeMs: time, table: String(decoding: fields[3], as: UTF8.self),
+        return .success(ChangeRow(lsn: lsn, index: index, commitTimeMs: time, table: table(fields[3]),
                                   op: op, before: String(decoding: fields[5], as: UTF8.self),
                                   after: String(decoding: fields[6], as: UTF8.self)))
+    }
+
+    /// The table field: `\`, tab, LF and CR written as `\\`, `\t`, `\n`, `\r`. A quoted
+    /// PostgreSQL identifier may hold them (`CREATE SCHEMA "a<tab>b"`); written raw, a tab split
+    /// the line and the changes job dead-lettered every change of the table (found with the
+    /// pgoutput fuzz target's check, by a hand-made input).
+    public static func appendTable(_ name: some Sequence<UInt8>, to out: inout [UInt8]) {
+        for b in name {
+            switch b {
+            case 92: out.append(92); out.append(92)
+            case 9: out.append(92); out.append(116)
+            case 10: out.append(92); out.append(110)
+            case 13: out.append(92); out.append(114)
+            default: out.append(b)
+            }
+        }
+    }
+
+    /// Undoes `appendTable`; a backslash before anything else is kept as it is.
+    static func table(_ field: UnsafeRawBufferPointer) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(field.count)
+        var i = 0
+        while i < field.count {
+            let b = field[i]
+            if b == 92, i + 1 < field.count {
+                switch field[i + 1] {
+                case 92: out.append(92); i += 2; continue
+                case 116: out.append(9); i += 2; continue
+                case 110: out.append(10); i += 2; continue
+                case 114: out.append(13); i += 2; continue
+                default: break
+                }
+            }
+            out.append(b)
+            i += 1
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `-?[0-9]+` within Int64: what `appendDecimal` writes. Found by fuzzing the CDC decoder: a

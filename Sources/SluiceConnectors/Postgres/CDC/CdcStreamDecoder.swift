@@ -154,7 +154,7 @@ public final class CdcStreamDecoder {
             pending.append(9)
             appendDecimal(t.commitTimeMs, to: &pending)
             pending.append(9)
-            pending.append(contentsOf: relation.info.qualifiedName.utf8)
+            ChangeLine.appendTable(relation.info.qualifiedName.utf8, to: &pending)
             pending.append(9)
             pending.append(contentsOf: op.utf8)
             pending.append(9)
