@@ -127,6 +127,10 @@ let package = Package(
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),
+        // The fuzz targets' entry functions (FuzzTargets), shared by the libFuzzer binary and the
+        // tests that replay fuzz/regressions and fuzz/corpus.
+        .target(name: "SluiceFuzzEntries", dependencies: ["SluiceCore", "SluiceJob", "SluiceConnectors", "SluiceProtocol", "SluiceCoordinator",
+                                                  .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .executableTarget(name: "sluice", dependencies: [
             "SluiceBench", "SluiceSimulation", "SluiceVerification", "SluiceChaos", "SluiceRuntime", "SluiceCoordinator", "SluiceWorker", "SluiceTLS", "SluiceOps", "SluiceProtocol", "SluiceWorkload", "SluiceOracle", "SluiceConnectors", "SluiceJob", "SluiceCore", "SluiceStorage",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -135,16 +139,16 @@ let package = Package(
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
 
-        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
+        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceFuzzEntries", "SluiceCore"]),
         .testTarget(name: "SluiceKafkaTests", dependencies: ["SluiceDrivers", "SluiceConnectors", "SluiceCore", "SluiceJob", "SluiceStorage"]),
-        .testTarget(name: "SluiceJobTests", dependencies: ["SluiceJob"]),
-        .testTarget(name: "SluiceConnectorsTests", dependencies: ["SluiceConnectors", "SluiceCore", "SluiceJob", "SluiceStorage"]),
+        .testTarget(name: "SluiceJobTests", dependencies: ["SluiceFuzzEntries", "SluiceJob"]),
+        .testTarget(name: "SluiceConnectorsTests", dependencies: ["SluiceFuzzEntries", "SluiceConnectors", "SluiceCore", "SluiceJob", "SluiceStorage"]),
         .testTarget(name: "SluiceStorageTests", dependencies: ["SluiceStorage", "SluiceCore"], exclude: ["Fixtures"]),
         .testTarget(name: "SluiceOracleTests", dependencies: ["SluiceCore", "SluiceOracle", "SluiceJob", "SluiceWorkload", "SluiceVerification", "SluiceConnectors"]),
         .testTarget(name: "SluicePropertyTests", dependencies: ["SluiceCore", "SluiceJob", "SluiceOracle", "SluiceWorkload", "SluiceRuntime"]),
         .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime", "SluiceConnectors", "SluiceStorage", "SluiceJob", "SluiceCore",
                                                         .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceCore", "SluiceCoordinator", "SluiceOps", "SluiceStorage", "SluiceWorkload"],
+        .testTarget(name: "SluiceCoordinatorTests", dependencies: ["SluiceFuzzEntries", "SluiceCore", "SluiceCoordinator", "SluiceOps", "SluiceStorage", "SluiceWorkload"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "SluiceSimulationTests", dependencies: ["SluiceSimulation", "SluiceStorage", "SluiceCore", "SluiceCoordinator", "SluiceRuntime", "SluiceConnectors"]),
         .testTarget(name: "SluiceChaosTests", dependencies: ["SluiceChaos", "SluiceStorage", "SluiceWorkload"]),
@@ -161,3 +165,11 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The libFuzzer binary exists only for scripts/fuzz (SLUICE_FUZZ=1, built with -sanitize=fuzzer
+// into .build-fuzz): its `main` runs libFuzzer's driver, which a normal build does not link.
+// lld: ld.gold fails on this link (an internal error in gold), lld does not.
+if Context.environment["SLUICE_FUZZ"] != nil {
+    package.targets.append(.executableTarget(name: "SluiceFuzz", dependencies: ["SluiceFuzzEntries"],
+                                             linkerSettings: [.unsafeFlags(["-use-ld=lld"])]))
+}

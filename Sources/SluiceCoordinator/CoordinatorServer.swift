@@ -106,10 +106,10 @@ struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
             try await withThrowingDiscardingTaskGroup { group in
                 for try await message in request {
                     guard let current = worker else {
-                        guard case .hello(let hello)? = message.kind else {
+                        guard case .hello(let claimed)? = WorkerSessionMessage(message) else {
                             throw RPCError(code: .invalidArgument, message: "the first message of a session must be hello")
                         }
-                        let id = try identity(claimed: hello.workerID, context: context)
+                        let id = try identity(claimed: claimed, context: context)
                         let (session, outbound) = try await service.openSession(id)
                         worker = (id, session)
                         group.addTask {
@@ -137,25 +137,15 @@ struct CoordinatorRPC: Sluice_V1_Coordinator.SimpleServiceProtocol {
                     guard gate.service === service else {
                         throw RPCError(code: .unavailable, message: "this coordinator stepped down; try the leader")
                     }
-                    switch message.kind {
-                    case .heartbeat(let heartbeat):
-                        let progress = heartbeat.partitions.map {
-                            CoordinatorCore.Progress(partition: Int($0.partition), epoch: $0.epoch, offset: $0.offset,
-                                                     committedOffset: $0.committedOffset, watermark: $0.watermark,
-                                                     lag: $0.lag, finished: $0.finished)
-                        }
-                        let renewed = try await service.renew(current.id, progress: progress, eventsPerSecond: heartbeat.eventsPerSecond)
+                    switch WorkerSessionMessage(message) {
+                    case .heartbeat(let progress, let eventsPerSecond)?:
+                        let renewed = try await service.renew(current.id, progress: progress, eventsPerSecond: eventsPerSecond)
                         // Written from here, beside the outbound task's grants and revocations: the
                         // writer takes concurrent writes, and a renewal only extends leases the
                         // worker reported holding, so its order against those messages is free.
                         try await response.write(CoordinatorService.Outbound.renewal(renewed).proto)
-                    case .released(let released):
-                        changes?.yield(.message(.released(partition: Int(released.partition), epoch: released.epoch,
-                                                          committedOffset: released.committedOffset)))
-                    case .fenced(let fenced):
-                        changes?.yield(.message(.fenced(partition: Int(fenced.partition), epoch: fenced.epoch)))
-                    case .failed(let failed):
-                        changes?.yield(.message(.failed(partition: Int(failed.partition), epoch: failed.epoch, reason: failed.reason)))
+                    case .change(let inbound)?:
+                        changes?.yield(.message(inbound))
                     case .hello, nil:
                         throw RPCError(code: .invalidArgument, message: "unexpected message in a session")
                     }

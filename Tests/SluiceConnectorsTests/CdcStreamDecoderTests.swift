@@ -165,4 +165,25 @@ private let commitMs = "946684802000"
         try restored.restore(try p.snapshot())
         #expect(restored.offset == 3 && restored.eventsIn == 2 && restored.watermark == 6)
     }
+
+    /// Fuzz findings: what the decoder writes (a commit before 1970 is a negative time) is read
+    /// back; an integer past Int64 is a dead letter, not a trap.
+    @Test func negativeTimesReadBackAndHugeNumbersAreDeadLetters() {
+        let text = "10\t0\t-5\tpublic.t\tinsert\t\t{}\n9999999999999999999\t0\t5\tpublic.t\tinsert\t\t{}\n10\t0\t-9223372036854775808\tpublic.t\tdelete\t{}\t\n"
+        let p = ChangeLogProcessor(partition: 0)
+        #expect(Array(text.utf8).withUnsafeBytes { p.process($0) } == 3)
+        let out = p.takeOutput()
+        #expect(out.changes.map(\.commitTimeMs) == [-5, .min])
+        #expect(out.deadLetters.map(\.offset) == [1])
+    }
+
+    /// A schema name may hold a tab (a quoted identifier): escaped in the line, it comes back whole.
+    @Test func tableNamesWithTabsAndBackslashesRoundTrip() {
+        let row = ChangeRow(lsn: 1, index: 0, commitTimeMs: 2, table: "pub\tlic.a\\b\nc", op: "insert", before: "", after: "{}")
+        var line: [UInt8] = []
+        ChangeLine.append(row, to: &line)
+        #expect(line.filter { $0 == 9 }.count == 6 && line.last == 10)
+        let parsed = line.dropLast().withUnsafeBytes { ChangeLine.parse($0) }
+        #expect(parsed == .success(row))
+    }
 }

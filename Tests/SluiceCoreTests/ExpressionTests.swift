@@ -532,6 +532,18 @@ private let bools: [(name: String, type: ValueType)] = [("p", .bool), ("q", .boo
     }
 
     /// The libm-free float helpers agree bit for bit with the standard library's.
+    /// Fuzz finding: no bound on nesting, so deep parentheses exhausted the stack. Nesting and the
+    /// tree's depth are bounded now; just inside the bounds still parses and evaluates.
+    @Test func nestingAndDepthAreBounded() throws {
+        let parens = String(repeating: "(", count: 64) + "1" + String(repeating: ")", count: 64)
+        #expect(try value(parens) == .int64(1))
+        #expect(throws: ExpressionError.self) { try Expression.parse("(" + parens + ")") }
+        let chain = Array(repeating: "1", count: 256).joined(separator: " + ")
+        #expect(try value(chain) == .int64(256))
+        #expect(throws: ExpressionError.self) { try Expression.parse(chain + " + 1") }
+        #expect(throws: ExpressionError.self) { try Expression.parse(String(repeating: "-", count: 65) + "1") }
+    }
+
     @Test func floatRemainderAndRoundingMatchTheStandardLibrary() {
         var rng = SplitMix64(seed: 0xF0D)
         func randomDouble() -> Double {

@@ -2,10 +2,28 @@
 // Expression maps them to Character columns for messages.
 
 struct SyntaxNode: Sendable {
-    var kind: SyntaxKind
+    let kind: SyntaxKind
     /// The first scalar of the node as written, and one past its last.
-    var start: Int
-    var end: Int
+    let start: Int
+    let end: Int
+    /// Levels of the tree from this node down (1 for a leaf), kept as the tree is built, so that
+    /// the parser refuses a tree too deep for the recursive checker and evaluator (`Parser.maxDepth`).
+    let depth: Int
+
+    init(kind: SyntaxKind, start: Int, end: Int) {
+        self.kind = kind
+        self.start = start
+        self.end = end
+        let below: Int
+        switch kind {
+        case .int64, .uint64, .decimal, .string, .bool, .null, .field: below = 0
+        case .negate(let x), .not(let x), .isNull(let x, _): below = x.depth
+        case .binary(_, let l, let r): below = max(l.depth, r.depth)
+        case .inList(let x, let list, _): below = max(x.depth, list.map(\.depth).max() ?? 0)
+        case .call(_, let args): below = args.map(\.depth).max() ?? 0
+        }
+        depth = 1 + below
+    }
 }
 
 enum BinaryOperator: Sendable {

@@ -216,6 +216,12 @@ struct JSONFieldReader {
 }
 
 extension RecordDecoder {
+    /// Both paths over one JSON record, for the fuzz target that checks they agree: the fast
+    /// path's values (nil: it gave up) and the tree path's result.
+    public func decodeJSONBothWays(_ record: UnsafeRawBufferPointer) -> (fast: [Value]?, tree: Result<[Value], RecordFailure>) {
+        (fastJSON(record), decodeJSONTree(record))
+    }
+
     /// The fast path (see the file's comment): the values, or nil to take the slow path.
     func fastJSON(_ record: UnsafeRawBufferPointer) -> [Value]? {
         guard let captures = JSONFieldReader.read(record, trie: jsonPaths, fieldCount: fields.count),

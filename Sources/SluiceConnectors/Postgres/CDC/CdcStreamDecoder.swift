@@ -112,7 +112,10 @@ public final class CdcStreamDecoder {
             guard transaction == nil else { throw PgOutputError("begin inside an open transaction") }
             let skip = lsn < position
             if skip { skippedTransactions += 1 }
-            transaction = Transaction(commitLSN: lsn, commitTimeMs: CdcStreamDecoder.unixMillis(micros), skip: skip, start: pending.count)
+            guard let commitTimeMs = CdcStreamDecoder.unixMillis(micros) else {
+                throw PgOutputError("begin: commit time \(micros) µs after 2000-01-01 is out of range")
+            }
+            transaction = Transaction(commitLSN: lsn, commitTimeMs: commitTimeMs, skip: skip, start: pending.count)
         case .commit(let lsn, let endLSN, _):
             guard let t = transaction else { throw PgOutputError("commit without a transaction") }
             guard lsn == t.commitLSN else { throw PgOutputError("commit LSN \(lsn) does not match begin's \(t.commitLSN)") }
@@ -151,7 +154,7 @@ public final class CdcStreamDecoder {
             pending.append(9)
             appendDecimal(t.commitTimeMs, to: &pending)
             pending.append(9)
-            pending.append(contentsOf: relation.info.qualifiedName.utf8)
+            ChangeLine.appendTable(relation.info.qualifiedName.utf8, to: &pending)
             pending.append(9)
             pending.append(contentsOf: op.utf8)
             pending.append(9)
@@ -196,8 +199,12 @@ public final class CdcStreamDecoder {
     }
 
     /// µs since 2000-01-01 → ms since 1970-01-01.
-    static func unixMillis(_ postgresMicros: Int64) -> Int64 {
-        (postgresMicros + PostgresEpoch.offsetMicros) / 1_000
+    /// Nil when the sum overflows: a corrupt commit time near Int64.max trapped here (seen beside
+    /// a fuzz finding; fuzz/regressions/pgoutput/commit-time-overflow). PostgreSQL's own
+    /// timestamps end in the year 294276, far inside the range.
+    static func unixMillis(_ postgresMicros: Int64) -> Int64? {
+        let (micros, overflow) = postgresMicros.addingReportingOverflow(PostgresEpoch.offsetMicros)
+        return overflow ? nil : micros / 1_000
     }
 }
 

@@ -1,0 +1,17 @@
+import Foundation
+import SluiceFuzzEntries
+import Testing
+
+/// The fuzz targets of the CSV and JSON record decoders, the expression language and the snapshot
+/// codec, replayed (CI does not fuzz): the seeds, every input in fuzz/regressions (each once made
+/// the target crash, fixed since) and the kept corpus, through the same entry function as the
+/// libFuzzer binary (scripts/fuzz). An input that traps fails the run.
+@Suite struct FuzzRegressionTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    @Test(arguments: ["csv", "json", "expression", "snapshot"])
+    func replay(target: String) throws {
+        #expect(try FuzzTargets.replayAll(target, repository: Self.repository) > 0)
+    }
+}
