@@ -51,6 +51,8 @@ struct SourceOptions: Sendable {
     var schema: Schema
     /// The job writes change events (kind `changes`).
     var changeEvents: Bool
+    /// The job keeps a view (kind `view`): the source delivers `ViewChangeLine`s.
+    var view: Bool = false
     /// Names per-job server objects (CDC slots).
     var jobName: String
     /// The job's partitioner (windowed jobs): where a source that places rows itself (CDC) puts a key.

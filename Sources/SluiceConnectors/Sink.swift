@@ -56,13 +56,25 @@ public struct SinkError: Error, CustomStringConvertible {
 /// `postgres://…[?table=NAME][&mode=upsert]`.
 public enum SinkFactory {
     public static func open(uri: String, job: JobSpec, logger: Logger = .silent) throws -> any Sink {
-        try ConnectorRegistry.sink(uri).openSink(uri: uri, job: job, logger: logger)
+        try checkView(uri: uri, job: job)
+        return try ConnectorRegistry.sink(uri).openSink(uri: uri, job: job, logger: logger)
     }
 
     /// Refuses what `open` would refuse for its URI alone, without touching any file or server
     /// (a coordinator checks the sink it hands to workers at start).
     public static func validate(uri: String, job: JobSpec) throws {
+        try checkView(uri: uri, job: job)
         try ConnectorRegistry.sink(uri).validateSink(uri: uri, job: job)
+    }
+
+    /// A view is a table updated in place (upserts and deletes in the checkpoint's transaction):
+    /// only the database sinks keep one.
+    private static func checkView(uri: String, job: JobSpec) throws {
+        guard job.kind == .view else { return }
+        let connector = try ConnectorRegistry.sink(uri)
+        guard connector is SQLiteConnector || connector is PostgresSinkConnector else {
+            throw SinkError("a job of kind view keeps its rows in a table updated in place: write it to sqlite:PATH or postgres://…, not '\(PostgresURL.redact(uri))'")
+        }
     }
 }
 

@@ -74,12 +74,12 @@ public struct SourceFactory: Sendable {
     /// slots; `schema`: the fields a source that stores columns (outbox, CDC) delivers.
     /// The input of `job`: its schema, its kind, its name (CDC slots) and its partitioner.
     public init(uri: String, job: JobSpec) throws {
-        try self.init(uri: uri, schema: job.pipeline.schema, changeEvents: job.kind == .changes, jobName: job.name,
-                      partitioner: job.kind == .windows ? job.pipeline.partitioner : nil, format: job.pipeline.format,
-                      keyFields: job.kind == .windows ? job.pipeline.keyFields : [])
+        try self.init(uri: uri, schema: job.pipeline.schema, changeEvents: job.kind == .changes, view: job.kind == .view,
+                      jobName: job.name, partitioner: job.kind == .changes ? nil : job.pipeline.partitioner,
+                      format: job.pipeline.format, keyFields: job.kind == .changes ? [] : job.pipeline.keyFields)
     }
 
-    public init(uri: String, schema: Schema = .bids, changeEvents: Bool = false, jobName: String = "sluice",
+    public init(uri: String, schema: Schema = .bids, changeEvents: Bool = false, view: Bool = false, jobName: String = "sluice",
                 partitioner: Partitioner? = nil, format: RecordFormat = .csv(header: false, delimiter: 44),
                 keyFields: [String] = []) throws {
         let connector = try ConnectorRegistry.source(uri)
@@ -89,7 +89,10 @@ public struct SourceFactory: Sendable {
         if changeEvents && !connector.readsChangeEvents {
             throw SourceError("a job of kind changes needs a change-data-capture source (\(ConnectorRegistry.changeSourceUsages)), not '\(PostgresURL.redact(uri))'")
         }
-        input = try connector.openSource(uri: uri, options: SourceOptions(schema: schema, changeEvents: changeEvents, jobName: jobName, partitioner: partitioner, format: format, keyFields: keyFields))
+        if view && !(connector is CdcConnector) {
+            throw SourceError("a job of kind view keeps the latest row of each key of a changelog: it needs a postgres-cdc:// source, not '\(PostgresURL.redact(uri))'")
+        }
+        input = try connector.openSource(uri: uri, options: SourceOptions(schema: schema, changeEvents: changeEvents, view: view, jobName: jobName, partitioner: partitioner, format: format, keyFields: keyFields))
     }
 
     /// The partition's source, positioned at `position` (from a checkpoint, or 0), with the note

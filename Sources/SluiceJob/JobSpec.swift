@@ -31,7 +31,13 @@ public struct JobSpec: Sendable, Equatable {
     public static let defaultBidsTumbling = JobSpec(name: "bids-tumbling", pipeline: .bidsTumbling)
 
     /// What a checkpoint store is bound to, so that a changed job never resumes another's state.
-    public var fingerprint: String { kind == .changes ? "changes" : pipeline.fingerprint }
+    public var fingerprint: String {
+        switch kind {
+        case .windows: pipeline.fingerprint
+        case .changes: "changes"
+        case .view: "view " + pipeline.fingerprint
+        }
+    }
 }
 
 /// The names a sink derives from a job's table, and the rules they must follow.
@@ -43,7 +49,7 @@ public enum TableNames {
     public static let maxIdentifierBytes = 63
     /// Every name a sink makes from the table name: late events, dead letters, the PostgreSQL
     /// sequence index and the primary key PostgreSQL names after a table.
-    public static let derivedSuffixes = ["_late", "_dead_letters", "_sluice_seq", "_sluice_seq_brin", "_dead_letters_pkey"]
+    public static let derivedSuffixes = ["_late", "_dead_letters", "_sluice_seq", "_sluice_seq_brin", "_dead_letters_pkey", "_undo"]
     public static var maxTableBytes: Int { maxIdentifierBytes - (derivedSuffixes.map(\.utf8.count).max() ?? 0) }
 
     /// Why `table` cannot be a results table, or nil when it can.
@@ -61,9 +67,13 @@ public enum TableNames {
 /// `windows`: decode events of the schema, window and aggregate them (the default).
 /// `changes`: write every change event of a change-data-capture source (`postgres-cdc://`) as one
 /// row (lsn, index, commit time, table, op, before, after); no schema, window or aggregates.
+/// `view`: keep the latest row per key of a changelog (a CDC source's inserts, updates and
+/// deletes) in the sink's table, shaped by the schema, `derive` and `filter`; `key` is the view's
+/// primary key. No time, window or aggregates (docs/DESIGN.md, "Views").
 public enum JobKind: String, Sendable, Equatable {
     case windows
     case changes
+    case view
 }
 
 /// A refused job spec: `path` names the field (`window.size_ms`, `aggregates[1]`), `message` says
@@ -110,7 +120,7 @@ struct SpecReader {
         let name = try top["name"].map { try yaml.string($0, path: "name") } ?? "job"
         let kindName = try top["kind"].map { try yaml.string($0, path: "kind") } ?? "windows"
         guard let kind = JobKind(rawValue: kindName) else {
-            throw JobSpecError(path: "kind", message: "unknown job kind '\(kindName)'; expected windows or changes")
+            throw JobSpecError(path: "kind", message: "unknown job kind '\(kindName)'; expected windows, changes or view")
         }
         if kind == .changes {
             for field in ["schema", "key", "time", "watermark", "window", "aggregates", "format", "csv", "partitioner",
@@ -123,6 +133,7 @@ struct SpecReader {
                            table: try top["table"].map { try tableName($0) } ?? "changes",
                            checkpointIntervalMs: try checkpointInterval(top))
         }
+        if kind == .view { return try view(top, name: name) }
         var schema = try top["schema"].map { try self.schema($0) } ?? .bids
         let format = try self.format(top)
         if try top["time"].map({ try yaml.string($0, path: "time") }) == Pipeline.kafkaTimestamp {
@@ -180,6 +191,53 @@ struct SpecReader {
                                 filter: filter, derive: derive.map(\.field), dedupe: dedupe)
         return JobSpec(name: name, pipeline: pipeline, source: source, sink: sink, table: table,
                        checkpointIntervalMs: interval)
+    }
+
+    /// A job of kind `view`: schema, key (schema fields: the view's primary key), derive, filter.
+    private func view(_ top: [String: Node], name: String) throws -> JobSpec {
+        for field in ["time", "watermark", "window", "aggregates", "dedupe"] where top[field] != nil {
+            throw JobSpecError(path: field, message: "not used by a job of kind view (it keeps the latest row of each key, with no time or windows); remove it")
+        }
+        guard let schemaNode = top["schema"] else {
+            throw JobSpecError(path: "schema", message: "missing; a view needs the columns it keeps, such as `- {name: id, type: string}`")
+        }
+        let schema = try self.schema(schemaNode)
+        let format = try self.format(top)
+        let derive = try self.derive(top["derive"], schema: schema)
+        let fields = schema.fields.map { (name: $0.name, type: $0.valueType) } + derive.map { (name: $0.field.name, type: $0.type) }
+        guard let keyNode = top["key"] else {
+            throw JobSpecError(path: "key", message: "missing; a view needs its primary key: a field of the schema, or a list of them")
+        }
+        let keys = try keyFields(keyNode)
+        for (i, key) in keys.enumerated() {
+            let path = keys.count == 1 ? "key" : "key[\(i)]"
+            guard let field = schema.fields.first(where: { $0.name == key }) else {
+                let derived = derive.contains { $0.field.name == key } ? " ('\(key)' is derived; a view's key must be a column of the changelog, which decides where its changes are read)" : ""
+                throw JobSpecError(path: path, message: "no schema field '\(key)'\(derived); expected one of \(names(schema))")
+            }
+            if field.type == .float64 {
+                throw JobSpecError(path: path, message: "the key field '\(key)' is float64; a key may be of any type but float (equal floats need not print or hash alike)")
+            }
+            if field.nullable {
+                throw JobSpecError(path: path, message: "the key field '\(key)' is nullable; a view's primary key cannot be null: remove `nullable: true`")
+            }
+            if keys[..<i].contains(key) { throw JobSpecError(path: path, message: "'\(key)' is listed twice") }
+        }
+        if let clash = fields.first(where: { $0.name.lowercased().hasPrefix(TableNames.reservedPrefix) }) {
+            throw JobSpecError(path: "schema", message: "'\(clash.name)' starts with '\(TableNames.reservedPrefix)', which names the sink's own columns; rename it")
+        }
+        let partitioner = try self.partitioner(top["partitioner"], keys: keys, fields: fields)
+        let partitionCheck = try top["partition_check"].map { try onOff($0, path: "partition_check") } ?? true
+        let filter = try top["filter"].map { try expression($0, path: "filter", fields: fields, expecting: .bool) }
+        // A view has no time or windows: the pipeline holds neutral ones that nothing reads.
+        let pipeline = Pipeline(schema: schema, keyFields: keys, timeField: keys[0], watermark: WatermarkSpec(),
+                                window: .tumbling(sizeMs: 1), aggregates: [], format: format, partitioner: partitioner,
+                                partitionCheck: partitionCheck, filter: filter, derive: derive.map(\.field))
+        return JobSpec(name: name, kind: .view, pipeline: pipeline,
+                       source: try top["source"].map { try yaml.string($0, path: "source") },
+                       sink: try top["sink"].map { try yaml.string($0, path: "sink") },
+                       table: try top["table"].map { try tableName($0) } ?? "view",
+                       checkpointIntervalMs: try checkpointInterval(top))
     }
 
     private func checkpointInterval(_ top: [String: Node]) throws -> Int64 {

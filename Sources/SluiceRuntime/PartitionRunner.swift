@@ -65,6 +65,7 @@ public final class PartitionRunner {
             return RecordProcessor(partition: partition, partitions: sources.partitions, pipeline: job.pipeline,
                                    input: sources.deliversRowImages ? .rowImages : .job)
         case .changes: return ChangeLogProcessor(partition: partition)
+        case .view: return ViewProcessor(partition: partition, partitions: sources.partitions, pipeline: job.pipeline)
         }
     }
 
@@ -147,7 +148,7 @@ public final class PartitionRunner {
         lastSeq = seq
         lastCommitOffset = processor.offset
         lastCommit = .now
-        stats.rows.add(Int64(output.rowCount + output.changes.count))
+        stats.rows.add(Int64(output.rowCount + output.changes.count + output.viewChanges.count))
         stats.late.add(Int64(output.late.count))
         stats.deadLetters.add(Int64(output.deadLetters.count))
         stats.commits.add(1)

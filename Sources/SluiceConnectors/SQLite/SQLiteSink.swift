@@ -19,6 +19,8 @@ public struct SQLiteSink: Sink {
     private let changes: Bool
     /// A records job: typed rows from `output.records` (nil: the integer path, or changes).
     private let records: RecordColumns?
+    /// A `view` job: the table holds the latest row per key (ViewTable).
+    private let view: ViewTable?
 
     private static let rowsPerInsert = 64
     private let insertOne: String
@@ -31,6 +33,7 @@ public struct SQLiteSink: Sink {
         columns = changes ? ChangeTable.columns : job.pipeline.outputColumns
         formatter = job.pipeline.isIntegerCSV ? RowFormatter(layout: AggregateLayout(pipeline: job.pipeline)) : nil
         records = RecordColumns(job: job)
+        view = ViewTable(job: job, table: job.table)
         let tuple = "(" + Array(repeating: "?", count: columns.count + 2).joined(separator: ", ") + ")"
         insertOne = "INSERT INTO \"\(job.table)\" VALUES \(tuple)"
         insertMany = "INSERT INTO \"\(job.table)\" VALUES " + Array(repeating: tuple, count: SQLiteSink.rowsPerInsert).joined(separator: ", ")
@@ -45,6 +48,7 @@ public struct SQLiteSink: Sink {
         let valueColumns = columns.map { "\"\($0)\"" + ($0.hasPrefix("avg_") ? " REAL" : " INTEGER") }.joined(separator: ", ")
         var results = changes ? ChangeTable.sqliteDDL(table)
             : "CREATE TABLE IF NOT EXISTS \"\(table)\"(\(valueColumns), sluice_partition INTEGER NOT NULL, sluice_seq INTEGER NOT NULL);"
+        if let view { results = view.sqliteDDL() }
         if let records {
             results = """
                 CREATE TABLE IF NOT EXISTS "\(table)"(\(records.sqliteColumns), sluice_partition INTEGER NOT NULL, sluice_seq INTEGER NOT NULL);
@@ -82,6 +86,7 @@ public struct SQLiteSink: Sink {
 
     public func write(_ output: PartitionOutput, partition: Int, seq: Int64, in db: SQLiteDatabase) throws {
         try ChangeTable.writeSQLite(output.changes, table: table, partition: partition, seq: seq, in: db)
+        try view?.writeSQLite(output.viewChanges, partition: partition, seq: seq, in: db)
         if records != nil { try writeRecords(output, partition: partition, seq: seq, in: db) }
         let rows = output.rows
         if let formatter, !rows.isEmpty { try writeRows(rows, formatter: formatter, partition: partition, seq: seq, in: db) }
@@ -147,8 +152,12 @@ public struct SQLiteSink: Sink {
     }
 
     public func discard(partition: Int, after seq: Int64, in db: SQLiteDatabase) throws {
-        try db.prepare("DELETE FROM \"\(table)\" WHERE sluice_partition = ? AND sluice_seq > ?")
-            .bind(1, Int64(partition)).bind(2, seq).run()
+        if let view {
+            try view.discardSQLite(partition: partition, after: seq, in: db)
+        } else {
+            try db.prepare("DELETE FROM \"\(table)\" WHERE sluice_partition = ? AND sluice_seq > ?")
+                .bind(1, Int64(partition)).bind(2, seq).run()
+        }
         for suffix in ["late", "dead_letters"] + (records == nil ? [] : ["duplicates"]) {
             try db.prepare("DELETE FROM \"\(table)_\(suffix)\" WHERE partition = ? AND sluice_seq > ?")
                 .bind(1, Int64(partition)).bind(2, seq).run()

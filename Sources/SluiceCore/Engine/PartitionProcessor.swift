@@ -26,11 +26,14 @@ public struct PartitionOutput: Sendable, Equatable {
     public var records: [RecordRow] = []
     /// Events dedupe dropped (records jobs with `dedupe` only).
     public var duplicates: [DuplicateEvent] = []
+    /// Each changed key's new state (jobs of kind `view` only), one per key, in first-change order.
+    public var viewChanges: [ViewChange] = []
 
     public init(width: Int) { rows = RowBuffer(width: width) }
 
     public var isEmpty: Bool {
         rows.isEmpty && late.isEmpty && deadLetters.isEmpty && changes.isEmpty && records.isEmpty && duplicates.isEmpty
+            && viewChanges.isEmpty
     }
 
     /// Result rows, whichever engine made them.

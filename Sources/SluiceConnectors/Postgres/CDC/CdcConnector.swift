@@ -17,7 +17,19 @@ struct CdcConnector: SourceConnector {
 
     func openSource(uri: String, options: SourceOptions) throws -> any SourcePartitions {
         let spec = try CdcSpec(uri: uri, jobName: options.jobName)
-        let mode: CdcStreamDecoder.Mode = options.changeEvents ? .changes : .inserts(fields: options.schema.fields.map(\.name), partitioner: options.partitioner)
+        let fields = options.schema.fields.map(\.name)
+        let mode: CdcStreamDecoder.Mode
+        if options.changeEvents {
+            mode = .changes
+        } else if options.view, let partitioner = options.partitioner {
+            // The slot's decoder places each change by the key column of the URI: the view's key.
+            guard options.keyFields == [spec.keyColumn] else {
+                throw SourceError("a view over \(CdcSpec.scheme) is keyed by the source's key column '\(spec.keyColumn)' (key= in the URI, default id), which decides the partition of each change; the job's key is \(options.keyFields.joined(separator: ", ")): give `key: \(spec.keyColumn)`, or key=\(options.keyFields.first ?? "COLUMN") in the URI")
+            }
+            mode = .view(fields: fields, partitioner: partitioner)
+        } else {
+            mode = .inserts(fields: fields, partitioner: options.partitioner)
+        }
         return CdcPartitions(spec: spec, mode: mode)
     }
 
@@ -29,8 +41,8 @@ struct CdcPartitions: SourcePartitions {
     let mode: CdcStreamDecoder.Mode
     var partitions: Int { spec.partitions }
     var deliversRowImages: Bool {
-        if case .inserts = mode { return true }
-        return false
+        if case .changes = mode { return false }
+        return true
     }
 
     func open(partition: Int, position: Int64, tuning: SourceTuning, logger: Logger) throws -> any PartitionSource {

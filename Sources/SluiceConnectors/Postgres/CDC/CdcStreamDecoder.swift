@@ -20,6 +20,26 @@ public final class CdcStreamDecoder {
         /// Inserts only, as CSV of these columns of the new row (a windowed job's schema), placed
         /// by the job's partitioner.
         case inserts(fields: [String], partitioner: Partitioner? = nil)
+        /// A view's changelog (`ViewChangeLine`): inserts and updates as upserts of the new row,
+        /// deletes as deletes of the old one, as CSV of these columns, placed by the key column
+        /// and the job's partitioner. An update that moves the key to another partition is a
+        /// delete of the old key in the old key's partition and an upsert in the new one's.
+        case view(fields: [String], partitioner: Partitioner)
+
+        var fields: [String]? {
+            switch self {
+            case .changes: nil
+            case .inserts(let fields, _), .view(let fields, _): fields
+            }
+        }
+
+        var partitioner: Partitioner? {
+            switch self {
+            case .changes: nil
+            case .inserts(_, let p): p
+            case .view(_, let p): p
+            }
+        }
     }
 
     private struct Transaction {
@@ -125,7 +145,7 @@ public final class CdcStreamDecoder {
         case .relation(let info):
             let names = info.columns.map(\.name)
             var fieldIndexes: [Int?] = []
-            if case .inserts(let fields, _) = mode { fieldIndexes = fields.map { names.firstIndex(of: $0) } }
+            if let fields = mode.fields { fieldIndexes = fields.map { names.firstIndex(of: $0) } }
             relations[info.id] = Relation(info: info, keyIndex: names.firstIndex(of: keyColumn), fieldIndexes: fieldIndexes,
                                           captured: info.name == table)
         case .insert(let id, let new):
@@ -145,7 +165,12 @@ public final class CdcStreamDecoder {
         let index = t.index
         t.index += 1
         defer { transaction = t }
-        guard !t.skip, relation.captured, owner(relation, key: key, fallback: before) == partition else { return }
+        guard !t.skip, relation.captured else { return }
+        if case .view = mode {
+            t.events += viewChange(relation, op: op, before: before, after: after, commitTimeMs: t.commitTimeMs)
+            return
+        }
+        guard owner(relation, key: key, fallback: before) == partition else { return }
         switch mode {
         case .changes:
             appendDecimal(t.commitLSN, to: &pending)
@@ -164,14 +189,55 @@ public final class CdcStreamDecoder {
             pending.append(10)
         case .inserts:
             guard op == "insert", let after else { return }
-            for (f, column) in relation.fieldIndexes.enumerated() {
-                if f > 0 { pending.append(44) }
-                // NULL (and a missing column): an empty field.
-                if let column, column < after.count, case .text(let text) = after[column] { RowImageCSV.append(text, to: &pending) }
-            }
-            pending.append(10)
+            appendImage(relation, after, fallback: nil)
+        case .view:
+            return
         }
         t.events += 1
+    }
+
+    /// The view mode's lines for one change (see `Mode.view`); returns how many it wrote.
+    private func viewChange(_ relation: Relation, op: String, before: [PgOutputValue]?, after: [PgOutputValue]?,
+                            commitTimeMs: Int64) -> Int {
+        var lines = 0
+        if let before, op != "insert" {
+            // A delete, or an update whose old key differs from the new one (PostgreSQL sends the
+            // old key only then, or every time under replica identity full).
+            let moved = op == "delete" || keyText(relation, before, fallback: nil) != keyText(relation, after ?? [], fallback: before)
+            if moved, owner(relation, key: before, fallback: nil) == partition {
+                ViewChangeLine.append(upsert: false, commitTimeMs: commitTimeMs, to: &pending)
+                appendImage(relation, before, fallback: nil)
+                lines += 1
+            }
+        }
+        if let after, op != "delete", owner(relation, key: after, fallback: before) == partition {
+            ViewChangeLine.append(upsert: true, commitTimeMs: commitTimeMs, to: &pending)
+            appendImage(relation, after, fallback: before)
+            lines += 1
+        }
+        return lines
+    }
+
+    /// The key column's text in a row (an unchanged TOAST value taken from `fallback`); nil for NULL.
+    private func keyText(_ relation: Relation, _ row: [PgOutputValue], fallback: [PgOutputValue]?) -> [UInt8]? {
+        guard let k = relation.keyIndex, k < row.count else { return nil }
+        var value = row[k]
+        if value == .unchangedToast, let fallback, k < fallback.count { value = fallback[k] }
+        if case .text(let text) = value { return text }
+        return nil
+    }
+
+    /// CSV of the schema's columns of `row` (an unchanged TOAST value from `fallback`; NULL, a
+    /// missing column or an unknown value: an empty field), and the line's end.
+    private func appendImage(_ relation: Relation, _ row: [PgOutputValue], fallback: [PgOutputValue]?) {
+        for (f, column) in relation.fieldIndexes.enumerated() {
+            if f > 0 { pending.append(44) }
+            guard let column, column < row.count else { continue }
+            var value = row[column]
+            if value == .unchangedToast, let fallback, column < fallback.count { value = fallback[column] }
+            if case .text(let text) = value { RowImageCSV.append(text, to: &pending) }
+        }
+        pending.append(10)
     }
 
     /// The partition of a change: its key's value modulo P.
@@ -181,9 +247,7 @@ public final class CdcStreamDecoder {
         var value = k < key.count ? key[k] : .null
         if value == .unchangedToast, let fallback, k < fallback.count { value = fallback[k] }
         guard case .text(let text) = value else { return 0 }
-        var partitioner: Partitioner?
-        if case .inserts(_, let p) = mode { partitioner = p }
-        return CdcStreamDecoder.partition(ofKey: text, partitions: partitions, partitioner: partitioner)
+        return CdcStreamDecoder.partition(ofKey: text, partitions: partitions, partitioner: mode.partitioner)
     }
 
     /// The partition of a key given as PostgreSQL's text of it (see the type's comment).

@@ -38,6 +38,8 @@ public struct PostgresSink: Sink {
     private let changes: Bool
     /// A records job: typed rows from `output.records` (nil: the integer path, or changes).
     private let records: RecordColumns?
+    /// A `view` job: the table holds the latest row per key (ViewTable).
+    private let view: ViewTable?
 
     public init(url: PostgresURL, job: JobSpec, logger: Logger = .silent) throws {
         self.url = url
@@ -54,6 +56,10 @@ public struct PostgresSink: Sink {
         if changes && mode == .upsert {
             throw SinkError("sink \(url.redacted): mode=upsert keys windowed results; a job of kind changes writes its events exactly once in the checkpoint's transaction: drop mode=upsert")
         }
+        if job.kind == .view && mode == .upsert {
+            throw SinkError("sink \(url.redacted): a job of kind view upserts its rows exactly once in the checkpoint's transaction already: drop mode=upsert")
+        }
+        view = ViewTable(job: job, table: table)
         columns = changes ? ChangeTable.columns : job.pipeline.outputColumns
         formatter = job.pipeline.isIntegerCSV ? RowFormatter(layout: AggregateLayout(pipeline: job.pipeline)) : nil
         records = RecordColumns(job: job)
@@ -90,10 +96,10 @@ public struct PostgresSink: Sink {
         let duplicates = records == nil ? "" : """
             CREATE TABLE IF NOT EXISTS "\(table)_duplicates"(partition integer NOT NULL, "offset" bigint NOT NULL, value text, sluice_seq bigint NOT NULL\(mode == .upsert ? ", PRIMARY KEY(partition, \"offset\")" : ""));
             """
-        let results = changes ? ChangeTable.postgresDDL(table) : """
+        let results = view?.postgresDDL() ?? (changes ? ChangeTable.postgresDDL(table) : """
             CREATE TABLE IF NOT EXISTS "\(table)"(\(values), sluice_partition integer NOT NULL, sluice_seq bigint NOT NULL);
             \(PostgresSink.seqIndex(table))
-            """
+            """)
         switch mode {
         case .transactional:
             try pg.execute("""
@@ -116,13 +122,18 @@ public struct PostgresSink: Sink {
     public func write(_ output: PartitionOutput, partition: Int, seq: Int64, in pg: PostgresConnection) throws {
         guard mode == .transactional else { return }  // upserted in `stage`
         try ChangeTable.copyPostgres(output.changes, table: table, partition: partition, seq: seq, in: pg)
+        try view?.writePostgres(output.viewChanges, partition: partition, seq: seq, in: pg)
         try copy(output, partition: partition, seq: seq, into: "", in: pg)
     }
 
     public func discard(partition: Int, after seq: Int64, in pg: PostgresConnection) throws {
         // Upsert mode keeps its rows: the replay writes the same ones again.
         guard mode == .transactional else { return }
-        try pg.execute("DELETE FROM \"\(table)\" WHERE sluice_partition = $1 AND sluice_seq > $2", [.int(Int64(partition)), .int(seq)])
+        if let view {
+            try view.discardPostgres(partition: partition, after: seq, in: pg)
+        } else {
+            try pg.execute("DELETE FROM \"\(table)\" WHERE sluice_partition = $1 AND sluice_seq > $2", [.int(Int64(partition)), .int(seq)])
+        }
         for suffix in rejectedSuffixes {
             try pg.execute("DELETE FROM \"\(table)_\(suffix)\" WHERE partition = $1 AND sluice_seq > $2", [.int(Int64(partition)), .int(seq)])
         }
