@@ -174,8 +174,37 @@ private func describe(_ rows: [[Value]: [Value]]) -> [String] {
 
 /// One partition's life: run, commit at random points, crash and restart at random (sometimes
 /// with its newest checkpoint corrupted first), until every transaction is committed.
+/// Where the view is kept: the store that commits it, its sink, and how to read it back.
+private struct ViewHarness {
+    var store: any CheckpointStoring
+    var sink: any Sink
+    /// Damages a checkpoint's state, as a bad disk would.
+    var corrupt: (Int, Int64) async throws -> Void
+    /// The view's rows of one partition (nil: all), key → row.
+    var read: (Int?) throws -> [[Value]: [Value]]
+}
+
+/// The view's rows from PostgreSQL, through the columns' text (timestamps as epoch ms).
+private func postgresViewRows(_ conn: PostgresConnection, job: JobSpec, partition: Int?) throws -> [[Value]: [Value]] {
+    let fields = job.pipeline.recordFields
+    let names = fields.map { "\"\($0.name)\"::text" }.joined(separator: ", ")
+    let result = try conn.execute("SELECT \(names) FROM customers_view" + (partition.map { " WHERE sluice_partition = \($0)" } ?? ""))
+    var rows: [[Value]: [Value]] = [:]
+    for r in 0..<result.count {
+        var values: [Value] = []
+        for (i, f) in fields.enumerated() {
+            guard let text = result.string(r, i) else { values.append(.null); continue }
+            values.append(try RecordColumns.parse(text, as: f.type, postgres: true, table: "customers_view"))
+        }
+        rows[[values[0]]] = values
+    }
+    return rows
+}
+
 private func runPartition(_ p: Int, partitions: Int, history: [Transaction], job: JobSpec, oracle: ViewOracle,
-                          store: CheckpointStore, sink: any Sink, db: SQLiteDatabase, rng: inout Rng, fallbacks: inout Int) async throws {
+                          harness h: ViewHarness, rng: inout Rng, fallbacks: inout Int) async throws {
+    let store = h.store
+    let sink = h.sink
     let fields = job.pipeline.schema.fields.map(\.name)
     let end = history.last?.endLSN ?? 0
     var restarts = 0
@@ -211,7 +240,7 @@ private func runPartition(_ p: Int, partitions: Int, history: [Transaction], job
                 // The contract at every committed checkpoint, for this partition's keys.
                 let expected = oracle.view(of: table(history, asOf: decoder.position))
                     .filter { oracle.partition(of: $0.key, partitions: partitions) == p }
-                let got = try viewRows(db, job: job, partition: p)
+                let got = try h.read(p)
                 #expect(describe(got) == describe(expected), "partition \(p) of \(partitions), checkpoint \(seq) at \(decoder.position), restarts \(restarts), fallbacks \(fallbacks)")
                 if describe(got) != describe(expected) {
                     for t in history where t.endLSN <= decoder.position { print("DEBUG", t.lsn, t.changes) }
@@ -219,7 +248,7 @@ private func runPartition(_ p: Int, partitions: Int, history: [Transaction], job
                 }
                 if !last, restarts < 4, rng.chance(15) {
                     // A crash; sometimes the newest checkpoint is found corrupt on restart.
-                    if rng.chance(50) { try await store.overwriteState(partition: p, seq: seq, state: [1, 2, 3]) }
+                    if rng.chance(50) { try await h.corrupt(p, seq) }
                     restarts += 1
                     crashed = true
                     break
@@ -234,28 +263,53 @@ private func runPartition(_ p: Int, partitions: Int, history: [Transaction], job
     }
 }
 
+/// One seed: a random history, 1 to 4 partitions, each run to the end with crashes and fallbacks.
+private func check(seed: Int, harness make: (JobSpec, Int) async throws -> ViewHarness) async throws {
+    var rng = Rng(state: UInt64(seed) &* 7919)
+    let job = try JobSpec.parse(yaml: viewJob)
+    let oracle = try ViewOracle(job: job)
+    let partitions = 1 + rng.below(4)
+    let history = history(&rng, transactions: 20 + rng.below(60))
+    let harness = try await make(job, partitions)
+    var fallbacks = 0
+    for p in 0..<partitions {
+        try await runPartition(p, partitions: partitions, history: history, job: job, oracle: oracle, harness: harness,
+                               rng: &rng, fallbacks: &fallbacks)
+    }
+    let expected = oracle.view(of: table(history, asOf: .max))
+    #expect(describe(try harness.read(nil)) == describe(expected), "seed \(seed)")
+    #expect(!expected.isEmpty)
+}
+
+private let postgresURL = ProcessInfo.processInfo.environment["SLUICE_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+
 @Suite("Views against the oracle") struct ViewPropertyTests {
-    @Test(arguments: 1...40) func randomChangelogsKeepTheViewEqualToTheTable(seed: Int) async throws {
-        var rng = Rng(state: UInt64(seed) &* 7919)
-        let job = try JobSpec.parse(yaml: viewJob)
-        let oracle = try ViewOracle(job: job)
-        let partitions = 1 + rng.below(4)
-        let history = history(&rng, transactions: 20 + rng.below(60))
+    @Test(arguments: 1...40) func sqlite(seed: Int) async throws {
         let dir = NSTemporaryDirectory() + "sluice-view-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let path = dir + "/view.db"
-        let sink = try SinkFactory.open(uri: "sqlite:" + path, job: job)
-        let store = try CheckpointStore(path: path)
-        try await store.bind(job: job.fingerprint, partitions: partitions, writer: sink)
-        let db = try SQLiteDatabase(path: path)
-        var fallbacks = 0
-        for p in 0..<partitions {
-            try await runPartition(p, partitions: partitions, history: history, job: job, oracle: oracle, store: store, sink: sink,
-                                   db: db, rng: &rng, fallbacks: &fallbacks)
+        try await check(seed: seed) { job, partitions in
+            let path = dir + "/view.db"
+            let sink = try SinkFactory.open(uri: "sqlite:" + path, job: job)
+            let store = try CheckpointStore(path: path)
+            try await store.bind(job: job.fingerprint, partitions: partitions, writer: sink)
+            let db = try SQLiteDatabase(path: path)
+            return ViewHarness(store: store, sink: sink, corrupt: { try await store.overwriteState(partition: $0, seq: $1, state: [1, 2, 3]) },
+                               read: { try viewRows(db, job: job, partition: $0) })
         }
-        let expected = oracle.view(of: table(history, asOf: .max))
-        #expect(describe(try viewRows(db, job: job, partition: nil)) == describe(expected), "seed \(seed)")
-        #expect(!expected.isEmpty)
+    }
+
+    /// The same on PostgreSQL: the set-based upserts, deletes and undo of `ViewTable`.
+    @Test(.enabled(if: postgresURL != nil, "SLUICE_TEST_POSTGRES_URL is not set"), arguments: 1...12)
+    func postgres(seed: Int) async throws {
+        let url = try PostgresTypedSinkTests.freshDatabase("view\(seed)")
+        try await check(seed: seed) { job, partitions in
+            let sink = try SinkFactory.open(uri: url, job: job)
+            let store = try PostgresCheckpointStore(url: PostgresURL(url), logger: .silent)
+            try await store.bind(job: job.fingerprint, partitions: partitions, writer: sink)
+            let conn = try PostgresConnection(url: PostgresURL(url))
+            return ViewHarness(store: store, sink: sink, corrupt: { try await store.overwriteState(partition: $0, seq: $1, state: [1, 2, 3]) },
+                               read: { try postgresViewRows(conn, job: job, partition: $0) })
+        }
     }
 }
