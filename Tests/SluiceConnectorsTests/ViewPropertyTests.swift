@@ -313,3 +313,22 @@ private let postgresURL = ProcessInfo.processInfo.environment["SLUICE_TEST_POSTG
         }
     }
 }
+
+@Suite("View jobs refused where they cannot run") struct ViewRefusalTests {
+    static let job = try! JobSpec.parse(yaml: viewJob)
+
+    @Test func aViewNeedsAChangelogSource() {
+        #expect { try SourceFactory(uri: "file:/tmp", job: Self.job) } throws: { "\($0)".contains("needs a postgres-cdc:// source") }
+    }
+
+    @Test func aViewOverCdcIsKeyedByTheSourcesKeyColumn() {
+        #expect {
+            try SourceFactory(uri: "postgres-cdc://u@127.0.0.1:1/db?table=customers&partitions=2&key=email", job: Self.job)
+        } throws: { "\($0)".contains("keyed by the source's key column 'email'") }
+    }
+
+    @Test func aViewNeedsADatabaseSink() {
+        #expect { try SinkFactory.validate(uri: "file:/tmp/out", job: Self.job) } throws: { "\($0)".contains("write it to sqlite:PATH or postgres://") }
+        #expect { try SinkFactory.validate(uri: "postgres://u@127.0.0.1:1/db?mode=upsert", job: Self.job) } throws: { _ in true }
+    }
+}

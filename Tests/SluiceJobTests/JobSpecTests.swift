@@ -123,4 +123,33 @@ import Testing
         #expect(throws: JobSpecError.self) { try JobSpec.parse(yaml: "") }
         #expect(throws: JobSpecError.self) { try JobSpec.load(path: "/nonexistent/job.yaml") }
     }
+
+    @Test func theShippedViewJobParses() throws {
+        let view = try JobSpec.load(path: Self.root.appendingPathComponent("jobs/customers-view.yaml").path)
+        #expect(view.kind == .view && view.table == "customers_view" && view.pipeline.keyFields == ["id"])
+        #expect(view.pipeline.recordFields.map(\.name) == ["id", "tier", "credit", "active", "gold"])
+        #expect(view.pipeline.partitioner == .murmur2 && view.fingerprint.hasPrefix("view "))
+    }
+
+    @Test(arguments: [
+        ("kind: view\nkey: id\n", "schema"),
+        ("kind: view\nschema: [{name: id, type: string}]\n", "key"),
+        ("kind: view\nschema: [{name: id, type: string}]\nkey: id\nwindow: {kind: tumbling, size_ms: 5}\n", "window"),
+        ("kind: view\nschema: [{name: id, type: string}]\nkey: id\naggregates: [count]\n", "aggregates"),
+        ("kind: view\nschema: [{name: id, type: string}]\nkey: id\ntime: id\n", "time"),
+        ("kind: view\nschema: [{name: id, type: string}]\nkey: nope\n", "key"),
+        ("kind: view\nschema: [{name: id, type: string, nullable: true}]\nkey: id\n", "key"),
+        ("kind: view\nschema: [{name: id, type: float64}]\nkey: id\n", "key"),
+        ("kind: view\nschema: [{name: id, type: string}]\nkey: k\nderive: [{name: k, expr: \"lower(id)\"}]\n", "key"),
+        ("kind: view\nschema: [{name: id, type: string}, {name: sluice_x, type: int64}]\nkey: id\n", "schema"),
+        ("kind: view\nschema: [{name: id, type: string}]\nkey: id\nfilter: \"id + 1\"\n", "filter"),
+        ("kind: nope\n", "kind"),
+    ])
+    func badViewJobsNameTheField(yaml: String, path: String) {
+        #expect {
+            try JobSpec.parse(yaml: yaml)
+        } throws: { error in
+            (error as? JobSpecError)?.path == path
+        }
+    }
 }
