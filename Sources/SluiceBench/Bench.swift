@@ -193,7 +193,8 @@ public struct Benchmarks: Sendable {
 }
 
 extension Benchmarks {
-    /// `postgres.sink.rows_per_s`, `postgres.run.events_per_s` (PostgresBench.swift) and `cdc.*` (CdcBench.swift).
+    /// `postgres.sink.rows_per_s`, `postgres.run.events_per_s` (PostgresBench.swift), `cdc.*` (CdcBench.swift)
+    /// and `view.cdc.rows_per_s` (ViewBench.swift).
     func postgresBenchmarks(url: String) async throws {
         let root = dir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("sluice-bench-pg-\(getpid())")
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -202,6 +203,7 @@ extension Benchmarks {
         if only.map({ "postgres.sink.rows_per_s".contains($0) }) ?? true { try await bench.sink() }
         if only.map({ "postgres.run.events_per_s".contains($0) }) ?? true { try bench.run() }
         if only.map({ "postgres.cdc.events_per_s cdc.events_per_s cdc.lag_p50_ms cdc.lag_p99_ms".contains($0) }) ?? true { try await bench.cdc() }
+        if only.map({ "view.cdc.rows_per_s".contains($0) }) ?? true { try await bench.viewCdc() }
     }
 }
 
