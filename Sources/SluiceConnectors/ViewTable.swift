@@ -191,6 +191,9 @@ struct ViewTable: Sendable {
                 try out.endRow()
             }
         }
+        // The temporary table has no statistics until analyzed: without them the planner may scan
+        // the whole view to join a commit's few thousand keys.
+        try pg.execute("ANALYZE \"\(stage)\"")
         let p = PostgresValue.int(Int64(partition))
         let priorColumns = names.map { keyNames.contains($0) ? "s.\"\($0)\"" : "v.\"\($0)\"" }.joined(separator: ", ")
         try pg.execute("""
@@ -198,7 +201,9 @@ struct ViewTable: Sendable {
             SELECT $1, $2, v.sluice_seq IS NOT NULL, v.sluice_seq, \(priorColumns)
             FROM "\(stage)" s LEFT JOIN "\(table)" v ON \(keyMatch("v", "s"))
             """, [p, .int(seq)])
-        try pg.execute("DELETE FROM \"\(table)\" v USING \"\(stage)\" s WHERE NOT s.sluice_present AND \(keyMatch("v", "s"))")
+        if changes.contains(where: { $0.row == nil }) {
+            try pg.execute("DELETE FROM \"\(table)\" v USING \"\(stage)\" s WHERE NOT s.sluice_present AND \(keyMatch("v", "s"))")
+        }
         try pg.execute("""
             INSERT INTO "\(table)" SELECT \(quoted(names)), sluice_partition, sluice_seq FROM "\(stage)" WHERE sluice_present
             ON CONFLICT (\(quoted(keyNames))) DO UPDATE SET \(updates)
