@@ -74,6 +74,12 @@ public struct SimCheckpointStore: Sendable, Equatable {
         return true
     }
 
+    /// Forgets the partition's commits after `seq` (the real stores' `rollBack`, when the newest
+    /// checkpoint is corrupt and the one before is restored; the caller holds the stored epoch).
+    public mutating func rollBack(partition: Int, to seq: Int64) {
+        commits[partition]?.removeAll { $0.seq > seq }
+    }
+
     /// The fenced commit: accepted only from the stored epoch and as the next seq; otherwise
     /// nothing is written.
     public mutating func commit(_ c: Commit) -> CommitOutcome {

@@ -12,6 +12,9 @@ public struct SimSummary: Sendable {
     public var kafkaSchedules = 0
     public var kafkaCommits = 0
     public var kafkaAborts = 0
+    /// Schedules that ran the CDC source's model, and their restarts that fell back past a corrupt checkpoint.
+    public var cdcSchedules = 0
+    public var cdcFallbacks = 0
     public var faultsByKind: [String: Int] = [:]
     public var failures: [SimResult] = []
     public init() {}
@@ -25,6 +28,8 @@ public struct SimSummary: Sendable {
         if result.kafkaSink { kafkaSchedules += 1 }
         kafkaCommits += result.kafkaCommits
         kafkaAborts += result.kafkaAborts
+        if result.cdcSource { cdcSchedules += 1 }
+        cdcFallbacks += result.cdcFallbacks
         for (kind, n) in result.faultsByKind { faultsByKind[kind, default: 0] += n }
         if !result.passed { failures.append(result) }
     }

@@ -33,6 +33,11 @@ public struct SimConfig: Sendable, Equatable {
     public var kafkaSinkEvery: UInt64 = 10
     /// Partitions of the modelled topic (output keys and progress records share them).
     public var kafkaPartitions = 2
+    /// Every schedule reads a modelled CDC source (a replication slot per partition, confirmed
+    /// after each commit) and corrupts newest checkpoints, so that restarts fall back one.
+    public var cdcSource = false
+    /// Without `cdcSource`, the seeds equal to 5 modulo this run it too (0: none), unless they run the Kafka sink.
+    public var cdcSourceEvery: UInt64 = 10
     /// Keep a readable trace of every step.
     public var trace = false
 
@@ -40,6 +45,12 @@ public struct SimConfig: Sendable, Equatable {
 
     /// Whether the schedule of `seed` runs the Kafka sink.
     public func kafkaSink(seed: UInt64) -> Bool { kafkaSink || (kafkaSinkEvery > 0 && seed % kafkaSinkEvery == 0) }
+
+    /// Whether the schedule of `seed` runs the CDC source's model (never with the Kafka sink: a
+    /// checkpoint rolled back after its publication is outside the sink's model).
+    public func cdcSource(seed: UInt64) -> Bool {
+        !kafkaSink(seed: seed) && (cdcSource || (cdcSourceEvery > 0 && seed % cdcSourceEvery == 5 % cdcSourceEvery))
+    }
 }
 
 /// A broken invariant: its name, when, and what was seen.
@@ -84,10 +95,14 @@ public enum Invariant {
     /// With the Kafka sink, at the end: the read_committed view equals the output of every
     /// checkpoint of the store's chain, once each, in order.
     public static let kafkaOutputEqualsOracle = "kafka-output-equals-oracle"
+    /// With the CDC source: a partition resumes at or after nothing its slot has forgotten (the
+    /// source confirms one checkpoint behind the newest, and the store falls back one at most).
+    public static let cdcReplayAvailable = "cdc-replay-available"
 
     public static let all = [epochNotBelowClaimed, chainGapFree, oneOwnerPerEpoch, revokedReleasedOrFenced,
                              coordinatorMatchesLedger, unrenewedLeaseStopped, liveness, outputEqualsInput,
-                             kafkaReadCommittedExactlyOnce, kafkaFencedNeverCommits, kafkaLiveness, kafkaOutputEqualsOracle]
+                             kafkaReadCommittedExactlyOnce, kafkaFencedNeverCommits, kafkaLiveness, kafkaOutputEqualsOracle,
+                             cdcReplayAvailable]
 }
 
 /// What one schedule did.
@@ -106,6 +121,9 @@ public struct SimResult: Sendable {
     public var kafkaSink = false
     public var kafkaCommits = 0
     public var kafkaAborts = 0
+    /// Whether this schedule ran the CDC source's model; restarts that fell back past a corrupt checkpoint.
+    public var cdcSource = false
+    public var cdcFallbacks = 0
     public var trace: [String] = []
     public var passed: Bool { violations.isEmpty }
 }
@@ -175,6 +193,9 @@ public final class Simulator {
         case clockJumpCoordinator(deltaMs: Int64)
         /// The Kafka broker answers no producer request.
         case kafkaOutage
+        /// The partition's newest checkpoint is damaged and its owner crashes: the next claim
+        /// falls back to the checkpoint before it (CDC schedules).
+        case corruptCheckpoint(partition: Int)
     }
 
     enum Event {
@@ -217,6 +238,9 @@ public final class Simulator {
         var inflightOp: StoreOp?
         /// With the Kafka sink: the real sink protocol over this lease's model producer.
         var sink: KafkaExactlyOnce?
+        /// With the CDC source: the newest committed checkpoint's position (as `PostgresCdcSource`
+        /// keeps it), confirmed to the slot when the next commit succeeds.
+        var cdcNewestCommitted: Int64 = 0
     }
 
     final class WorkerProc {
@@ -269,6 +293,11 @@ public final class Simulator {
     private(set) var result: SimResult
     /// The Kafka sink's model and checker (nil: this schedule runs without the Kafka sink).
     var kafka: KafkaSim?
+    /// With the CDC source: each partition's slot's confirmed position (it only moves forward:
+    /// the server forgets what lies before it), the checkpoints marked corrupt (partition → seq),
+    /// and the checkpoint each partition last fell back to. One damaged checkpoint at a time: the
+    /// store keeps two, and with both damaged any source loses the partition's position.
+    private var cdc: (confirmed: [Int: Int64], corrupt: [Int: Int64], fellBackTo: [Int: Int64])?
     /// The run is over: a violation, the deadline, or every partition done.
     private var stopped = false
     private var deadline: Int64 = 0
@@ -282,6 +311,10 @@ public final class Simulator {
         if config.kafkaSink(seed: seed) {
             kafka = KafkaSim(partitions: config.kafkaPartitions, plantedBugs: config.plantedBugs)
             result.kafkaSink = true
+        }
+        if config.cdcSource(seed: seed) {
+            cdc = ([:], [:], [:])
+            result.cdcSource = true
         }
         for w in 0..<config.workers {
             workers.append(WorkerProc(core: Self.makeWorkerCore(seed: seed, w: w, incarnation: 0, config: config)))
@@ -433,6 +466,12 @@ public final class Simulator {
             schedule(.episode(episode, durationMs: duration), at: start)
         }
         if kafka != nil { planKafkaFaults() }
+        if cdc != nil {
+            for _ in 0..<randomInt(1...4) {
+                schedule(.episode(.corruptCheckpoint(partition: randomInt(0...(config.partitions - 1))), durationMs: random(100...3_000)),
+                         at: random(0...(config.faultWindowMs - 1)))
+            }
+        }
     }
 
     private func allDone() -> Bool { storeDone() && kafkaDone() }
@@ -898,6 +937,13 @@ public final class Simulator {
             task.seq = last.seq
             task.processed = last.offset
             task.finished = last.finished
+            // (A zombie's late claim answer is no matter: its commits will be fenced.)
+            if let confirmed = cdc?.confirmed[p], store.epoch(partition: p) == task.lease.epoch {
+                if last.offset < confirmed {
+                    violate(Invariant.cdcReplayAvailable, "partition \(p) resumes at \(last.offset) (seq \(last.seq)) but its slot confirmed \(confirmed): the changes in [\(last.offset), \(confirmed)) are gone")
+                }
+            }
+            task.cdcNewestCommitted = last.offset
             proc.tasks[p] = task
             if kafka != nil {
                 // Before the partition runs: fence older producers, read the published progress,
@@ -917,6 +963,13 @@ public final class Simulator {
             task.seq = c.seq
             task.errors = 0
             task.finished = c.finished
+            if cdc != nil {
+                // `PostgresCdcSource.committed(position:)`: confirm the checkpoint before the newest.
+                let confirm = config.plantedBugs.armed(.cdcConfirmEarly) ? c.to : task.cdcNewestCommitted
+                let before = cdc?.confirmed[p] ?? 0
+                cdc?.confirmed[p] = max(before, confirm)
+                task.cdcNewestCommitted = c.to
+            }
             proc.tasks[p] = task
             if kafka != nil && !config.plantedBugs.armed(.kafkaPublishBeforeStoreCommit) {
                 // The checkpoint (and its output, in the store's outbox) is committed: now one Kafka transaction.
@@ -974,6 +1027,14 @@ public final class Simulator {
         case let .claim(p, epoch):
             let ok = store.claim(partition: p, epoch: epoch)
             trace("store: claim p\(p) epoch \(epoch) by \(Self.name(w))#\(inc): \(ok)")
+            if ok, let corrupt = cdc?.corrupt[p], corrupt == store.last(partition: p).seq {
+                // The runner finds the newest checkpoint corrupt and rolls back to the one before.
+                store.rollBack(partition: p, to: corrupt - 1)
+                cdc?.corrupt[p] = nil
+                cdc?.fellBackTo[p] = corrupt - 1
+                result.cdcFallbacks += 1
+                trace("store: p\(p)'s checkpoint \(corrupt) is corrupt: rolled back to \(corrupt - 1) (offset \(store.last(partition: p).offset))")
+            }
             reply = .claimed(ok, store.last(partition: p))
         case .commit(let c):
             let claimedEpoch = store.epoch(partition: c.partition)
@@ -1061,6 +1122,14 @@ public final class Simulator {
         case .kafkaOutage:
             fault("kafka-outage", "the Kafka broker answers no producer for \(durationMs) ms")
             kafka?.outages += 1
+        case .corruptCheckpoint(let p):
+            let newest = store.last(partition: p).seq
+            guard newest > 0, cdc?.fellBackTo[p] != newest else { return }
+            cdc?.corrupt[p] = newest
+            let owner = workers.indices.first { workers[$0].up && workers[$0].tasks[p] != nil }
+            fault("corrupt-checkpoint", "p\(p)'s checkpoint \(newest) is damaged" + (owner.map { "; its owner \(Self.name($0)) crashes, restarts in \(durationMs) ms" } ?? ""))
+            if let owner { crashWorker(owner, restartInMs: durationMs) }
+            return
         }
         schedule(.heal(episode), at: now + durationMs)
     }

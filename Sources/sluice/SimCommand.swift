@@ -16,6 +16,7 @@ struct Sim: ParsableCommand {
     @Flag(help: "Print the readable trace of --seed (or of the first failure).") var trace = false
     @Option(help: "Stop after this many failed schedules.") var maxFailures: Int = 1
     @Flag(help: "Every schedule commits its output to Kafka through the real exactly-once sink on the modelled transaction coordinator (without it, every 10th seed does).") var kafkaSink = false
+    @Flag(help: "Every schedule reads a modelled CDC source (a slot per partition, confirmed one checkpoint behind) and has corrupt checkpoints to fall back past (without it, seeds ending in 5 do).") var cdcSource = false
     @Option(name: .customLong("plant"), help: ArgumentHelp("A planted bug (debug builds only): \(PlantedBug.allCases.map(\.rawValue).joined(separator: ", ")).")) var plant: [String] = []
 
     func run() throws {
@@ -28,7 +29,8 @@ struct Sim: ParsableCommand {
             config.plantedBugs.insert(bug)
         }
         config.kafkaSink = kafkaSink || config.plantedBugs.contains { $0.needsKafkaSink }
-        let kafkaFlag = config.kafkaSink ? " --kafka-sink" : ""
+        config.cdcSource = cdcSource || config.plantedBugs.contains { $0.needsCdcSource }
+        let kafkaFlag = (config.kafkaSink ? " --kafka-sink" : "") + (config.cdcSource ? " --cdc-source" : "")
         if let seed {
             config.trace = trace
             let result = Simulator.run(seed: seed, config: config)
@@ -56,6 +58,7 @@ struct Sim: ParsableCommand {
         print("sim: \(summary.steps) steps, \(summary.faults) faults, \(summary.commits) commits, \(summary.simulatedMs / 1_000) simulated s in \(String(format: "%.2f", seconds)) s (\(build))")
         print("sim: \(String(format: "%.0f", Double(summary.schedules) / seconds)) schedules/s, \(String(format: "%.0f", Double(summary.faults) / seconds)) faults/s, \(String(format: "%.0f", Double(summary.steps) / seconds)) steps/s")
         print("sim: Kafka sink in \(summary.kafkaSchedules) schedules: \(summary.kafkaCommits) transactions committed, \(summary.kafkaAborts) aborted")
+        print("sim: CDC source in \(summary.cdcSchedules) schedules: \(summary.cdcFallbacks) restarts fell back past a corrupt checkpoint")
         print("sim: faults by kind: " + summary.faultsByKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         for failure in summary.failures {
             print("FAIL seed \(failure.seed):")

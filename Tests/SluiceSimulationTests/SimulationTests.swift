@@ -41,6 +41,7 @@ import Testing
     func findsThePlantedBug(_ bug: PlantedBug) {
         var config = SimConfig()
         config.plantedBugs = [bug]
+        config.cdcSource = bug.needsCdcSource
         let found = Simulator.firstFailure(from: 1, limit: 2_000, config: config)
         #expect(found != nil, "\(bug.rawValue) not found in 2,000 schedules")
         if let found {

@@ -27,9 +27,15 @@ public enum PlantedBug: String, Sendable, CaseIterable, Hashable {
     /// The sink's read of its committed progress takes what is below the last stable offset
     /// without waiting for the open transactions above it to end.
     case kafkaProgressBelowLSO = "kafka-progress-below-lso"
+    /// The simulated CDC source confirms the newest committed checkpoint's position to its slot
+    /// instead of the one before it (`PostgresCdcSource` confirms one behind), so a fallback past a
+    /// corrupt newest checkpoint finds the changes it must replay gone.
+    case cdcConfirmEarly = "cdc-confirm-early"
 
     /// Whether the bug lives in the Kafka sink's path (the simulator runs it with the Kafka sink).
     public var needsKafkaSink: Bool { rawValue.hasPrefix("kafka-") }
+    /// Whether the bug lives in the CDC source's model (the simulator runs it with the CDC source).
+    public var needsCdcSource: Bool { rawValue.hasPrefix("cdc-") }
 }
 
 extension Set where Element == PlantedBug {
