@@ -67,13 +67,13 @@ public enum SinkFactory {
         try ConnectorRegistry.sink(uri).validateSink(uri: uri, job: job)
     }
 
-    /// A view is a table updated in place (upserts and deletes in the checkpoint's transaction):
-    /// only the database sinks keep one.
+    /// A view is a table updated in place (upserts and deletes in the checkpoint's transaction) or
+    /// a compacted topic (a record per change, a tombstone per delete): not a directory of files.
     private static func checkView(uri: String, job: JobSpec) throws {
         guard job.kind == .view else { return }
         let connector = try ConnectorRegistry.sink(uri)
-        guard connector is SQLiteConnector || connector is PostgresSinkConnector else {
-            throw SinkError("a job of kind view keeps its rows in a table updated in place: write it to sqlite:PATH or postgres://…, not '\(PostgresURL.redact(uri))'")
+        guard connector is SQLiteConnector || connector is PostgresSinkConnector || connector is KafkaConnector else {
+            throw SinkError("a job of kind view keeps its rows in a table updated in place, or in a compacted Kafka topic: write it to sqlite:PATH, postgres://… or kafka://…, not '\(PostgresURL.redact(uri))'")
         }
     }
 }

@@ -328,7 +328,7 @@ private let postgresURL = ProcessInfo.processInfo.environment["SLUICE_TEST_POSTG
     }
 
     @Test func aViewNeedsADatabaseSink() {
-        #expect { try SinkFactory.validate(uri: "file:/tmp/out", job: Self.job) } throws: { "\($0)".contains("write it to sqlite:PATH or postgres://") }
+        #expect { try SinkFactory.validate(uri: "file:/tmp/out", job: Self.job) } throws: { "\($0)".contains("write it to sqlite:PATH, postgres://… or kafka://") }
         #expect { try SinkFactory.validate(uri: "postgres://u@127.0.0.1:1/db?mode=upsert", job: Self.job) } throws: { _ in true }
     }
 }

@@ -1,7 +1,7 @@
 import SluiceCore
 import SluiceJob
 
-/// A window result as a Kafka message: key = the row's key in the records contract's canonical
+/// A window result (or a view's row) as a Kafka message: key = the row's key in the records contract's canonical
 /// bytes (`KeyBytes`: UTF-8 text, integers in decimal, a composite key's parts joined by 0x1f);
 /// value = a JSON object of the output columns by name: integers and floats as JSON numbers,
 /// booleans, null, strings, and (so that no consumer reads them through a double) decimals as
@@ -20,8 +20,16 @@ struct KafkaRows: Sendable {
         changeKey = job.kind == .changes ? column.map {
             RecordDecoder(schema: Schema(fields: [Field(name: $0, type: .string, nullable: true)]), format: .json)
         } : nil
-        names = job.pipeline.outputColumns
         keyCount = job.pipeline.keyFields.count
+        if job.kind == .view {
+            // A view's columns: the schema's fields, then the derived ones.
+            let fields = job.pipeline.recordFields
+            names = fields.map(\.name)
+            formatter = nil
+            schema = Schema(fields: fields.map { KafkaRows.field($0.name, $0.type) })
+            return
+        }
+        names = job.pipeline.outputColumns
         if job.pipeline.isIntegerCSV {
             let formatter = RowFormatter(layout: AggregateLayout(pipeline: job.pipeline))
             self.formatter = formatter
@@ -30,17 +38,20 @@ struct KafkaRows: Sendable {
             })
         } else {
             formatter = nil
-            schema = Schema(fields: zip(names, job.pipeline.outputTypes).map { name, type in
-                switch type {
-                case .string: Field(name: name, type: .string, nullable: true)
-                case .int64: Field(name: name, type: .int64, nullable: true)
-                case .uint64: Field(name: name, type: .uint64, nullable: true)
-                case .float64: Field(name: name, type: .float64, nullable: true)
-                case .bool: Field(name: name, type: .bool, nullable: true)
-                case .timestamp: Field(name: name, type: .timestamp, nullable: true)
-                case .decimal(let scale): Field(name: name, type: .decimal, scale: scale, nullable: true)
-                }
-            })
+            schema = Schema(fields: zip(names, job.pipeline.outputTypes).map { KafkaRows.field($0, $1) })
+        }
+    }
+
+    /// A nullable field of a value's type, to read a message's JSON back.
+    static func field(_ name: String, _ type: ValueType) -> Field {
+        switch type {
+        case .string: Field(name: name, type: .string, nullable: true)
+        case .int64: Field(name: name, type: .int64, nullable: true)
+        case .uint64: Field(name: name, type: .uint64, nullable: true)
+        case .float64: Field(name: name, type: .float64, nullable: true)
+        case .bool: Field(name: name, type: .bool, nullable: true)
+        case .timestamp: Field(name: name, type: .timestamp, nullable: true)
+        case .decimal(let scale): Field(name: name, type: .decimal, scale: scale, nullable: true)
         }
     }
 
@@ -63,6 +74,12 @@ struct KafkaRows: Sendable {
         }
         if let changeKey {
             for change in output.changes { messages.append(KafkaRows.message(change, key: changeKey)) }
+        }
+        // A view's changes: a compacted topic's records, the key's row or a tombstone.
+        for change in output.viewChanges {
+            var key: [UInt8] = []
+            _ = KeyBytes.append(change.key, to: &key)
+            messages.append(KafkaOutputMessage(key: key, value: change.row.map(json)))
         }
         for row in output.records {
             var key: [UInt8] = []

@@ -35,7 +35,7 @@ struct KafkaSink: Sink {
         self.outcomes = outcomes
         self.job = job
         self.logger = logger
-        guard job.kind == .windows || spec.keyColumn != nil else {
+        guard job.kind != .changes || spec.keyColumn != nil else {
             throw SinkError("kafka sink: a job of kind changes keys each change event by a column of its row images: add key=COLUMN to the sink's URI (the source's key column)")
         }
         rows = KafkaRows(job: job, changeKey: spec.keyColumn)

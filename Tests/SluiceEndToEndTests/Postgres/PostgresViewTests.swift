@@ -6,7 +6,9 @@
 // consistency: the view never shows a key's older version after a newer one.
 
 import Foundation
+import SluiceConnectors
 import SluiceCore
+import SluiceDrivers
 import SluiceJob
 import SluiceOracle
 import SluiceStorage
@@ -198,6 +200,85 @@ extension SluiceEndToEndTests.PostgresTests {
         #expect(terminated > 0)
         print("[postgres view] \(written.changes) changes (\(written.keyMoves) key moves), view \(got.count) rows of \(tableCount), "
               + "\(victim) SIGKILLed, \(terminated) walsenders terminated; \(sampled.samples) samples, \(sampled.violations.count) violations")
+        _ = await cluster.stopGracefully()
+        await Self.dropSlots(database, prefix: prefix)
+    }
+}
+
+extension SluiceEndToEndTests.PostgresTests {
+    @Test("CDC view into a compacted Kafka topic: a record per change, a tombstone per delete; compacted, the topic equals the oracle's view of the table",
+          .timeLimit(.minutes(5)))
+    func cdcViewIntoKafka() async throws {
+        let database = try TestPostgres.freshDatabase("viewkafka")
+        let conn = try TestPostgres.connect(database)
+        try conn.execute("CREATE TABLE customers(id text PRIMARY KEY, tier text, credit numeric(12,2) NOT NULL, active boolean NOT NULL, version bigint NOT NULL)")
+        let partitions = 2
+        let prefix = "sluice_viewk_\(UInt32.random(in: 0...UInt32.max))"
+        defer { Task.detached { await Self.dropSlots(database, prefix: prefix) } }
+        let kafka = try KafkaMockCluster(brokers: 3)
+        try kafka.createTopic("customers-view", partitions: 4)
+        try kafka.createTopic("customers-view.sluice-progress", partitions: 1)
+        let scratch = try ScratchDir("view-kafka")
+        defer { scratch.remove() }
+        let jobPath = scratch.at("job.yaml")
+        try Self.customersViewJob.write(toFile: jobPath, atomically: true, encoding: .utf8)
+        let job = try JobSpec.parse(yaml: Self.customersViewJob)
+        let oracle = try ViewOracle(job: job)
+        let source = Self.cdcURI(database, "table=customers&partitions=\(partitions)&key=id&slot=\(prefix)")
+        let cluster = try await Cluster(label: "pg-view-kafka", input: scratch.path, database: database, inputURI: source, job: jobPath)
+        defer { cluster.tearDown() }
+        let sink = "kafka://\(kafka.bootstrapServers)/customers-view"
+        let outcomes = scratch.at("transactions.log")
+        cluster.sink = sink
+        cluster.workerArguments = ["--state", database]
+        cluster.workerEnvironment = [KafkaTransactionOutcomes.environmentVariable: outcomes]
+        try await cluster.startCoordinator()
+        try cluster.startWorker("worker-1", rate: nil)
+        _ = try await cluster.waitForStatus("worker-1 holds both partitions", timeout: .seconds(60)) { $0.settled && $0.heldCounts.count == 1 }
+        try #require(await Self.waitForSlots(conn, prefix: prefix, partitions: partitions),
+                     "the replication slots were not streaming within 60 s:\n\(cluster.diagnostics())")
+
+        let written = try Self.customersWriter(url: database, seed: 23, transactions: 200)
+        let spec = try KafkaSpec(uri: sink)
+        let log = KafkaTransactionOutcomes(path: outcomes)
+        let fields = job.pipeline.recordFields
+        /// The topic compacted: per key, its last record; a tombstone removes the key.
+        func compacted() throws -> (lines: [String], records: Int, tombstones: Int) {
+            var latest: [String: String] = [:]
+            var records = 0, tombstones = 0
+            let messages = try KafkaTopicReader.readMessages(spec: spec, outcomes: log) { m -> (String, String?) in
+                let key = String(decoding: m.key.map { Array($0) } ?? [], as: UTF8.self)
+                guard let value = m.value, let object = try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any] else { return (key, nil) }
+                let line = fields.map { f -> String in
+                    switch object[f.name] {
+                    case let s as String: return s
+                    case let n as NSNumber: return f.type == .bool ? (n.boolValue ? "true" : "false") : n.stringValue
+                    default: return ""
+                    }
+                }.joined(separator: "|")
+                return (key, line)
+            }
+            for (key, line) in messages {
+                records += 1
+                if let line { latest[key] = line } else { latest[key] = nil; tombstones += 1 }
+            }
+            return (latest.values.sorted(), records, tombstones)
+        }
+        let columns = ["id", "tier", "credit", "active", "version"]
+        var expected: [String] = []
+        var got: (lines: [String], records: Int, tombstones: Int) = ([], 0, 0)
+        let caughtUp = await eventually(timeout: .seconds(90), every: .milliseconds(500)) {
+            expected = (try? Self.oracleLines(oracle, table: Self.tableRows(conn, "customers", columns: columns))) ?? []
+            got = (try? compacted()) ?? ([], 0, 0)
+            return got.lines == expected
+        }
+        #expect(caughtUp, """
+            the compacted topic (\(got.lines.count) keys) differs from the oracle (\(expected.count) rows): \
+            missing \(Set(expected).subtracting(got.lines).sorted().prefix(3)), extra \(Set(got.lines).subtracting(expected).sorted().prefix(3))
+            \(cluster.diagnostics())
+            """)
+        #expect(got.tombstones > 10, "only \(got.tombstones) tombstones")
+        print("[postgres view → kafka] \(written.changes) changes (\(written.keyMoves) key moves): \(got.records) records, \(got.tombstones) tombstones, \(got.lines.count) keys; transactions \(log.counts())")
         _ = await cluster.stopGracefully()
         await Self.dropSlots(database, prefix: prefix)
     }
