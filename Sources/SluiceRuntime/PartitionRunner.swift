@@ -65,7 +65,9 @@ public final class PartitionRunner {
             return RecordProcessor(partition: partition, partitions: sources.partitions, pipeline: job.pipeline,
                                    input: sources.deliversRowImages ? .rowImages : .job)
         case .changes: return ChangeLogProcessor(partition: partition)
-        case .view: return ViewProcessor(partition: partition, partitions: sources.partitions, pipeline: job.pipeline)
+        case .view:
+            return ViewProcessor(partition: partition, partitions: sources.partitions, pipeline: job.pipeline,
+                                 input: sources.deliversRowImages ? .rowImages : .job)
         }
     }
 

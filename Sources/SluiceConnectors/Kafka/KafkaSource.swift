@@ -21,6 +21,9 @@ struct KafkaSourcePartitions: SourcePartitions {
     /// derived by `derive`, which the check leaves to the engine's partition check).
     let keyReader: (decoder: RecordDecoder, fields: [Int])?
     let keyFieldNames: String
+    /// A view's changelog (kind `view`): each message becomes a `ViewChangeLine`, a null value
+    /// (a tombstone) the delete of its key, whose record is made from the message key.
+    let view: ViewTombstones?
 
     init(spec: KafkaSpec, options: SourceOptions) throws {
         self.spec = spec
@@ -35,6 +38,10 @@ struct KafkaSourcePartitions: SourcePartitions {
         keyReader = !options.keyFields.isEmpty && indices.count == options.keyFields.count && !injectsTimestamp
             ? (RecordDecoder(schema: options.schema, format: options.format), indices) : nil
         if case .csv(_, let delimiter) = options.format { timestampDelimiter = delimiter } else { timestampDelimiter = nil }
+        view = options.view ? ViewTombstones(schema: options.schema, keyFields: options.keyFields, format: options.format) : nil
+        if options.view && injectsTimestamp {
+            throw SourceError("a job of kind view has no time: remove `time: \(Pipeline.kafkaTimestamp)`")
+        }
         if let wanted = spec.partitioner, let job = options.partitioner, wanted != job {
             throw SourceError("kafka://…/\(spec.topic)?partitioner=\(wanted.rawValue): the job places keys with \(job.rawValue); set `partitioner: \(wanted.rawValue)` in the job so that its partition check hashes keys as the producers did")
         }
@@ -83,6 +90,7 @@ final class KafkaPartitionSource: PartitionSource {
     private let injectsTimestamp: Bool
     private let delimiter: UInt8
     private let keyReader: (decoder: RecordDecoder, fields: [Int])?
+    private let view: ViewTombstones?
     private var keyChecked = false
     private let keyFields: String
     private let stop: Int64?
@@ -103,6 +111,7 @@ final class KafkaPartitionSource: PartitionSource {
         injectsTimestamp = sources.injectsTimestamp
         delimiter = sources.timestampDelimiter ?? 44
         keyReader = sources.keyReader
+        view = sources.view
         keyFields = sources.keyFieldNames
         // An offset below the log's start (deleted by retention) must stop the job, not skip ahead.
         consumer = try KafkaConsumer(properties: spec.clientProperties + [("auto.offset.reset", "error")], topic: spec.topic, group: sources.group)
@@ -131,7 +140,17 @@ final class KafkaPartitionSource: PartitionSource {
                 if !keyChecked, mismatch == nil, let key = message.key, let value = message.value {
                     mismatch = checkKey(Array(key), value: value)
                 }
-                if let value = message.value {
+                if let view {
+                    // A view's change: the row, or a tombstone's delete of the message key.
+                    ViewChangeLine.append(upsert: message.value != nil, commitTimeMs: message.timestampMs, to: &text)
+                    let start = text.count
+                    if let value = message.value {
+                        text.append(contentsOf: value)
+                    } else {
+                        view.appendKeyRecord(message.key.map { Array($0) }, to: &text)
+                    }
+                    for i in start..<text.count where text[i] == 10 || text[i] == 13 { text[i] = 32 }
+                } else if let value = message.value {
                     let start = text.count
                     if injectsTimestamp {
                         appendWithTimestamp(value, timestampMs: message.timestampMs)
@@ -202,5 +221,52 @@ final class KafkaPartitionSource: PartitionSource {
     /// For monitoring only: standard lag tooling shows the group's committed offsets.
     func committed(position: Int64) {
         consumer.commit(partition: partition, offset: position)
+    }
+}
+
+/// Tombstones of a compacted topic as records of the job's format: the message key (canonical key
+/// bytes, parts joined by 0x1f) put back into the key's fields, every other field absent. A key
+/// that does not split into the key's parts makes a record the decoder refuses: a dead letter.
+struct ViewTombstones: Sendable {
+    let fields: [Field]
+    let keyFields: [String]
+    let format: RecordFormat
+
+    init(schema: Schema, keyFields: [String], format: RecordFormat) {
+        fields = schema.fields
+        self.keyFields = keyFields
+        self.format = format
+    }
+
+    func appendKeyRecord(_ key: [UInt8]?, to out: inout [UInt8]) {
+        let parts = key.map { $0.split(separator: KeyBytes.separator, omittingEmptySubsequences: false).map(Array.init) } ?? []
+        guard parts.count == keyFields.count else { return }  // an empty record: a dead letter
+        switch format {
+        case .json:
+            out.append(123)
+            for (i, name) in keyFields.enumerated() {
+                if i > 0 { out.append(44) }
+                KafkaRows.string(name, to: &out)
+                out.append(58)
+                let type = fields.first { $0.name == name }?.type ?? .string
+                if type == .string {
+                    KafkaRows.string(String(decoding: parts[i], as: UTF8.self), to: &out)
+                } else {
+                    out.append(contentsOf: parts[i])  // a number or a bool: the decoder checks it
+                }
+            }
+            out.append(125)
+        case .csv(_, let delimiter):
+            for (f, field) in fields.enumerated() {
+                if f > 0 { out.append(delimiter) }
+                guard let k = keyFields.firstIndex(of: field.name) else { continue }
+                out.append(34)
+                for b in parts[k] {
+                    if b == 34 { out.append(34) }
+                    out.append(b)
+                }
+                out.append(34)
+            }
+        }
     }
 }

@@ -17,9 +17,12 @@ public final class ViewProcessor: PartitionProcessing {
     private let rowDecoder: RecordDecoder
     /// The key's fields only (a delete's image: PostgreSQL sends the old row's replica identity).
     private let keyDecoder: RecordDecoder
+    /// Where each key part is among the key decoder's values.
+    private let keyFieldIndices: [Int]
+    /// JSON records end at every line feed (CSV ones at a line feed outside quotes).
+    private let jsonLines: Bool
     private let derived: [(name: String, expression: TypedExpression)]
     private let filter: TypedExpression?
-    private let keyIndices: [Int]
     private let keyNames: [String]
     private let partitioner: KeyPartitioner?
     /// This commit's changes, and where each key's is.
@@ -35,18 +38,36 @@ public final class ViewProcessor: PartitionProcessing {
     /// Upserts the filter turned into removals.
     public private(set) var eventsFiltered: Int64 = 0
 
-    /// `partitions`: how many partitions the input has (for the partition check).
-    public init(partition: Int, partitions: Int, pipeline: Pipeline) {
+    /// `partitions`: how many partitions the input has (for the partition check). `input`: row
+    /// images in PostgreSQL's text (CDC), or records in the job's format (a compacted Kafka topic).
+    public init(partition: Int, partitions: Int, pipeline: Pipeline, input: RecordProcessor.Input = .rowImages) {
         self.partition = partition
         self.pipeline = pipeline
-        rowDecoder = RecordDecoder(schema: pipeline.schema, format: .plainCSV, mode: .postgres)
-        // Any text, or none, in the other columns: a malformed value there must not hide the key
-        // whose row it spoils (that key leaves the view).
+        // A malformed value outside the key must not hide the key whose row it spoils (that key
+        // leaves the view): the key decoder reads only the key. CSV is positional, so there the
+        // other columns are read as any text, or none.
         var keySchema = pipeline.schema
-        for i in keySchema.fields.indices where !pipeline.keyFields.contains(keySchema.fields[i].name) {
-            keySchema.fields[i] = Field(name: keySchema.fields[i].name, type: .string, nullable: true)
+        switch input {
+        case .rowImages:
+            rowDecoder = RecordDecoder(schema: pipeline.schema, format: .plainCSV, mode: .postgres)
+            for i in keySchema.fields.indices where !pipeline.keyFields.contains(keySchema.fields[i].name) {
+                keySchema.fields[i] = Field(name: keySchema.fields[i].name, type: .string, nullable: true)
+            }
+            keyDecoder = RecordDecoder(schema: keySchema, format: .plainCSV, mode: .postgres)
+            jsonLines = false
+        case .job:
+            rowDecoder = RecordDecoder(schema: pipeline.schema, format: pipeline.format)
+            if pipeline.format == .json {
+                keySchema.fields = pipeline.keyFields.compactMap { name in pipeline.schema.fields.first { $0.name == name } }
+            } else {
+                for i in keySchema.fields.indices where !pipeline.keyFields.contains(keySchema.fields[i].name) {
+                    keySchema.fields[i] = Field(name: keySchema.fields[i].name, type: .string, nullable: true)
+                }
+            }
+            keyDecoder = RecordDecoder(schema: keySchema, format: pipeline.format)
+            jsonLines = pipeline.format == .json
         }
-        keyDecoder = RecordDecoder(schema: keySchema, format: .plainCSV, mode: .postgres)
+        keyFieldIndices = pipeline.keyFields.map { name in keySchema.fields.firstIndex { $0.name == name } ?? 0 }
         let (fields, derived) = pipeline.compiledDerive()
         self.derived = derived
         filter = pipeline.filter.map { text in
@@ -54,12 +75,6 @@ public final class ViewProcessor: PartitionProcessing {
                 preconditionFailure("the filter was validated when the job loaded")
             }
             return typed
-        }
-        keyIndices = pipeline.keyFields.map { name in
-            guard let i = pipeline.schema.fields.firstIndex(where: { $0.name == name }) else {
-                preconditionFailure("a view's key '\(name)' is a schema field (validated when the job loaded)")
-            }
-            return i
         }
         keyNames = pipeline.keyFields
         partitioner = pipeline.partitionCheck ? KeyPartitioner(pipeline.partitioner, partitions: max(1, partitions)) : nil
@@ -71,8 +86,13 @@ public final class ViewProcessor: PartitionProcessing {
         var start = 0
         var lines = 0
         while start < text.count {
-            // A quoted field of the image may hold a line feed: the record ends at an unquoted one.
-            let end = CSVRecords.recordEnd(base, from: start, count: text.count).end
+            // A quoted field of a CSV image may hold a line feed: the record ends at an unquoted one.
+            var end = start
+            if jsonLines {
+                while end < text.count, text[end] != 10 { end += 1 }
+            } else {
+                end = CSVRecords.recordEnd(base, from: start, count: text.count).end
+            }
             var contentEnd = end
             if contentEnd > start, text[contentEnd - 1] == 13 { contentEnd -= 1 }
             change(UnsafeRawBufferPointer(rebasing: text[start..<contentEnd]))
@@ -98,7 +118,7 @@ public final class ViewProcessor: PartitionProcessing {
             return
         case .success(let values):
             var parts: [Value] = []
-            for (k, i) in keyIndices.enumerated() {
+            for (k, i) in keyFieldIndices.enumerated() {
                 if values[i].isNull { deadLetter(at, "key field '\(keyNames[k])' is null", line); return }
                 parts.append(values[i])
             }
