@@ -106,7 +106,12 @@ public final class ViewProcessor: PartitionProcessing {
         let at = offset
         offset += 1
         guard let header = ViewChangeLine.header(line) else {
-            deadLetter(at, "not a view change line (expected U or D, a tab, the commit time, a tab, the row image)", line)
+            // A source that cannot tell the operation says why after a `?` and a tab.
+            if line.count > 2, line[0] == 63, line[1] == 9, let end = line[2...].firstIndex(of: 9) {
+                deadLetter(at, String(decoding: UnsafeRawBufferPointer(rebasing: line[2..<end]), as: UTF8.self), line)
+            } else {
+                deadLetter(at, "not a view change line (expected U or D, a tab, the commit time, a tab, the row image)", line)
+            }
             return
         }
         let image = UnsafeRawBufferPointer(rebasing: line[header.imageStart...])

@@ -11,7 +11,7 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     /// `host:port/dbname` as written (empty parts stay empty): which database two URLs name.
     public let target: String
 
-    static let sluiceParameters: Set<String> = ["table", "mode", "partitions", "key", "slot", "publication"]
+    static let sluiceParameters: Set<String> = ["table", "mode", "partitions", "key", "slot", "publication", "op"]
 
     public static func isPostgres(_ text: String) -> Bool {
         text.hasPrefix("postgres://") || text.hasPrefix("postgresql://")

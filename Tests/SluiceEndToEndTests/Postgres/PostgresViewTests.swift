@@ -283,3 +283,88 @@ extension SluiceEndToEndTests.PostgresTests {
         await Self.dropSlots(database, prefix: prefix)
     }
 }
+
+extension SluiceEndToEndTests.PostgresTests {
+    @Test("Outbox view on PostgreSQL: rows carry an operation column; upserts and deletes per key, a bad operation dead-lettered; a worker SIGKILLed; the view equals the oracle",
+          .timeLimit(.minutes(5)))
+    func outboxViewEqualsOracle() async throws {
+        let database = try TestPostgres.freshDatabase("outboxview")
+        let conn = try TestPostgres.connect(database)
+        try conn.execute("""
+            CREATE TABLE customer_events(id bigserial PRIMARY KEY, key bigint NOT NULL, op text, tier text, credit numeric(12,2),
+                active boolean, txid xid8 NOT NULL DEFAULT pg_current_xact_id())
+            """)
+        let job = """
+            name: outbox-view
+            kind: view
+            schema:
+              - {name: key, type: int64}
+              - {name: tier, type: string, nullable: true}
+              - {name: credit, type: decimal, scale: 2, min: 0}
+              - {name: active, type: bool}
+            key: key
+            filter: "active"
+            table: customers_view
+            checkpoint: {interval_ms: 300}
+            """
+        let scratch = try ScratchDir("outbox-view")
+        defer { scratch.remove() }
+        let jobPath = scratch.at("job.yaml")
+        try job.write(toFile: jobPath, atomically: true, encoding: .utf8)
+        let spec = try JobSpec.parse(yaml: job)
+        let oracle = try ViewOracle(job: spec)
+        let source = "postgres-outbox://" + database.dropFirst("postgres://".count) + (database.contains("?") ? "&" : "?") + "table=customer_events&partitions=4&key=key&op=op"
+        let cluster = try await Cluster(label: "pg-outbox-view", input: scratch.path, database: database, inputURI: source, job: jobPath)
+        defer { cluster.tearDown() }
+        try await cluster.startCoordinator()
+        for i in 1...2 { try cluster.startWorker("worker-\(i)", rate: nil) }
+        let settled = try await cluster.waitForStatus("2 workers hold the 4 partitions", timeout: .seconds(60)) { $0.settled && $0.heldCounts.count == 2 }
+
+        let writer = Task.detached { () throws -> (rows: [String: [String: String?]], badOps: Int) in
+            var rng = SplitMix64(seed: 17)
+            let c = try TestPostgres.connect(database)
+            var rows: [String: [String: String?]] = [:]
+            var badOps = 0
+            for _ in 0..<400 {
+                try c.transaction {
+                    for _ in 0..<(Int(rng.next() % 5) + 1) {
+                        let key = String(rng.next() % 300)
+                        let roll = rng.next() % 20
+                        let op = roll == 0 ? "remove" : roll < 4 ? "delete" : ["insert", "update", "upsert"][Int(rng.next() % 3)]
+                        let tier: String? = rng.next() % 5 == 0 ? nil : ["gold", "silver"][Int(rng.next() % 2)]
+                        let credit = "\(rng.next() % 5_000).\(rng.next() % 100)"
+                        let active = rng.next() % 5 != 0
+                        try c.execute("INSERT INTO customer_events(key, op, tier, credit, active) VALUES ($1::bigint, $2, $3, $4::numeric, $5)",
+                                      [.text(key), .text(op), tier.map { .text($0) } ?? .null, .text(credit), .bool(active)])
+                        switch op {
+                        case "remove": badOps += 1
+                        case "delete": rows[key] = nil
+                        default: rows[key] = ["key": key, "tier": tier, "credit": credit, "active": active ? "t" : "f"]
+                        }
+                    }
+                }
+                usleep(5_000)
+            }
+            return (rows, badOps)
+        }
+        try await Task.sleep(for: .seconds(1))
+        let victim = try #require(settled.heldCounts.keys.sorted().first)
+        let child = try #require(cluster.workers[victim])
+        child.kill()
+        _ = await child.wait(timeout: .seconds(10))
+        let written = try await writer.value
+        let expected = Self.oracleLines(oracle, table: Array(written.rows.values))
+        var got: [String] = []
+        let caughtUp = await eventually(timeout: .seconds(90), every: .milliseconds(500)) {
+            got = (try? Self.viewLines(conn, job: spec)) ?? []
+            return got == expected
+        }
+        #expect(caughtUp, "the view (\(got.count) rows) differs from the oracle (\(expected.count)): missing \(Set(expected).subtracting(got).sorted().prefix(3)), extra \(Set(got).subtracting(expected).sorted().prefix(3))\n\(cluster.diagnostics())")
+        let dead = try conn.execute("SELECT COUNT(*), MIN(reason) FROM customers_view_dead_letters")
+        let deadCount = try dead.int64(0, 0)
+        #expect(deadCount == Int64(written.badOps) && dead.string(0, 1) == "op column 'op' is 'remove', not insert, update, upsert or delete",
+                "\(deadCount) dead letters for \(written.badOps) bad operations: \(dead.string(0, 1) ?? "")")
+        print("[postgres outbox view] \(got.count) rows, \(written.badOps) bad operations dead-lettered, \(victim) SIGKILLed")
+        _ = await cluster.stopGracefully()
+    }
+}

@@ -2,7 +2,7 @@ import Logging
 import SluiceCore
 import SluiceStorage
 
-/// `postgres-outbox://USER@HOST:PORT/DB?table=T&partitions=P[&key=COLUMN]`: the transactional
+/// `postgres-outbox://USER@HOST:PORT/DB?table=T&partitions=P[&key=COLUMN][&op=COLUMN]`: the transactional
 /// outbox pattern. Writers insert events into table T (`id bigint`, the key column, the job's
 /// schema fields, and `txid xid8 NOT NULL DEFAULT pg_current_xact_id()`) in their own
 /// transactions; partition p reads the rows whose key is p modulo P.
@@ -18,6 +18,9 @@ public struct OutboxSpec: Sendable, Equatable {
     public var table: String
     public var keyColumn: String
     public var partitions: Int
+    /// The column holding each row's operation, for a view (`delete` or `d` deletes the key;
+    /// `insert`, `update`, `upsert` and their initials set its row).
+    public var opColumn: String?
 
     public static let scheme = "postgres-outbox://"
 
@@ -30,6 +33,19 @@ public struct OutboxSpec: Sendable, Equatable {
         table = parsed.table
         keyColumn = parsed.keyColumn
         partitions = parsed.partitions
+        opColumn = parsed.url.options["op"]
+        if let opColumn, !SQLIdentifier.isPlain(opColumn) { throw parsed.error("op= must name a column (letters, digits, _)") }
+    }
+}
+
+/// A view's operation from an outbox row's op column: upsert, delete, or nil (not an operation).
+enum OutboxOperation {
+    static func upsert(_ text: String?) -> Bool? {
+        switch text?.lowercased() {
+        case "insert", "update", "upsert", "i", "u", "c", "r": true
+        case "delete", "d": false
+        default: nil
+        }
     }
 }
 
@@ -46,17 +62,21 @@ public final class PostgresOutboxSource: PartitionSource {
     private let select: String
     private let fieldCount: Int
     private let batchRows: Int
+    /// A view's changelog: each row becomes a `ViewChangeLine` by its op column.
+    private let view: Bool
     private var text: [UInt8] = []
 
     public init(spec: OutboxSpec, schema: Schema, partition: Int, position: Int64, batchRows: Int = 20_000,
-                logger: Logger = .silent) throws {
+                view: Bool = false, logger: Logger = .silent) throws {
+        self.view = view
         self.spec = spec
         self.partition = partition
         self.position = position
         self.batchRows = batchRows
         fieldCount = schema.fields.count
         session = PostgresSession(url: spec.url, name: "outbox source, partition \(partition)", logger: logger)
-        let columns = schema.fields.map { "\"\($0.name)\"::text" }.joined(separator: ", ")
+        var columns = schema.fields.map { "\"\($0.name)\"::text" }.joined(separator: ", ")
+        if view, let op = spec.opColumn { columns += ", \"\(op)\"::text" }
         let key = "\"\(spec.keyColumn)\"", table = "\"\(spec.table)\""
         select = """
             SELECT txid::text::bigint, \(columns) FROM \(table)
@@ -87,6 +107,16 @@ public final class PostgresOutboxSource: PartitionSource {
         if let rows {
             for r in 0..<rows.count {
                 if try rows.int64(r, 0) >= next { break }
+                if view {
+                    // An op that is none of the words: a line the processor dead-letters, naming it.
+                    let op = rows.string(r, fieldCount + 1)
+                    if let upsert = OutboxOperation.upsert(op) {
+                        ViewChangeLine.append(upsert: upsert, commitTimeMs: 0, to: &text)
+                    } else {
+                        let shown = op.map { "'" + String($0.unicodeScalars.prefix(40).map { $0.properties.isAlphabetic || $0.properties.numericType != nil ? Character($0) : "?" }) + "'" } ?? "NULL"
+                        text.append(contentsOf: "?\top column '\(spec.opColumn ?? "")' is \(shown), not insert, update, upsert or delete\t".utf8)
+                    }
+                }
                 for f in 0..<fieldCount {
                     if f > 0 { text.append(44) }
                     if let value = rows.string(r, f + 1) { RowImageCSV.append(value.utf8, to: &text) }  // NULL: empty
