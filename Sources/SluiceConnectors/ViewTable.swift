@@ -1,3 +1,4 @@
+import Foundation
 import SluiceCore
 import SluiceJob
 import SluiceStorage
@@ -231,5 +232,58 @@ struct ViewTable: Sendable {
             WHERE f.sluice_present ON CONFLICT (\(quoted(keyNames))) DO UPDATE SET \(updates)
             """, [p, .int(seq)])
         try pg.execute("DELETE FROM \"\(undo)\" WHERE sluice_partition = $1 AND sluice_seq > $2", [p, .int(seq)])
+    }
+}
+
+/// A view's rows and its source table's rows, read back for `sluice verify`.
+public enum ViewReader {
+    /// The view's rows (the schema's fields, then the derived ones) in a SQLite or PostgreSQL sink.
+    public static func viewRows(uri: String, job: JobSpec) throws -> [[Value]] {
+        let fields = job.pipeline.recordFields
+        if uri.hasPrefix("sqlite:") {
+            let path = String(uri.dropFirst("sqlite:".count))
+            guard FileManager.default.fileExists(atPath: path) else { throw SinkError("no database at '\(path)'") }
+            let db = try SQLiteDatabase(path: path)
+            let select = try db.prepare("SELECT \(fields.map { "\"\($0.name)\"" }.joined(separator: ", ")) FROM \"\(job.table)\"")
+            var rows: [[Value]] = []
+            while try select.step() {
+                rows.append(try fields.enumerated().map { try RecordColumns.read(select, column: Int32($0), as: $1.type, table: job.table) })
+            }
+            return rows
+        }
+        guard PostgresURL.isPostgres(uri) else {
+            throw SinkError("sluice verify reads a view from sqlite:PATH or postgres://…, not '\(PostgresURL.redact(uri))'")
+        }
+        let url = try PostgresURL(uri)
+        let table = url.options["table"] ?? job.table
+        let conn = try PostgresConnection(url: url)
+        let select = fields.map { f -> String in
+            if case .timestamp = f.type { return "round(extract(epoch from \"\(f.name)\") * 1000)::bigint::text" }
+            return "\"\(f.name)\"::text"
+        }.joined(separator: ", ")
+        let result = try conn.execute("SELECT \(select) FROM \"\(table)\"")
+        return try (0..<result.count).map { r in
+            try fields.enumerated().map { i, f in
+                guard let text = result.string(r, i) else { return .null }
+                if case .bool = f.type { return .bool(text == "t" || text == "true") }
+                return try RecordColumns.parse(text, as: f.type, postgres: true, table: table)
+            }
+        }
+    }
+
+    /// The rows of a `postgres-cdc://` source's table now: column → PostgreSQL's text (nil: NULL).
+    public static func tableRows(cdcURI uri: String, jobName: String) throws -> [[String: String?]] {
+        let spec = try CdcSpec(uri: uri, jobName: jobName)
+        let conn = try PostgresConnection(url: spec.url)
+        let columns = try conn.execute("""
+            SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum
+            """, [.text(spec.table)])
+        let names = (0..<columns.count).compactMap { columns.string($0, 0) }
+        let rows = try conn.execute("SELECT \(names.map { "\"\($0)\"::text" }.joined(separator: ", ")) FROM \"\(spec.table)\"")
+        return (0..<rows.count).map { r in
+            var row: [String: String?] = [:]
+            for (i, name) in names.enumerated() { row[name] = rows.string(r, i) }
+            return row
+        }
     }
 }

@@ -201,6 +201,13 @@ extension SluiceEndToEndTests.PostgresTests {
         print("[postgres view] \(written.changes) changes (\(written.keyMoves) key moves), view \(got.count) rows of \(tableCount), "
               + "\(victim) SIGKILLed, \(terminated) walsenders terminated; \(sampled.samples) samples, \(sampled.violations.count) violations")
         _ = await cluster.stopGracefully()
+        // `sluice verify` says the same, and notices a row taken out of the view.
+        let verify = ["verify", "--job", jobPath, "--input", source, "--output", database]
+        let passed = try await sluice(verify, scratch: scratch, label: "verify")
+        #expect(passed.exitedWith0 && passed.stdout.contains("missing 0, extra 0, wrong 0"), "sluice verify: \(passed)")
+        try conn.execute("DELETE FROM customers_view WHERE id = (SELECT MIN(id) FROM customers_view)")
+        let failed = try await sluice(verify, scratch: scratch, label: "verify-tampered")
+        #expect(failed.status == 1 && failed.stdout.contains("missing 1, extra 0, wrong 0"), "sluice verify after a row was deleted: \(failed)")
         await Self.dropSlots(database, prefix: prefix)
     }
 }
