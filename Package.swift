@@ -142,7 +142,7 @@ let package = Package(
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceFuzzEntries", "SluiceCore"]),
         .testTarget(name: "SluiceKafkaTests", dependencies: ["SluiceDrivers", "SluiceConnectors", "SluiceCore", "SluiceJob", "SluiceStorage"]),
         .testTarget(name: "SluiceJobTests", dependencies: ["SluiceFuzzEntries", "SluiceJob"]),
-        .testTarget(name: "SluiceConnectorsTests", dependencies: ["SluiceFuzzEntries", "SluiceConnectors", "SluiceCore", "SluiceJob", "SluiceStorage", "SluiceOracle"]),
+        .testTarget(name: "SluiceConnectorsTests", dependencies: ["SluiceFuzzEntries", "SluiceConnectors", "SluiceCore", "SluiceJob", "SluiceStorage", "SluiceOracle", "SluiceWorkload"]),
         .testTarget(name: "SluiceStorageTests", dependencies: ["SluiceStorage", "SluiceCore"], exclude: ["Fixtures"]),
         .testTarget(name: "SluiceOracleTests", dependencies: ["SluiceCore", "SluiceOracle", "SluiceJob", "SluiceWorkload", "SluiceVerification", "SluiceConnectors"]),
         .testTarget(name: "SluicePropertyTests", dependencies: ["SluiceCore", "SluiceJob", "SluiceOracle", "SluiceWorkload", "SluiceRuntime"]),

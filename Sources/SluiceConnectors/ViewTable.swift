@@ -65,11 +65,8 @@ struct ViewTable: Sendable {
             INSERT INTO "\(undo)"(sluice_partition, sluice_seq, sluice_present, \(quoted(keyNames)))
             VALUES (?, ?, 0, \(Array(repeating: "?", count: keyNames.count).joined(separator: ", ")))
             """)
-        let upsert = try db.prepare("""
-            INSERT INTO "\(table)" VALUES (\(Array(repeating: "?", count: names.count + 2).joined(separator: ", ")))
-            ON CONFLICT(\(quoted(keyNames))) DO UPDATE SET \(updates)
-            """)
-        let delete = try db.prepare("DELETE FROM \"\(table)\" WHERE \(keyParameters)")
+        let upsert = try sqliteUpsert(db)
+        let delete = try sqliteDelete(db)
         for change in changes {
             guard change.key.count == keyNames.count, change.row.map({ $0.count == names.count }) ?? true else {
                 throw SinkError("\(table): a view change with \(change.key.count) key parts and \(change.row?.count ?? 0) values for \(keyNames.count) key columns and \(names.count) columns")
@@ -91,6 +88,19 @@ struct ViewTable: Sendable {
             }
         }
         try db.prepare("DELETE FROM \"\(undo)\" WHERE sluice_partition = ? AND sluice_seq < ?").bind(1, p).bind(2, seq - 1).run()
+    }
+
+    /// Sets a key's row: its values, then `sluice_partition` and `sluice_seq`.
+    private func sqliteUpsert(_ db: SQLiteDatabase) throws -> SQLiteStatement {
+        try db.prepare("""
+            INSERT INTO "\(table)" VALUES (\(Array(repeating: "?", count: names.count + 2).joined(separator: ", ")))
+            ON CONFLICT(\(quoted(keyNames))) DO UPDATE SET \(updates)
+            """)
+    }
+
+    /// Deletes a key's row: the key's parts.
+    private func sqliteDelete(_ db: SQLiteDatabase) throws -> SQLiteStatement {
+        try db.prepare("DELETE FROM \"\(table)\" WHERE \(keyParameters)")
     }
 
     /// Puts the partition's rows back as commit `seq` left them (0: none).
@@ -121,11 +131,8 @@ struct ViewTable: Sendable {
             restores.append((images.int64(0) != 0, images.int64(1), values))
         }
         let count = Int32(names.count)
-        let upsert = try db.prepare("""
-            INSERT INTO "\(table)" VALUES (\(Array(repeating: "?", count: names.count + 2).joined(separator: ", ")))
-            ON CONFLICT(\(quoted(keyNames))) DO UPDATE SET \(updates)
-            """)
-        let delete = try db.prepare("DELETE FROM \"\(table)\" WHERE \(keyParameters)")
+        let upsert = try sqliteUpsert(db)
+        let delete = try sqliteDelete(db)
         let keyAt = keyNames.map { name in names.firstIndex(of: name) ?? 0 }
         for restore in restores {
             if restore.present {

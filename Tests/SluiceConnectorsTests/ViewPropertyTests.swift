@@ -11,19 +11,14 @@ import SluiceCore
 import SluiceJob
 import SluiceOracle
 import SluiceStorage
+import SluiceWorkload
 import Testing
 
-/// A seeded generator (SplitMix64), so that a failing seed replays.
+/// The workload's seeded generator, so that a failing seed replays.
 private struct Rng {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    var generator: SplitMix64
+    init(state: UInt64) { generator = SplitMix64(seed: state) }
+    mutating func below(_ n: Int) -> Int { Int(generator.next() % UInt64(n)) }
     mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
 }
 
