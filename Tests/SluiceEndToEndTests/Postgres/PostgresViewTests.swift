@@ -38,7 +38,7 @@ extension SluiceEndToEndTests.PostgresTests {
         """
 
     /// Transactions of 1–4 changes; returns how many changes it made and how many moved a key.
-    static func customersWriter(url: String, seed: UInt64, transactions: Int) throws -> (changes: Int, keyMoves: Int) {
+    static func customersWriter(url: String, seed: UInt64, transactions: Int, idPrefix: String = "cust-") throws -> (changes: Int, keyMoves: Int) {
         var rng = SplitMix64(seed: seed)
         let conn = try TestPostgres.connect(url)
         var live: [String] = []
@@ -55,7 +55,7 @@ extension SluiceEndToEndTests.PostgresTests {
                     let active = rng.next() % 5 != 0
                     if rows.isEmpty || roll < 4 {
                         next += 1
-                        let id = "cust-\(next)"
+                        let id = "\(idPrefix)\(next)"
                         try conn.execute("INSERT INTO customers(id, tier, credit, active, version) VALUES ($1, $2, $3::numeric, $4, 1)",
                                          [.text(id), tier, .text(credit), .bool(active)])
                         rows.append(id)
@@ -67,7 +67,7 @@ extension SluiceEndToEndTests.PostgresTests {
                                              [.text(id), tier, .text(credit), .bool(active)])
                         } else if roll < 9 {
                             next += 1
-                            let moved = "cust-\(next)"
+                            let moved = "\(idPrefix)\(next)"
                             try conn.execute("UPDATE customers SET id = $2, version = version + 1 WHERE id = $1", [.text(id), .text(moved)])
                             rows[at] = moved
                             keyMoves += 1
@@ -114,12 +114,12 @@ extension SluiceEndToEndTests.PostgresTests {
         oracle.view(of: table).values.map { $0.map(RecordText.text).joined(separator: "|") }.sorted()
     }
 
-    @Test("CDC view on PostgreSQL: a worker SIGKILLed, walsenders terminated, keys moved; the view ends equal to the table (oracle), and never shows an older version after a newer one",
+    @Test("CDC view on PostgreSQL: a worker SIGKILLed, walsenders terminated, the server crashed and restarted, keys moved; the view ends equal to the table (oracle), and never shows an older version after a newer one",
           .timeLimit(.minutes(6)))
     func cdcViewEqualsTable() async throws {
         let database = try TestPostgres.freshDatabase("view")
-        let conn = try TestPostgres.connect(database)
-        try conn.execute("CREATE TABLE customers(id text PRIMARY KEY, tier text, credit numeric(12,2) NOT NULL, active boolean NOT NULL, version bigint NOT NULL)")
+        let setup = try TestPostgres.connect(database)
+        try setup.execute("CREATE TABLE customers(id text PRIMARY KEY, tier text, credit numeric(12,2) NOT NULL, active boolean NOT NULL, version bigint NOT NULL)")
         let partitions = 4
         let prefix = "sluice_view_\(UInt32.random(in: 0...UInt32.max))"
         defer { Task.detached { await Self.dropSlots(database, prefix: prefix) } }
@@ -137,7 +137,7 @@ extension SluiceEndToEndTests.PostgresTests {
         let settled = try await cluster.waitForStatus("3 workers hold the 4 CDC partitions", timeout: .seconds(60)) {
             $0.settled && $0.heldCounts.count == 3
         }
-        try #require(await Self.waitForSlots(conn, prefix: prefix, partitions: partitions),
+        try #require(await Self.waitForSlots(setup, prefix: prefix, partitions: partitions),
                      "the replication slots were not streaming within 60 s:\n\(cluster.diagnostics())")
 
         // Prefix consistency: per key, the version the view shows never goes down.
@@ -169,11 +169,18 @@ extension SluiceEndToEndTests.PostgresTests {
         var terminated = 0
         for _ in 0..<2 {
             try await Task.sleep(for: .seconds(2))
-            let r = try conn.execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name LIKE $1 AND active",
+            let r = try setup.execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name LIKE $1 AND active",
                                      [.text(prefix + "\\_p%")])
             terminated += r.count
         }
-        let written = try await writer.value
+        let first = try await writer.value
+        // The server crashes (immediate stop) and restarts; the writer goes on after it.
+        try TestPostgres.stopImmediately()
+        try await Task.sleep(for: .seconds(3))
+        try TestPostgres.start()
+        let second = try Self.customersWriter(url: database, seed: 92, transactions: 300, idPrefix: "cust2-")
+        let written = (changes: first.changes + second.changes, keyMoves: first.keyMoves + second.keyMoves)
+        let conn = try TestPostgres.connect(database)
 
         let columns = ["id", "tier", "credit", "active", "version"]
         var expected: [String] = []
@@ -198,6 +205,8 @@ extension SluiceEndToEndTests.PostgresTests {
         #expect(sampled.samples >= 20, "only \(sampled.samples) samples of the view")
         #expect(sampled.violations.isEmpty, "\(sampled.violations.count) prefix violations, e.g. \(sampled.violations.prefix(3))")
         #expect(terminated > 0)
+        let logs = cluster.workers.values.map { cluster.log($0) }.joined(separator: "\n")
+        #expect(logs.contains("is back after"), "the workers did not log their reconnection after the server's restart")
         print("[postgres view] \(written.changes) changes (\(written.keyMoves) key moves), view \(got.count) rows of \(tableCount), "
               + "\(victim) SIGKILLed, \(terminated) walsenders terminated; \(sampled.samples) samples, \(sampled.violations.count) violations")
         _ = await cluster.stopGracefully()
