@@ -266,8 +266,8 @@ def prepare(rendered, out, base):
     c = spec["containers"][0]
     rewrite(f"StatefulSet sluice-postgres: image {c['image']} -> localhost/sluice-postgres:15 (Debian's postgresql-15 with a small entrypoint; no registry here)")
     c["image"] = "localhost/sluice-postgres:15"
-    c["args"] = c["args"] + ["-c", f"port={P['postgres']}"]
-    rewrite(f"StatefulSet sluice-postgres: args + -c port={P['postgres']} (its own port on the host network)")
+    c["args"] = c["args"] + ["-c", f"port={P['postgres']}", "-c", "listen_addresses=127.0.0.1"]
+    rewrite(f"StatefulSet sluice-postgres: args + -c port={P['postgres']} -c listen_addresses=127.0.0.1 (its own port on the host network, loopback only)")
     drop_ports(c, "StatefulSet sluice-postgres")
     strip_probes(c, "StatefulSet sluice-postgres")
     host_aliases(spec)
@@ -291,10 +291,10 @@ def prepare(rendered, out, base):
         pod = pod_from_template(name, dep["spec"]["template"], "Deployment sluice-coordinator")
         spec = pod["spec"]
         c = spec["containers"][0]
-        old = set_arg(c["args"], "--listen", f"0.0.0.0:{P['coordinator_grpc'][i]}")
-        rewrite(f"{name}: {old} -> --listen=0.0.0.0:{P['coordinator_grpc'][i]}")
-        old = set_arg(c["args"], "--metrics", f"0.0.0.0:{P['coordinator_metrics'][i]}")
-        rewrite(f"{name}: {old} -> --metrics=0.0.0.0:{P['coordinator_metrics'][i]}")
+        old = set_arg(c["args"], "--listen", f"127.0.0.1:{P['coordinator_grpc'][i]}")
+        rewrite(f"{name}: {old} -> --listen=127.0.0.1:{P['coordinator_grpc'][i]} (host network: its own port, loopback only)")
+        old = set_arg(c["args"], "--metrics", f"127.0.0.1:{P['coordinator_metrics'][i]}")
+        rewrite(f"{name}: {old} -> --metrics=127.0.0.1:{P['coordinator_metrics'][i]}")
         drop_ports(c, "Deployment sluice-coordinator")
         strip_probes(c, "Deployment sluice-coordinator")
         host_aliases(spec)
@@ -318,8 +318,8 @@ def worker(rendered, out, base, name, index):
     old = set_arg(c["args"], "--coordinator", grpc)
     rewrite(f"Deployment sluice-worker: {old} -> --coordinator={grpc} (no Service picks the leader: both coordinators, tried in turn)")
     port = P["worker_metrics"](int(index))
-    old = set_arg(c["args"], "--metrics", f"0.0.0.0:{port}")
-    rewrite(f"Deployment sluice-worker: --metrics=0.0.0.0:9090 -> a port per pod ({name}: {port})")
+    old = set_arg(c["args"], "--metrics", f"127.0.0.1:{port}")
+    rewrite(f"Deployment sluice-worker: {old} -> a loopback port per pod ({name}: 127.0.0.1:{port})")
     drop_ports(c, "Deployment sluice-worker")
     strip_probes(c, "Deployment sluice-worker")
     host_aliases(spec)
@@ -351,7 +351,7 @@ def verify(rendered, out, base, job_path):
     spec = pod["spec"]
     spec["restartPolicy"] = "Never"
     c = spec["containers"][0]
-    c["image"] = c["image"] if ":" in c["image"] else c["image"] + ":dev"
+    c["image"] = os.environ.get("SLUICE_PLAY_IMAGE") or (c["image"] if ":" in c["image"] else c["image"] + ":dev")
     for e in c.get("env", []):
         ref = e.get("valueFrom", {})
         for k in ("configMapKeyRef", "secretKeyRef"):
