@@ -153,7 +153,12 @@ remove_pod() {
     podman pod stop -t "$grace" "$name" >/dev/null 2>&1 || true
     podman pod rm -f "$name" >/dev/null 2>&1 || true
     podman secret rm "$name-tls" >/dev/null 2>&1 || true
+    clear_empty_dirs "$name"
 }
+
+# A pod's emptyDir directories (rewrite.py) emptied: a pod made again under the same name starts
+# with empty ones, as a new pod does in Kubernetes.
+clear_empty_dirs() { find "$WORK/emptydir/$1" -mindepth 2 -delete 2>/dev/null || true; }
 
 play_teardown() {
     local rc=$?
