@@ -59,6 +59,12 @@ remove_leftovers() {
         podman volume rm -f "$v" >/dev/null 2>&1 || true
     done
     gameday_net_cleanup 2>/dev/null || true
+    # Their work directories (certificates, projected secrets, emptyDirs); ours is $WORK.
+    for v in /var/tmp/sluice-play.*; do
+        [ -d "$v" ] && [ "$v" != "$WORK" ] || continue
+        say "removing $v, left by an earlier run"
+        rm -rf "$v"
+    done
 }
 gameday_net_cleanup() { :; }  # scripts/k8s-gameday redefines it (its iptables chain)
 
