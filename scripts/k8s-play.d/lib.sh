@@ -5,6 +5,10 @@
 # bounded and says what it waited for when it gives up.
 
 say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+# podman without the lock's fd 9: `podman kube play` and `podman start` leave conmon running as
+# the containers' monitor, and a conmon that inherited fd 9 held the lock after this script was
+# SIGKILLed (seen: the next run waited for the leftover pods' conmon processes).
+podman() { command podman "$@" 9>&-; }
 die() { say "FAIL: $*"; exit 1; }
 now() { date +%s; }
 elapsed() { echo "$(( $(now) - STARTED )) s"; }
@@ -87,12 +91,12 @@ play_setup() {
     # Images: the Sluice image (scripts/build-image) and the PostgreSQL one, built when missing.
     if [ "$IMAGE" = localhost/sluice:dev ]; then
         if [ "${SLUICE_PLAY_REBUILD_IMAGE:-0}" = 1 ] || ! podman image exists "$IMAGE"; then
-            "$ROOT"/scripts/build-image >/dev/null
+            "$ROOT"/scripts/build-image >/dev/null 9>&-
         fi
     else
         podman image exists "$IMAGE" || die "no image $IMAGE (SLUICE_PLAY_IMAGE; scripts/build-image --debug builds localhost/sluice:test)"
     fi
-    podman image exists "$PG_IMAGE" || "$ROOT"/scripts/k8s-play.d/build-postgres-image "$PG_IMAGE"
+    podman image exists "$PG_IMAGE" || "$ROOT"/scripts/k8s-play.d/build-postgres-image "$PG_IMAGE" 9>&-
     # Render the overlay.
     KUBECTL=${KUBECTL:-$(command -v kubectl || true)}
     if [ -z "$KUBECTL" ] || ! "$KUBECTL" kustomize "$ROOT/$OVERLAY" >"$WORK/dev.yaml" 2>"$WORK/render.err"; then
@@ -279,7 +283,7 @@ run_verify() {
     $REWRITE verify "$WORK/dev.yaml" "$WORK" "$PORT_BASE" "$ROOT/chaos/k8s/workload/verify-job.yaml"
     play "$WORK/sluice-verify.yaml"
     local c=sluice-verify-verify code
-    code=$(timeout "${1:-600}" podman wait "$c") || die "the verify pod did not finish within ${1:-600} s"
+    code=$(timeout "${1:-600}" podman wait "$c" 9>&-) || die "the verify pod did not finish within ${1:-600} s"
     local logs
     logs=$(podman logs "$c" 2>&1)
     echo "$logs" | tail -20
