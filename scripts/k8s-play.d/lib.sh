@@ -59,7 +59,7 @@ remove_leftovers() {
         podman pod rm -f -t 0 "$p" >/dev/null 2>&1 || true
     done
     for v in $(podman volume ls --format '{{.Name}}' | grep -E "$LEFTOVER_VOLUMES" || true); do
-        say "removing volume $v, left by an earlier run (a stale database would fail the verify)"
+        say "removing volume $v, left by an earlier run (reused, a stale database would fail the verify)"
         podman volume rm -f "$v" >/dev/null 2>&1 || true
     done
     gameday_net_cleanup 2>/dev/null || true
