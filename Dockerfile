@@ -31,7 +31,7 @@ RUN swift build -c release --static-swift-stdlib --product sluice \
  && ldd /out/sluice
 
 # Runtime stage: slim Debian 12 with only the shared libraries the binary links (lz4, libpq,
-# SQLite) and CA certificates. It keeps /bin/sleep, which the Kubernetes preStop hooks use.
+# SQLite, librdkafka) and CA certificates. It keeps /bin/sleep, which the Kubernetes preStop hooks use.
 FROM debian:${DEBIAN_RUNTIME}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \

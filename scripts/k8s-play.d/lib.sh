@@ -5,43 +5,111 @@
 # bounded and says what it waited for when it gives up.
 
 say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+# podman without the lock's fd 9: `podman kube play` and `podman start` leave conmon running as
+# the containers' monitor, and a conmon that inherited fd 9 held the lock after this script was
+# SIGKILLed (seen: the next run waited for the leftover pods' conmon processes).
+podman() { command podman "$@" 9>&-; }
 die() { say "FAIL: $*"; exit 1; }
 now() { date +%s; }
 elapsed() { echo "$(( $(now) - STARTED )) s"; }
 
-PORT_BASE=${SLUICE_PLAY_PORT_BASE:-27400}
-IMAGE=localhost/sluice:dev
+# The Sluice image the pods run: the manifests' sluice:dev (scripts/build-image), or another one
+# (scripts/test uses localhost/sluice:test, its debug build; printed as a rewrite).
+IMAGE=${SLUICE_PLAY_IMAGE:-localhost/sluice:dev}
 PG_IMAGE=localhost/sluice-postgres:15
+# The kustomization played: the dev overlay, or the game-day workload (chaos/k8s/workload).
+OVERLAY=${SLUICE_PLAY_OVERLAY:-k8s/overlays/dev}
 REWRITE="python3 $ROOT/scripts/k8s-play.d/rewrite.py"
+# One run at a time on a machine: the pods, the claim's volume and the host ports have fixed
+# names. Held (fd 9) until the script exits.
+LOCK=/run/lock/sluice-k8s-play.lock
+# The names this script gives what it makes (rewrite.py): anything of these names found after the
+# lock is taken was left by a run that could not tear down (SIGKILL, a crash of the machine).
+LEFTOVER_PODS='^(sluice-postgres-0|sluice-coordinator-[0-9]+|sluice-worker-[0-9]+|sluice-verify)$'
+LEFTOVER_VOLUMES='^(data-sluice-postgres-0|sluice-(config|job|inputs?)(-[a-z0-9]+)?)$'
+
+port_range_free() {
+    local p
+    for p in $(seq "$1" $(($1 + 40))) $(seq $(($1 + 100)) $(($1 + 120))); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then return 1; fi
+    done
+}
+
+# PORT_BASE: $SLUICE_PLAY_PORT_BASE, which must be free, or the first of 27400, 28400, …, 31400
+# whose ports are all free (below the kernel's ephemeral range, 32768+, where the test
+# PostgreSQL server of scripts/test and clients' own ports live).
+pick_ports() {
+    local b
+    if [ -n "${SLUICE_PLAY_PORT_BASE:-}" ]; then
+        port_range_free "$SLUICE_PLAY_PORT_BASE" || die "a port in $SLUICE_PLAY_PORT_BASE..+120 is in use (SLUICE_PLAY_PORT_BASE)"
+        PORT_BASE=$SLUICE_PLAY_PORT_BASE
+        return
+    fi
+    for b in 27400 28400 29400 30400 31400; do
+        if port_range_free "$b"; then PORT_BASE=$b; return; fi
+        say "a port in $b..$((b + 120)) is in use; trying the next range"
+    done
+    die "no free port range for the pods (27400..31520); set SLUICE_PLAY_PORT_BASE"
+}
+
+remove_leftovers() {
+    local p v
+    for p in $(podman pod ls --format '{{.Name}}' | grep -E "$LEFTOVER_PODS" || true); do
+        say "removing pod $p, left by an earlier run that did not tear down"
+        podman pod rm -f -t 0 "$p" >/dev/null 2>&1 || true
+    done
+    for v in $(podman volume ls --format '{{.Name}}' | grep -E "$LEFTOVER_VOLUMES" || true); do
+        say "removing volume $v, left by an earlier run (reused, a stale database would fail the verify)"
+        podman volume rm -f "$v" >/dev/null 2>&1 || true
+    done
+    gameday_net_cleanup 2>/dev/null || true
+    # Their work directories (certificates, projected secrets, emptyDirs); ours is $WORK.
+    for v in /var/tmp/sluice-play.*; do
+        [ -d "$v" ] && [ "$v" != "$WORK" ] || continue
+        say "removing $v, left by an earlier run"
+        rm -rf "$v"
+    done
+}
+gameday_net_cleanup() { :; }  # scripts/k8s-gameday redefines it (its iptables chain)
 
 play_setup() {
     STARTED=$(now)
     [ "$(id -u)" -eq 0 ] || die "run as root (podman with runc as root here; see scripts/podman-setup)"
     "$ROOT"/scripts/podman-setup
+    exec 9>"$LOCK"
+    if ! flock -n 9; then
+        say "another k8s-play, k8s-rehearsal or k8s-gameday runs on this machine; waiting for it (at most 20 min)"
+        flock -w 1200 9 || die "still locked after 20 min ($LOCK)"
+    fi
     WORK=$(mktemp -d /var/tmp/sluice-play.XXXXXX)
     RUN_ID=$(basename "$WORK")
     : >"$WORK/made.pods"; : >"$WORK/made.secrets"; : >"$WORK/made.volumes"
     trap play_teardown EXIT
     trap 'exit 130' INT TERM
-    for p in $(seq "$PORT_BASE" $((PORT_BASE + 40))) $(seq $((PORT_BASE + 100)) $((PORT_BASE + 120))); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            die "port $p is in use (the pods use the host network from $PORT_BASE); set SLUICE_PLAY_PORT_BASE"
-        fi
-    done
+    remove_leftovers
+    pick_ports
     # Images: the Sluice image (scripts/build-image) and the PostgreSQL one, built when missing.
-    if [ "${SLUICE_PLAY_REBUILD_IMAGE:-0}" = 1 ] || ! podman image exists "$IMAGE"; then
-        "$ROOT"/scripts/build-image >/dev/null
+    if [ "$IMAGE" = localhost/sluice:dev ]; then
+        if [ "${SLUICE_PLAY_REBUILD_IMAGE:-0}" = 1 ] || ! podman image exists "$IMAGE"; then
+            "$ROOT"/scripts/build-image >/dev/null 9>&-
+        fi
+    else
+        podman image exists "$IMAGE" || die "no image $IMAGE (SLUICE_PLAY_IMAGE; scripts/build-image --debug builds localhost/sluice:test)"
     fi
-    podman image exists "$PG_IMAGE" || "$ROOT"/scripts/k8s-play.d/build-postgres-image "$PG_IMAGE"
-    # Render the dev overlay.
+    podman image exists "$PG_IMAGE" || "$ROOT"/scripts/k8s-play.d/build-postgres-image "$PG_IMAGE" 9>&-
+    # Render the overlay.
     KUBECTL=${KUBECTL:-$(command -v kubectl || true)}
-    if [ -z "$KUBECTL" ] || ! "$KUBECTL" kustomize "$ROOT/k8s/overlays/dev" >"$WORK/dev.yaml" 2>"$WORK/render.err"; then
+    if [ -z "$KUBECTL" ] || ! "$KUBECTL" kustomize "$ROOT/$OVERLAY" >"$WORK/dev.yaml" 2>"$WORK/render.err"; then
         # scripts/validate-k8s installs a kubectl that can render these kustomizations.
         KUBECTL=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/sluice-validate-k8s/venv/bin/kubectl
         [ -x "$KUBECTL" ] || { say "no kubectl 1.21+: running scripts/validate-k8s once to install one"; "$ROOT"/scripts/validate-k8s >/dev/null 2>&1 || true; }
-        "$KUBECTL" kustomize "$ROOT/k8s/overlays/dev" >"$WORK/dev.yaml" || die "kubectl kustomize k8s/overlays/dev failed"
+        "$KUBECTL" kustomize "$ROOT/$OVERLAY" >"$WORK/dev.yaml" || die "kubectl kustomize $OVERLAY failed"
     fi
-    say "rendered k8s/overlays/dev ($(grep -c '^kind:' "$WORK/dev.yaml") documents) into $WORK"
+    say "rendered $OVERLAY ($(grep -c '^kind:' "$WORK/dev.yaml") documents) into $WORK; pods on 127.0.0.1 ports $PORT_BASE..$((PORT_BASE + 120))"
+    if [ "$IMAGE" != localhost/sluice:dev ]; then
+        sed -i "s#^\( *image: \)sluice:dev\$#\1$IMAGE#" "$WORK/dev.yaml"
+        echo "rewrite: image sluice:dev -> $IMAGE (SLUICE_PLAY_IMAGE)"
+    fi
     if [ -n "${SLUICE_PLAY_INPUT:-}" ]; then
         old=$(grep -o 'input: gen:[^ ]*' "$WORK/dev.yaml" | head -1)
         sed -i "s#^  input: gen:.*#  input: ${SLUICE_PLAY_INPUT}#" "$WORK/dev.yaml"
@@ -95,7 +163,12 @@ remove_pod() {
     podman pod stop -t "$grace" "$name" >/dev/null 2>&1 || true
     podman pod rm -f "$name" >/dev/null 2>&1 || true
     podman secret rm "$name-tls" >/dev/null 2>&1 || true
+    clear_empty_dirs "$name"
 }
+
+# A pod's emptyDir directories (rewrite.py) emptied: a pod made again under the same name starts
+# with empty ones, as a new pod does in Kubernetes.
+clear_empty_dirs() { find "$WORK/emptydir/$1" -mindepth 2 -delete 2>/dev/null || true; }
 
 play_teardown() {
     local rc=$?
@@ -210,7 +283,7 @@ run_verify() {
     $REWRITE verify "$WORK/dev.yaml" "$WORK" "$PORT_BASE" "$ROOT/chaos/k8s/workload/verify-job.yaml"
     play "$WORK/sluice-verify.yaml"
     local c=sluice-verify-verify code
-    code=$(timeout "${1:-600}" podman wait "$c") || die "the verify pod did not finish within ${1:-600} s"
+    code=$(timeout "${1:-600}" podman wait "$c" 9>&-) || die "the verify pod did not finish within ${1:-600} s"
     local logs
     logs=$(podman logs "$c" 2>&1)
     echo "$logs" | tail -20

@@ -204,6 +204,24 @@ def expand_args(spec, docs, pod_name, what):
                     rewrite(f"{what}: {field} {a} -> expanded from the container's env (podman 4.3 does not expand $(VAR))")
 
 
+def empty_dirs(spec, pod_name, what):
+    """emptyDir -> a directory of this pod's own (hostPath under OUT/emptydir/POD/), world-writable
+    and owned by the fsGroup as the kubelet makes it. podman 4.3 makes one named volume per emptyDir
+    *name* and shares it between every pod that uses the name (seen: volume "tmp" in use by five
+    containers of five pods), where Kubernetes gives each pod its own, empty at the pod's start."""
+    group = spec.get("securityContext", {}).get("fsGroup", 0)
+    for v in spec.get("volumes", []):
+        if "emptyDir" in v:
+            d = os.path.join(OUT, "emptydir", pod_name, v["name"])
+            os.makedirs(d, exist_ok=True)
+            os.chown(d, 0, group)
+            os.chmod(d, 0o2777)
+            limit = v["emptyDir"].get("sizeLimit")
+            v.pop("emptyDir")
+            v["hostPath"] = {"path": d, "type": "Directory"}
+            rewrite(f"{what}: emptyDir {v['name']} -> a directory per pod (hostPath, root:{group} mode 2777{', sizeLimit ' + limit + ' not enforced' if limit else ''}): podman 4.3 shares one volume per emptyDir name between pods")
+
+
 def drop_ports(c, what):
     if c.pop("ports", None):
         rewrite(f"{what}: ports -> removed (podman refuses port mappings on the host network; the pod listens on its own ports)")
@@ -266,8 +284,8 @@ def prepare(rendered, out, base):
     c = spec["containers"][0]
     rewrite(f"StatefulSet sluice-postgres: image {c['image']} -> localhost/sluice-postgres:15 (Debian's postgresql-15 with a small entrypoint; no registry here)")
     c["image"] = "localhost/sluice-postgres:15"
-    c["args"] = c["args"] + ["-c", f"port={P['postgres']}"]
-    rewrite(f"StatefulSet sluice-postgres: args + -c port={P['postgres']} (its own port on the host network)")
+    c["args"] = c["args"] + ["-c", f"port={P['postgres']}", "-c", "listen_addresses=127.0.0.1"]
+    rewrite(f"StatefulSet sluice-postgres: args + -c port={P['postgres']} -c listen_addresses=127.0.0.1 (its own port on the host network, loopback only)")
     drop_ports(c, "StatefulSet sluice-postgres")
     strip_probes(c, "StatefulSet sluice-postgres")
     host_aliases(spec)
@@ -278,6 +296,7 @@ def prepare(rendered, out, base):
                        "spec": t["spec"]})
         spec["volumes"].append({"name": t["metadata"]["name"], "persistentVolumeClaim": {"claimName": claim}})
     resolve_secrets(spec, "StatefulSet sluice-postgres")
+    empty_dirs(spec, "sluice-postgres-0", "StatefulSet sluice-postgres")
     expand_args(spec, docs, "sluice-postgres-0", "StatefulSet sluice-postgres")
     dump(os.path.join(out, "postgres.yaml"), claims + [pod])
 
@@ -291,14 +310,15 @@ def prepare(rendered, out, base):
         pod = pod_from_template(name, dep["spec"]["template"], "Deployment sluice-coordinator")
         spec = pod["spec"]
         c = spec["containers"][0]
-        old = set_arg(c["args"], "--listen", f"0.0.0.0:{P['coordinator_grpc'][i]}")
-        rewrite(f"{name}: {old} -> --listen=0.0.0.0:{P['coordinator_grpc'][i]}")
-        old = set_arg(c["args"], "--metrics", f"0.0.0.0:{P['coordinator_metrics'][i]}")
-        rewrite(f"{name}: {old} -> --metrics=0.0.0.0:{P['coordinator_metrics'][i]}")
+        old = set_arg(c["args"], "--listen", f"127.0.0.1:{P['coordinator_grpc'][i]}")
+        rewrite(f"{name}: {old} -> --listen=127.0.0.1:{P['coordinator_grpc'][i]} (host network: its own port, loopback only)")
+        old = set_arg(c["args"], "--metrics", f"127.0.0.1:{P['coordinator_metrics'][i]}")
+        rewrite(f"{name}: {old} -> --metrics=127.0.0.1:{P['coordinator_metrics'][i]}")
         drop_ports(c, "Deployment sluice-coordinator")
         strip_probes(c, "Deployment sluice-coordinator")
         host_aliases(spec)
         resolve_secrets(spec, "Deployment sluice-coordinator")
+        empty_dirs(spec, name, "Deployment sluice-coordinator")
         expand_args(spec, docs, name, "Deployment sluice-coordinator")
         dump(os.path.join(out, f"{name}.yaml"), [pod])
     with open(os.path.join(out, "ports.env"), "w") as f:
@@ -318,8 +338,8 @@ def worker(rendered, out, base, name, index):
     old = set_arg(c["args"], "--coordinator", grpc)
     rewrite(f"Deployment sluice-worker: {old} -> --coordinator={grpc} (no Service picks the leader: both coordinators, tried in turn)")
     port = P["worker_metrics"](int(index))
-    old = set_arg(c["args"], "--metrics", f"0.0.0.0:{port}")
-    rewrite(f"Deployment sluice-worker: --metrics=0.0.0.0:9090 -> a port per pod ({name}: {port})")
+    old = set_arg(c["args"], "--metrics", f"127.0.0.1:{port}")
+    rewrite(f"Deployment sluice-worker: {old} -> a loopback port per pod ({name}: 127.0.0.1:{port})")
     drop_ports(c, "Deployment sluice-worker")
     strip_probes(c, "Deployment sluice-worker")
     host_aliases(spec)
@@ -337,6 +357,7 @@ def worker(rendered, out, base, name, index):
             rewrite("Deployment sluice-worker: csi.cert-manager.io volume -> a Secret per pod (<pod>-tls) issued by openssl with the volume's uri-sans and key-usages, ${POD_NAME} = the pod's name")
     secret(secret_name, files)
     resolve_secrets(spec, "Deployment sluice-worker")
+    empty_dirs(spec, name, "Deployment sluice-worker")
     expand_args(spec, docs, name, "Deployment sluice-worker")
     dump(os.path.join(out, f"{name}.yaml"), [pod])
 
@@ -351,7 +372,7 @@ def verify(rendered, out, base, job_path):
     spec = pod["spec"]
     spec["restartPolicy"] = "Never"
     c = spec["containers"][0]
-    c["image"] = c["image"] if ":" in c["image"] else c["image"] + ":dev"
+    c["image"] = os.environ.get("SLUICE_PLAY_IMAGE") or (c["image"] if ":" in c["image"] else c["image"] + ":dev")
     for e in c.get("env", []):
         ref = e.get("valueFrom", {})
         for k in ("configMapKeyRef", "secretKeyRef"):
@@ -362,6 +383,7 @@ def verify(rendered, out, base, job_path):
             v["configMap"]["name"] = names[v["configMap"]["name"]]
     host_aliases(spec)
     resolve_secrets(spec, "Job sluice-verify")
+    empty_dirs(spec, "sluice-verify", "Job sluice-verify")
     expand_args(spec, docs, "sluice-verify", "Job sluice-verify")
     dump(os.path.join(out, "sluice-verify.yaml"), [pod])
 
