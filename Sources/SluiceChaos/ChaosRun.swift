@@ -153,7 +153,8 @@ public struct ChaosRun: Sendable {
                                          postgres: postgres.map { ($0.databaseURL, $0.port) }, storeRetryMs: topology.storeRetryMs,
                                          workerState: suite.sink == .kafka && postgres == nil ? storePath : nil,
                                          // The mock applies no transaction rules: the workers log outcomes for the checks.
-                                         workerEnvironment: suite.sink == .kafka ? [KafkaTransactionOutcomes.environmentVariable: outcomesPath] : [:])
+                                         workerEnvironment: suite.sink == .kafka ? [KafkaTransactionOutcomes.environmentVariable: outcomesPath] : [:],
+                                         coordinators: topology.coordinators)
         let cluster = LocalCluster(layout: layout, executable: options.executable)
         defer { cluster.shutDown() }
         let injector = FaultInjector(cluster: cluster, store: postgres, kafka: kafka)
@@ -165,12 +166,14 @@ public struct ChaosRun: Sendable {
 
         logger.info("suite '\(suite.name)' (\(schedule.count) faults\(options.seed.map { ", seed \($0)" } ?? suite.random.map { ", seed \($0.seed)" } ?? "")) in \(options.out)")
         for (i, f) in schedule.enumerated() { logger.info("\(String(format: "%2d. %6.1f s  ", i + 1, f.at))\(f.summary)") }
-        await observer.setCoordinator(port: try await cluster.startCoordinator())
+        await observer.setCoordinators(try await cluster.startCoordinators())
         for n in 1...topology.workers { try cluster.startWorker("worker-\(n)") }
         let observing = Task { await observer.run(limit: .seconds(Int(suite.bounds.runSeconds) + 60)) }
 
         // The schedule: inject each fault when due, heal it when its time comes.
         var records: [FaultRecord] = []
+        /// Each record's fault as injected (a coordinator kill names the coordinator it killed).
+        var injected: [FaultSpec] = []
         var heals: [(at: Double, record: Int)] = []
         var nextFault = 0
         var nextWorker = topology.workers + 1
@@ -186,7 +189,17 @@ public struct ChaosRun: Sendable {
                 break
             }
             while nextFault < schedule.count, schedule[nextFault].at <= now {
-                let spec = schedule[nextFault]
+                var spec = schedule[nextFault]
+                // A worker, the coordinator, the store or the broker's outage slot takes one fault at a
+                // time: if the previous one on it has not healed yet (its heal came late), wait for it.
+                if let resource = Schedule.resource(spec),
+                   heals.contains(where: { records[$0.record].healedAt == nil && Schedule.resource(injected[$0.record]) == resource }) {
+                    break
+                }
+                if spec.kind == .killCoordinator, topology.coordinators > 1 {
+                    // The leader the harness last saw (only the leader answers status calls).
+                    spec.target = await observer.leader ?? cluster.coordinatorNames[0]
+                }
                 var newID: String?
                 if spec.kind == .addWorker {
                     newID = "worker-\(nextWorker)"
@@ -200,6 +213,8 @@ public struct ChaosRun: Sendable {
                 records.append(FaultRecord(index: nextFault, kind: spec.kind, target: spec.target ?? newID, summary: summary, plannedAt: spec.at,
                                            injectedAt: injectedAt, healedAt: nil, affected: affected, notes: notes,
                                            recoverySeconds: nil, perPartition: [:]))
+                injected.append(spec)
+                if spec.kind == .killCoordinator { await observer.setCoordinators(cluster.coordinatorPorts) }
                 if options.progress {
                     breakProgressLine()
                     logger.info(">> \(String(format: "%.1f", injectedAt)) s: \(summary): \(notes.joined(separator: "; "))")
@@ -209,10 +224,10 @@ public struct ChaosRun: Sendable {
             }
             for heal in heals where heal.at <= elapsed() {
                 let index = heal.record
-                let notes = await injector.heal(schedule[records[index].index])
+                let notes = await injector.heal(injected[index])
                 records[index].healedAt = elapsed()
                 records[index].notes += notes
-                if schedule[records[index].index].kind == .killCoordinator { await observer.setCoordinator(port: cluster.coordinatorPort) }
+                if injected[index].kind == .killCoordinator { await observer.setCoordinators(cluster.coordinatorPorts) }
                 if options.progress {
                     breakProgressLine()
                     logger.info("<< \(String(format: "%.1f", elapsed())) s: \(notes.joined(separator: "; "))")
@@ -239,7 +254,7 @@ public struct ChaosRun: Sendable {
         // Whatever is still broken is mended before the cluster stops (a paused process would not die
         // gracefully; a limited one could not write its last words).
         for heal in heals {
-            let notes = await injector.heal(schedule[records[heal.record].index])
+            let notes = await injector.heal(injected[heal.record])
             records[heal.record].healedAt = elapsed()
             records[heal.record].notes += notes + ["healed at the end of the run"]
         }
