@@ -175,6 +175,7 @@ public struct ChaosRun: Sendable {
         /// Each record's fault as injected (a coordinator kill names the coordinator it killed).
         var injected: [FaultSpec] = []
         var heals: [(at: Double, record: Int)] = []
+        var restartAttempts: [Int: Int] = [:]  // record → failed restarts of a killed coordinator
         var nextFault = 0
         var nextWorker = topology.workers + 1
         var finished = false
@@ -222,9 +223,22 @@ public struct ChaosRun: Sendable {
                 if spec.kind.lasts || spec.restartAfter != nil { heals.append((injectedAt + (spec.duration ?? spec.restartAfter ?? 0), records.count - 1)) }
                 nextFault += 1
             }
-            for heal in heals where heal.at <= elapsed() {
-                let index = heal.record
-                let notes = await injector.heal(injected[index])
+            // The store is down (a restart_store acting): a coordinator started now would give up on
+            // it and exit, so a coordinator's restart waits for the store.
+            let storeDown = heals.contains { injected[$0.record].kind == .restartStore && records[$0.record].healedAt == nil }
+            for h in heals.indices where heals[h].at <= elapsed() {
+                let index = heals[h].record
+                let spec = injected[index]
+                if spec.kind == .killCoordinator && storeDown { continue }
+                let notes = await injector.heal(spec)
+                if spec.kind == .killCoordinator, cluster.coordinatorPorts[spec.target ?? cluster.coordinatorNames[0]] == nil,
+                   restartAttempts[index, default: 0] < 30 {
+                    // It exited before listening (its store was unreachable): try again in a second.
+                    restartAttempts[index, default: 0] += 1
+                    records[index].notes += notes
+                    heals[h].at = elapsed() + 1
+                    continue
+                }
                 records[index].healedAt = elapsed()
                 records[index].notes += notes
                 if injected[index].kind == .killCoordinator { await observer.setCoordinators(cluster.coordinatorPorts) }
@@ -233,7 +247,7 @@ public struct ChaosRun: Sendable {
                     logger.info("<< \(String(format: "%.1f", elapsed())) s: \(notes.joined(separator: "; "))")
                 }
             }
-            heals.removeAll { $0.at <= elapsed() && records[$0.record].healedAt != nil }
+            heals.removeAll { records[$0.record].healedAt != nil }
             let committed = await observer.committedOffsets()
             // Reaching the end of the input is not finishing: the owner then fires the last windows
             // in a commit of its own (which moves no offset) and, into Kafka, publishes them. A
@@ -280,11 +294,10 @@ public struct ChaosRun: Sendable {
         RecoveryAnalysis.analyze(&records, observations: observations, ends: ends)
         var checks: [CheckResult] = []
         if options.progress { logger.info("checking the sink against the oracle and the store's records …") }
-        if suite.sink == .kafka {
-            checks += try kafkaChecks(job: job, output: output, statePath: postgres?.databaseURL ?? storePath, outcomesPath: outcomesPath)
-        } else {
-            checks += try oracleChecks(job: job, output: output)
-        }
+        let (oracle, rows) = suite.sink == .kafka
+            ? try kafkaChecks(job: job, output: output, statePath: postgres?.databaseURL ?? storePath, outcomesPath: outcomesPath)
+            : try oracleChecks(job: job, output: output)
+        checks += oracle
         let (commits, claims) = try await storeRecords.logs()
         checks.append(CommitLogChecks.chain(commits))
         checks.append(CommitLogChecks.epochs(commits))
@@ -335,6 +348,9 @@ public struct ChaosRun: Sendable {
             passed: checks.allSatisfy(\.passed), checks: checks, faults: records, worstRecoverySeconds: RecoveryAnalysis.worst(records),
             partitionEnds: Dictionary(uniqueKeysWithValues: ends.map { (String($0.key), $0.value) }),
             reverify: reverify)
+        report.rowsChecked = rows
+        report.faultsByKind = Dictionary(records.map { ($0.kind.rawValue, 1) }, uniquingKeysWith: +)
+        report.medianRecoverySeconds = RecoveryAnalysis.median(records)
         if suite.source == .kafka {
             report.source = "kafka: topic \(ChaosKafka.inputTopic), \(topology.partitions) partitions, read with stop=latest (sluice dev kafka, \(suite.kafka.brokers) brokers)"
         }

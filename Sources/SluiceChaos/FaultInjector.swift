@@ -44,7 +44,7 @@ struct FaultInjector {
             let proxies = cluster.proxies(target)
             guard !proxies.isEmpty, let mode = fault.network else { return ["\(target) has no proxy"] }
             for proxy in proxies { proxy.apply(mode, direction: fault.direction) }
-            return ["proxy\(proxies.count == 1 ? "" : "ies") of \(target): \(mode.name) (\(fault.direction.rawValue))"]
+            return ["\(proxies.count == 1 ? "proxy" : "proxies") of \(target): \(mode.name) (\(fault.direction.rawValue))"]
         case .addWorker:
             guard let id = newWorkerID else { return ["no worker id left"] }
             do {

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import SluiceChaos
 
@@ -60,7 +61,7 @@ import Testing
         """
 
     private func lines(_ schedule: [FaultSpec]) -> String {
-        schedule.map { "\(format($0.at)) \($0.summary)" }.joined(separator: "\n")
+        schedule.map { String(format: "%.1f ", $0.at) + $0.summary }.joined(separator: "\n")
     }
 
     /// Printed by the harness before the overlapping nemesis (`sluice chaos run … --seed N` logs the
