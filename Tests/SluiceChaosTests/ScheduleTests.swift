@@ -237,6 +237,6 @@ import Testing
         #expect(schedule.count >= 1_000)
         #expect(Set(schedule.map(\.kind)).count >= 11)
         #expect(suite.random?.concurrency ?? 1 > 1 && suite.topology.coordinators == 2)
-        #expect((schedule.last?.at ?? .infinity) <= suite.workload.seconds)
+        #expect((schedule.last?.at ?? .infinity) <= (suite.random?.until ?? 0))
     }
 }
