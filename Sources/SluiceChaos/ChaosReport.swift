@@ -30,6 +30,11 @@ public struct ChaosReport: Sendable, Codable {
     /// A Kafka source or sink, described (absent: the generator and the store's own sink).
     public var source: String? = nil
     public var sink: String? = nil
+    /// The rows the results check compared (the oracle's); faults injected by kind; the median
+    /// recovery over the faults that hit partitions. Absent in reports of older runs.
+    public var rowsChecked: Int? = nil
+    public var faultsByKind: [String: Int]? = nil
+    public var medianRecoverySeconds: Double? = nil
 
     public func json() throws -> Data {
         let encoder = JSONEncoder()
@@ -56,6 +61,12 @@ public struct ChaosReport: Sendable, Codable {
         lines.append("| build | \(build) |")
         lines.append("| cluster | \(workers) workers at the start, \(partitions) partitions |")
         lines.append("| workload | \(events) events; \(eventsCommitted) lines committed |")
+        if let rowsChecked { lines.append("| rows checked | \(rowsChecked) (every result row against the oracle) |") }
+        if let faultsByKind {
+            let kinds = faultsByKind.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { "\($0.key) \($0.value)" }
+            lines.append("| faults by kind | \(kinds.joined(separator: ", ")) (\(faultsByKind.count) kinds) |")
+        }
+        if let medianRecoverySeconds { lines.append("| recovery | median \(String(format: "%.1f", medianRecoverySeconds)) s, worst \(worstRecoverySeconds.map { String(format: "%.1f s", $0) } ?? "never") |") }
         lines.append("| run time | \(String(format: "%.1f", runSeconds)) s\(finishedInTime ? "" : interrupted == true ? " (**interrupted by a signal before every partition finished**)" : " (**stopped at the bound before every partition finished**)") |")
         lines.append("")
         lines.append("![timeline](timeline.svg)")
@@ -118,6 +129,7 @@ extension ChaosReport {
             report.checks[i] = RecoveryAnalysis.check(report.faults, bound: report.recoveryBoundSeconds)
         }
         report.worstRecoverySeconds = RecoveryAnalysis.worst(report.faults)
+        if report.medianRecoverySeconds != nil { report.medianRecoverySeconds = RecoveryAnalysis.median(report.faults) }
         report.passed = report.checks.allSatisfy(\.passed)
         try report.json().write(to: URL(fileURLWithPath: file("report.json")))
         try report.markdown().write(toFile: file("report.md"), atomically: true, encoding: .utf8)

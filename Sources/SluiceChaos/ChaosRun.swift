@@ -153,7 +153,8 @@ public struct ChaosRun: Sendable {
                                          postgres: postgres.map { ($0.databaseURL, $0.port) }, storeRetryMs: topology.storeRetryMs,
                                          workerState: suite.sink == .kafka && postgres == nil ? storePath : nil,
                                          // The mock applies no transaction rules: the workers log outcomes for the checks.
-                                         workerEnvironment: suite.sink == .kafka ? [KafkaTransactionOutcomes.environmentVariable: outcomesPath] : [:])
+                                         workerEnvironment: suite.sink == .kafka ? [KafkaTransactionOutcomes.environmentVariable: outcomesPath] : [:],
+                                         coordinators: topology.coordinators)
         let cluster = LocalCluster(layout: layout, executable: options.executable)
         defer { cluster.shutDown() }
         let injector = FaultInjector(cluster: cluster, store: postgres, kafka: kafka)
@@ -165,13 +166,16 @@ public struct ChaosRun: Sendable {
 
         logger.info("suite '\(suite.name)' (\(schedule.count) faults\(options.seed.map { ", seed \($0)" } ?? suite.random.map { ", seed \($0.seed)" } ?? "")) in \(options.out)")
         for (i, f) in schedule.enumerated() { logger.info("\(String(format: "%2d. %6.1f s  ", i + 1, f.at))\(f.summary)") }
-        await observer.setCoordinator(port: try await cluster.startCoordinator())
+        await observer.setCoordinators(try await cluster.startCoordinators())
         for n in 1...topology.workers { try cluster.startWorker("worker-\(n)") }
         let observing = Task { await observer.run(limit: .seconds(Int(suite.bounds.runSeconds) + 60)) }
 
         // The schedule: inject each fault when due, heal it when its time comes.
         var records: [FaultRecord] = []
+        /// Each record's fault as injected (a coordinator kill names the coordinator it killed).
+        var injected: [FaultSpec] = []
         var heals: [(at: Double, record: Int)] = []
+        var restartAttempts: [Int: Int] = [:]  // record → failed restarts of a killed coordinator
         var nextFault = 0
         var nextWorker = topology.workers + 1
         var finished = false
@@ -186,7 +190,17 @@ public struct ChaosRun: Sendable {
                 break
             }
             while nextFault < schedule.count, schedule[nextFault].at <= now {
-                let spec = schedule[nextFault]
+                var spec = schedule[nextFault]
+                // A worker, the coordinator, the store or the broker's outage slot takes one fault at a
+                // time: if the previous one on it has not healed yet (its heal came late), wait for it.
+                if let resource = Schedule.resource(spec),
+                   heals.contains(where: { records[$0.record].healedAt == nil && Schedule.resource(injected[$0.record]) == resource }) {
+                    break
+                }
+                if spec.kind == .killCoordinator, topology.coordinators > 1 {
+                    // The leader the harness last saw (only the leader answers status calls).
+                    spec.target = await observer.leader ?? cluster.coordinatorNames[0]
+                }
                 var newID: String?
                 if spec.kind == .addWorker {
                     newID = "worker-\(nextWorker)"
@@ -200,6 +214,8 @@ public struct ChaosRun: Sendable {
                 records.append(FaultRecord(index: nextFault, kind: spec.kind, target: spec.target ?? newID, summary: summary, plannedAt: spec.at,
                                            injectedAt: injectedAt, healedAt: nil, affected: affected, notes: notes,
                                            recoverySeconds: nil, perPartition: [:]))
+                injected.append(spec)
+                if spec.kind == .killCoordinator { await observer.setCoordinators(cluster.coordinatorPorts) }
                 if options.progress {
                     breakProgressLine()
                     logger.info(">> \(String(format: "%.1f", injectedAt)) s: \(summary): \(notes.joined(separator: "; "))")
@@ -207,18 +223,31 @@ public struct ChaosRun: Sendable {
                 if spec.kind.lasts || spec.restartAfter != nil { heals.append((injectedAt + (spec.duration ?? spec.restartAfter ?? 0), records.count - 1)) }
                 nextFault += 1
             }
-            for heal in heals where heal.at <= elapsed() {
-                let index = heal.record
-                let notes = await injector.heal(schedule[records[index].index])
+            // The store is down (a restart_store acting): a coordinator started now would give up on
+            // it and exit, so a coordinator's restart waits for the store.
+            let storeDown = heals.contains { injected[$0.record].kind == .restartStore && records[$0.record].healedAt == nil }
+            for h in heals.indices where heals[h].at <= elapsed() {
+                let index = heals[h].record
+                let spec = injected[index]
+                if spec.kind == .killCoordinator && storeDown { continue }
+                let notes = await injector.heal(spec)
+                if spec.kind == .killCoordinator, cluster.coordinatorPorts[spec.target ?? cluster.coordinatorNames[0]] == nil,
+                   restartAttempts[index, default: 0] < 30 {
+                    // It exited before listening (its store was unreachable): try again in a second.
+                    restartAttempts[index, default: 0] += 1
+                    records[index].notes += notes
+                    heals[h].at = elapsed() + 1
+                    continue
+                }
                 records[index].healedAt = elapsed()
                 records[index].notes += notes
-                if schedule[records[index].index].kind == .killCoordinator { await observer.setCoordinator(port: cluster.coordinatorPort) }
+                if injected[index].kind == .killCoordinator { await observer.setCoordinators(cluster.coordinatorPorts) }
                 if options.progress {
                     breakProgressLine()
                     logger.info("<< \(String(format: "%.1f", elapsed())) s: \(notes.joined(separator: "; "))")
                 }
             }
-            heals.removeAll { $0.at <= elapsed() && records[$0.record].healedAt != nil }
+            heals.removeAll { records[$0.record].healedAt != nil }
             let committed = await observer.committedOffsets()
             // Reaching the end of the input is not finishing: the owner then fires the last windows
             // in a commit of its own (which moves no offset) and, into Kafka, publishes them. A
@@ -239,7 +268,7 @@ public struct ChaosRun: Sendable {
         // Whatever is still broken is mended before the cluster stops (a paused process would not die
         // gracefully; a limited one could not write its last words).
         for heal in heals {
-            let notes = await injector.heal(schedule[records[heal.record].index])
+            let notes = await injector.heal(injected[heal.record])
             records[heal.record].healedAt = elapsed()
             records[heal.record].notes += notes + ["healed at the end of the run"]
         }
@@ -265,11 +294,10 @@ public struct ChaosRun: Sendable {
         RecoveryAnalysis.analyze(&records, observations: observations, ends: ends)
         var checks: [CheckResult] = []
         if options.progress { logger.info("checking the sink against the oracle and the store's records …") }
-        if suite.sink == .kafka {
-            checks += try kafkaChecks(job: job, output: output, statePath: postgres?.databaseURL ?? storePath, outcomesPath: outcomesPath)
-        } else {
-            checks += try oracleChecks(job: job, output: output)
-        }
+        let (oracle, rows) = suite.sink == .kafka
+            ? try kafkaChecks(job: job, output: output, statePath: postgres?.databaseURL ?? storePath, outcomesPath: outcomesPath)
+            : try oracleChecks(job: job, output: output)
+        checks += oracle
         let (commits, claims) = try await storeRecords.logs()
         checks.append(CommitLogChecks.chain(commits))
         checks.append(CommitLogChecks.epochs(commits))
@@ -320,6 +348,9 @@ public struct ChaosRun: Sendable {
             passed: checks.allSatisfy(\.passed), checks: checks, faults: records, worstRecoverySeconds: RecoveryAnalysis.worst(records),
             partitionEnds: Dictionary(uniqueKeysWithValues: ends.map { (String($0.key), $0.value) }),
             reverify: reverify)
+        report.rowsChecked = rows
+        report.faultsByKind = Dictionary(records.map { ($0.kind.rawValue, 1) }, uniquingKeysWith: +)
+        report.medianRecoverySeconds = RecoveryAnalysis.median(records)
         if suite.source == .kafka {
             report.source = "kafka: topic \(ChaosKafka.inputTopic), \(topology.partitions) partitions, read with stop=latest (sluice dev kafka, \(suite.kafka.brokers) brokers)"
         }

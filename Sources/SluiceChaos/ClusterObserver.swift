@@ -42,7 +42,10 @@ public actor ClusterObserver {
     private let start: ContinuousClock.Instant
     private let commitLog: CommitLogSource
     private let tls: TLSFiles?
-    private var coordinatorPort: Int?
+    /// The coordinators that run, by name, with their ports (one, or a leader and standbys).
+    private var coordinators: [String: Int] = [:]
+    /// The coordinator that last answered a status call: only the leader answers.
+    public private(set) var leader: String?
     private var data = Observations()
     private var seen: Set<String> = []
     public private(set) var lastStatus: Sluice_V1_StatusResponse?
@@ -57,7 +60,7 @@ public actor ClusterObserver {
 
     var now: Double { (ContinuousClock.now - start).seconds }
 
-    public func setCoordinator(port: Int?) { coordinatorPort = port }
+    public func setCoordinators(_ ports: [String: Int]) { coordinators = ports }
 
     public var observations: Observations { data }
 
@@ -74,8 +77,18 @@ public actor ClusterObserver {
 
     /// One status poll; nil while the coordinator is down or slow.
     public func pollStatus() async {
-        guard let port = coordinatorPort else { return }
-        guard let status = try? await fetchStatus(host: "127.0.0.1", port: port, tls: tls, timeout: .seconds(2)) else { return }
+        // The last leader first; a standby refuses the call until it leads.
+        let order = coordinators.keys.sorted { ($0 == leader ? 0 : 1, $0) < ($1 == leader ? 0 : 1, $1) }
+        var answer: (String, Sluice_V1_StatusResponse)?
+        for name in order {
+            guard let port = coordinators[name] else { continue }
+            if let status = try? await fetchStatus(host: "127.0.0.1", port: port, tls: tls, timeout: .seconds(2)) {
+                answer = (name, status)
+                break
+            }
+        }
+        guard let (name, status) = answer else { return }
+        leader = name
         let t = now
         lastStatus = status
         lastStatusAt = t

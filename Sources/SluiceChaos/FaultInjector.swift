@@ -31,17 +31,20 @@ struct FaultInjector {
             cluster.supervisor.kill(target)
             return ["SIGKILL \(target) (pid \(pid))"]
         case .killCoordinator:
-            guard let pid = cluster.pid("coordinator") else { return ["the coordinator was not running"] }
-            cluster.killCoordinator()
-            return ["SIGKILL coordinator (pid \(pid))"]
+            // `target`: the coordinator to kill (the harness names the leader it last saw); else the first.
+            let name = fault.target ?? cluster.coordinatorNames[0]
+            guard let pid = cluster.pid(name) else { return ["\(name) was not running"] }
+            cluster.killCoordinator(name)
+            return ["SIGKILL \(name) (pid \(pid))"]
         case .pauseWorker:
             guard let pid = cluster.pid(target) else { return ["\(target) was not running"] }
             cluster.supervisor.signal(target, SIGSTOP)
             return ["SIGSTOP \(target) (pid \(pid))"]
         case .cutWorker:
-            guard let proxy = cluster.proxy(target), let mode = fault.network else { return ["\(target) has no proxy"] }
-            proxy.apply(mode, direction: fault.direction)
-            return ["proxy of \(target): \(mode.name) (\(fault.direction.rawValue))"]
+            let proxies = cluster.proxies(target)
+            guard !proxies.isEmpty, let mode = fault.network else { return ["\(target) has no proxy"] }
+            for proxy in proxies { proxy.apply(mode, direction: fault.direction) }
+            return ["\(proxies.count == 1 ? "proxy" : "proxies") of \(target): \(mode.name) (\(fault.direction.rawValue))"]
         case .addWorker:
             guard let id = newWorkerID else { return ["no worker id left"] }
             do {
@@ -95,8 +98,9 @@ struct FaultInjector {
             }
         case .killCoordinator:
             do {
-                let port = try await cluster.startCoordinator()
-                return ["restarted the coordinator (port \(port))"]
+                let name = fault.target ?? cluster.coordinatorNames[0]
+                let port = try await cluster.startCoordinator(name)
+                return ["restarted \(name) (port \(port))"]
             } catch {
                 return ["could not restart the coordinator: \(error)"]
             }
@@ -104,7 +108,7 @@ struct FaultInjector {
             cluster.supervisor.signal(target, SIGCONT)
             return ["SIGCONT \(target)"]
         case .cutWorker:
-            cluster.proxy(target)?.heal()
+            for proxy in cluster.proxies(target) { proxy.heal() }
             return ["proxy of \(target): healed"]
         case .fillDisk:
             guard let pid = cluster.pid(target) else { return ["\(target) no longer runs"] }

@@ -29,19 +29,37 @@ public final class LocalCluster: Sendable {
         public var workerState: String? = nil
         /// Added to each worker's environment (the Kafka sink's transaction-outcome log).
         public var workerEnvironment: [String: String] = [:]
+        /// Coordinators sharing the store: 1, or a leader and standbys that take the leadership
+        /// over through the store (`coordinator-1`, `coordinator-2`, …; each worker dials them all).
+        public var coordinators = 1
     }
 
     public let layout: Layout
     public let supervisor: ProcessSupervisor
     private struct Members {
-        var proxies: [String: FaultProxy] = [:]
+        /// Worker id → its proxies to the coordinators, one per coordinator in `coordinatorNames` order.
+        var proxies: [String: [FaultProxy]] = [:]
         /// Worker id → its proxy to the database (PostgreSQL only).
         var storeProxies: [String: FaultProxy] = [:]
         var incarnations: [String: Int] = [:]
-        var coordinatorPort: Int?
+        /// Coordinator name → its port while it runs.
+        var coordinatorPorts: [String: Int] = [:]
     }
     private let members = Mutex(Members())
-    public var coordinatorPort: Int? { members.withLock { $0.coordinatorPort } }
+
+    /// `coordinator` alone (the names of older runs' logs), or `coordinator-1` … `coordinator-N`.
+    public var coordinatorNames: [String] {
+        layout.coordinators <= 1 ? ["coordinator"] : (1...layout.coordinators).map { "coordinator-\($0)" }
+    }
+
+    /// The coordinators that run, by name, with their ports.
+    public var coordinatorPorts: [String: Int] { members.withLock { $0.coordinatorPorts } }
+
+    /// The first coordinator's port (the only one's, without standbys).
+    public var coordinatorPort: Int? {
+        let ports = coordinatorPorts
+        return coordinatorNames.compactMap { ports[$0] }.first
+    }
 
     public init(layout: Layout, executable: String?) {
         self.layout = layout
@@ -57,9 +75,13 @@ public final class LocalCluster: Sendable {
         return n == 1 ? name : "\(name).\(n)"
     }
 
-    /// Starts (or restarts) the coordinator and points every proxy at it. Returns its port.
+    /// Starts (or restarts) the coordinator `name` (default: the first) and points every worker's
+    /// proxy for it at it. Returns its port. A standby prints its port too, and serves once it leads.
     @discardableResult
-    public func startCoordinator() async throws -> Int {
+    public func startCoordinator(_ name: String? = nil) async throws -> Int {
+        let names = coordinatorNames
+        let name = name ?? names[0]
+        guard let slot = names.firstIndex(of: name) else { throw SupervisorError("no coordinator named \(name)") }
         var arguments = ["coordinator", "--listen", "127.0.0.1:0", "--certs", layout.certs, "--input", layout.input,
                          "--output", layout.output, "--lease-ttl-ms", String(layout.leaseTTLMs), "--heartbeat-ms", String(layout.heartbeatMs)]
         if let postgres = layout.postgres {
@@ -68,32 +90,44 @@ public final class LocalCluster: Sendable {
             arguments += ["--state", layout.coordinatorState]
         }
         if let job = layout.job { arguments += ["--job", job] }
-        let pid = try supervisor.start("coordinator", arguments, logName: logName("coordinator"))
+        if names.count > 1 { arguments += ["--id", name] }
+        let pid = try supervisor.start(name, arguments, logName: logName(name))
         let port = try await supervisor.waitForPort(pid)
         let all: [FaultProxy] = members.withLock {
-            $0.coordinatorPort = port
-            return Array($0.proxies.values)
+            $0.coordinatorPorts[name] = port
+            return $0.proxies.values.compactMap { $0.indices.contains(slot) ? $0[slot] : nil }
         }
         for proxy in all { proxy.setTarget(port: port) }
         return port
     }
 
-    public func killCoordinator() {
-        members.withLock { $0.coordinatorPort = nil }
-        supervisor.kill("coordinator")
+    /// Starts every coordinator (the first leads; the others stand by). Returns their ports.
+    public func startCoordinators() async throws -> [String: Int] {
+        for name in coordinatorNames { try await startCoordinator(name) }
+        return coordinatorPorts
+    }
+
+    public func killCoordinator(_ name: String? = nil) {
+        let name = name ?? coordinatorNames[0]
+        _ = members.withLock { $0.coordinatorPorts.removeValue(forKey: name) }
+        supervisor.kill(name)
     }
 
     /// Starts (or restarts) worker `id` behind its proxy (made on its first start).
     public func startWorker(_ id: String) throws {
         let lifetime = layout.proxyLifetime
-        let proxy: FaultProxy = try members.withLock { m in
+        let names = coordinatorNames
+        let proxies: [FaultProxy] = try members.withLock { m in
             if let existing = m.proxies[id] { return existing }
-            guard let port = m.coordinatorPort else { throw SupervisorError("no coordinator to connect \(id) to") }
-            let proxy = try FaultProxy(targetPort: port, lifetime: lifetime)
-            m.proxies[id] = proxy
-            return proxy
+            // A coordinator that is down gets its proxy anyway (aimed at its last port, re-aimed when it restarts).
+            let ports = names.compactMap { m.coordinatorPorts[$0] }
+            guard let any = ports.first else { throw SupervisorError("no coordinator to connect \(id) to") }
+            let made = try names.map { try FaultProxy(targetPort: m.coordinatorPorts[$0] ?? any, lifetime: lifetime) }
+            m.proxies[id] = made
+            return made
         }
-        var arguments = ["worker", "--id", id, "--coordinator", "127.0.0.1:\(proxy.port)", "--certs", layout.certs,
+        let dial = proxies.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
+        var arguments = ["worker", "--id", id, "--coordinator", dial, "--certs", layout.certs,
                          "--rate", String(format: "%.1f", layout.rate)]
         if let postgres = layout.postgres {
             let storeProxy: FaultProxy = try members.withLock { m in
@@ -110,7 +144,8 @@ public final class LocalCluster: Sendable {
         try supervisor.start(id, arguments, logName: logName(id), ignoreFileSizeSignal: true, environment: layout.workerEnvironment)
     }
 
-    public func proxy(_ id: String) -> FaultProxy? { members.withLock { $0.proxies[id] } }
+    /// Worker `id`'s proxies to the coordinators (one per coordinator).
+    public func proxies(_ id: String) -> [FaultProxy] { members.withLock { $0.proxies[id] ?? [] } }
 
     /// The proxy between worker `id` and the database (PostgreSQL only).
     public func storeProxy(_ id: String) -> FaultProxy? { members.withLock { $0.storeProxies[id] } }
@@ -119,7 +154,7 @@ public final class LocalCluster: Sendable {
 
     /// Stops everything: processes (graceful, then killed) and proxies.
     public func shutDown() {
-        let all = members.withLock { Array($0.proxies.values) + Array($0.storeProxies.values) }
+        let all = members.withLock { Array($0.proxies.values.joined()) + Array($0.storeProxies.values) }
         for proxy in all { proxy.heal() }
         supervisor.terminateAll()
         for proxy in all { proxy.close() }

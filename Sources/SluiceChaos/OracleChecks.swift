@@ -6,8 +6,9 @@ import SluiceVerification
 import SluiceWorkload
 
 extension ChaosRun {
-    /// Results, late events and dead letters against the oracle recomputed from the kept input.
-    func oracleChecks(job: JobSpec, output: String, statePath: String? = nil) throws -> [CheckResult] {
+    /// Results, late events and dead letters against the oracle recomputed from the kept input;
+    /// `rows`: the rows compared (the oracle's).
+    func oracleChecks(job: JobSpec, output: String, statePath: String? = nil) throws -> (checks: [CheckResult], rows: Int) {
         let input = try WorkloadInput.parse("file:" + path("input"))
         let (oracle, v) = try Verification.verify(job: job, input: input, output: output, statePath: statePath)
         let rowsPassed = v.missing.isEmpty && v.extra.isEmpty && v.wrong.isEmpty
@@ -19,11 +20,11 @@ extension ChaosRun {
             + v.lateMissing.prefix(3).map { "late missing: \($0)" } + v.lateExtra.prefix(3).map { "late extra: \($0)" }
         let deadEvidence = ["dead letters (partition,offset): \(oracle.deadLetters.count) expected; missing \(v.deadMissing.count), extra \(v.deadExtra.count)"]
             + v.deadMissing.prefix(3).map { "dead letter missing: \($0)" } + v.deadExtra.prefix(3).map { "dead letter extra: \($0)" }
-        return [
+        return ([
             CheckResult(name: "results equal the oracle", passed: rowsPassed, evidence: rowEvidence),
             CheckResult(name: "late events equal the oracle's", passed: v.lateMissing.isEmpty && v.lateExtra.isEmpty, evidence: lateEvidence),
             CheckResult(name: "dead letters equal the oracle's", passed: v.deadMissing.isEmpty && v.deadExtra.isEmpty, evidence: deadEvidence),
-        ]
+        ], v.expectedRows)
     }
 
     /// A Kafka result topic: the oracle checks on its read_committed view, which the mock cannot
@@ -31,7 +32,7 @@ extension ChaosRun {
     /// transactions logged `commit`, with Kafka's fencing applied); then the at-least-once check on
     /// the raw topic, as a read_uncommitted consumer sees it: every oracle row and every committed
     /// message is there (aborted, fenced and republished transactions may add more).
-    func kafkaChecks(job: JobSpec, output: String, statePath: String, outcomesPath: String) throws -> [CheckResult] {
+    func kafkaChecks(job: JobSpec, output: String, statePath: String, outcomesPath: String) throws -> (checks: [CheckResult], rows: Int) {
         let variable = KafkaTransactionOutcomes.environmentVariable
         // The sink's readers take the outcome log from the environment, as `sluice verify` does.
         // The harness is a process of its own (`sluice chaos run`) and its cluster has stopped.
@@ -40,7 +41,7 @@ extension ChaosRun {
         let (_, raw) = try Verification.verify(job: job, input: input, output: output, statePath: statePath)
         setenv(variable, outcomesPath, 1)
         defer { unsetenv(variable) }
-        var checks = try oracleChecks(job: job, output: output, statePath: statePath)
+        var (checks, rows) = try oracleChecks(job: job, output: output, statePath: statePath)
         if let i = checks.firstIndex(where: { $0.name == "results equal the oracle" }) {
             checks[i].evidence.append("read as a read_committed consumer of a real broker would: only messages of committed transactions (transaction-outcome log)")
         }
@@ -64,6 +65,6 @@ extension ChaosRun {
         ]
         evidence += raw.missing.prefix(3).map { "missing on the raw topic: \($0)" }
         checks.append(CheckResult(name: "at least once on the raw topic", passed: raw.missing.isEmpty && lost == 0, evidence: evidence))
-        return checks
+        return (checks, rows)
     }
 }

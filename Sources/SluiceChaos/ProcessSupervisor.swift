@@ -94,6 +94,10 @@ public final class ProcessSupervisor: Sendable {
                let port = Int(line.split(separator: ":").last ?? "") {
                 return port
             }
+            // One that exited will not print it (a coordinator whose store is down gives up after a few seconds).
+            if let process = children.withLock({ $0.processes[pid] }), !process.isRunning {
+                throw SupervisorError("the coordinator exited (status \(process.terminationStatus)) before listening; see \(logs)")
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw SupervisorError("the coordinator did not start; see \(logs)")

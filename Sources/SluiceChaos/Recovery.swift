@@ -52,6 +52,7 @@ enum RecoveryAnalysis {
             commits[c.partition, default: []].append(c)
             if let end = ends[c.partition], c.toOffset >= end { finished[c.partition] = min(finished[c.partition] ?? c.t, c.t) }
         }
+        for p in commits.keys { commits[p]?.sort { $0.t < $1.t } }  // once, not per fault (a soak has thousands)
         for i in faults.indices {
             let start = faults[i].injectedAt
             // For a kill the fault is the instant; recovery runs from it whatever the restart does.
@@ -59,7 +60,7 @@ enum RecoveryAnalysis {
             var worst: Double? = 0
             var per: [String: Double] = [:]
             for p in faults[i].affected {
-                let seen = (commits[p] ?? []).sorted { $0.t < $1.t }
+                let seen = commits[p] ?? []
                 let epochBefore = seen.last { $0.t <= start }?.epoch
                 let times = seen.filter { !($0.t <= start + inFlight && $0.epoch == epochBefore) }.map(\.t)
                 let s = stall(commitTimes: times, finishedAt: finished[p], start: start, end: end)
@@ -92,6 +93,14 @@ extension RecoveryAnalysis {
                            evidence: problems.isEmpty
                                ? ["\(measured.count) faults hit partitions; worst recovery \(worst(records).map { String(format: "%.1f s", $0) } ?? "–")"]
                                : ["\(problems.count) fault(s) over the bound"] + problems)
+    }
+
+    /// The median recovery over the faults that hit partitions and recovered (nil if none).
+    static func median(_ records: [FaultRecord]) -> Double? {
+        let times = records.filter { !$0.affected.isEmpty }.compactMap(\.recoverySeconds).sorted()
+        guard !times.isEmpty else { return nil }
+        let mid = times.count / 2
+        return times.count % 2 == 1 ? times[mid] : ((times[mid - 1] + times[mid]) / 2 * 10).rounded() / 10
     }
 
     /// The worst recovery over the faults that hit partitions (0 if none did; nil if one never recovered).

@@ -84,6 +84,9 @@ public struct Suite: Sendable, Equatable {
         /// PostgreSQL: how long a worker retries its checkpoint store before it fails the partition
         /// (`sluice worker --store-retry-ms`); nil: the worker's default (120 s).
         public var storeRetryMs: Int64?
+        /// Coordinators sharing the store: 1, or a leader and standbys (`kill_coordinator` then kills
+        /// the leader the harness last saw, and a standby takes the leadership over: a failover).
+        public var coordinators = 1
         public init(workers: Int = 3, partitions: Int = 8, leaseTTLMs: Int64 = 6_000, heartbeatMs: Int64 = 1_000, storeRetryMs: Int64? = nil) {
             (self.workers, self.partitions, self.leaseTTLMs, self.heartbeatMs) = (workers, partitions, leaseTTLMs, heartbeatMs)
             self.storeRetryMs = storeRetryMs
@@ -125,6 +128,9 @@ public struct Suite: Sendable, Equatable {
         /// Scale-in never goes below this many workers; scale-out never above `maxWorkers`.
         public var minWorkers = 2
         public var maxWorkers = 5
+        /// Up to this many drawn faults act at once, each on a different worker or link (the
+        /// coordinator, the store and the broker's outage slot count as one each). 1: one at a time.
+        public var concurrency = 1
         public init() {}
     }
 }

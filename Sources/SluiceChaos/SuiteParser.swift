@@ -40,8 +40,8 @@ extension Suite {
             if kind.needsKafka && !usesKafka {
                 throw SuiteError(path: path, message: "'\(kind.rawValue)' needs a Kafka broker: set `source: kafka` or `sink: kafka` (this suite reads the generator and writes to its store)")
             }
-            if kind.needsKafka && path.hasPrefix("random.") {
-                throw SuiteError(path: path, message: "the seeded nemesis draws no Kafka faults; list '\(kind.rawValue)' under `faults:` with its broker, partition or API")
+            if kind == .kafkaBrokerDown && path.hasPrefix("random.") && kafka.brokers < 2 {
+                throw SuiteError(path: path, message: "'kafka_broker_down' needs a broker that stays up: set kafka.brokers to 2 or more, or remove it")
             }
             if kind.needsPostgres && store == .sqlite {
                 throw SuiteError(path: path, message: "'\(kind.rawValue)' needs `store: postgres`; this suite's store is sqlite")
@@ -204,13 +204,14 @@ private struct SuiteReader {
     }
 
     private func topology(_ node: Node) throws -> Suite.Topology {
-        let map = try yaml.mapping(node, path: "topology", allowed: ["workers", "partitions", "lease_ttl_ms", "heartbeat_ms", "store_retry_ms"])
+        let map = try yaml.mapping(node, path: "topology", allowed: ["workers", "partitions", "lease_ttl_ms", "heartbeat_ms", "store_retry_ms", "coordinators"])
         var t = Suite.Topology()
         if let n = map["workers"] { t.workers = Int(try yaml.integer(n, path: "topology.workers", in: 1...32)) }
         if let n = map["partitions"] { t.partitions = Int(try yaml.integer(n, path: "topology.partitions", in: 1...256)) }
         if let n = map["lease_ttl_ms"] { t.leaseTTLMs = try yaml.integer(n, path: "topology.lease_ttl_ms", in: 200...600_000) }
         if let n = map["heartbeat_ms"] { t.heartbeatMs = try yaml.integer(n, path: "topology.heartbeat_ms", in: 50...600_000) }
         if let n = map["store_retry_ms"] { t.storeRetryMs = try yaml.integer(n, path: "topology.store_retry_ms", in: 100...3_600_000) }
+        if let n = map["coordinators"] { t.coordinators = Int(try yaml.integer(n, path: "topology.coordinators", in: 1...3)) }
         guard t.heartbeatMs < t.leaseTTLMs else {
             throw SuiteError(path: "topology.heartbeat_ms", message: "must be below lease_ttl_ms (\(t.leaseTTLMs))")
         }
@@ -236,7 +237,7 @@ private struct SuiteReader {
     }
 
     private func random(_ node: Node) throws -> Suite.RandomNemesis {
-        let map = try yaml.mapping(node, path: "random", allowed: ["seed", "start", "until", "gap_s", "duration_s", "kinds", "min_workers", "max_workers"])
+        let map = try yaml.mapping(node, path: "random", allowed: ["seed", "start", "until", "gap_s", "duration_s", "kinds", "min_workers", "max_workers", "concurrency"])
         var r = Suite.RandomNemesis()
         if let n = map["seed"] { r.seed = UInt64(try yaml.integer(n, path: "random.seed", in: 0...Int64.max)) }
         if let n = map["start"] { r.start = try yaml.number(n, path: "random.start", in: 0...86_400) }
@@ -252,6 +253,7 @@ private struct SuiteReader {
         }
         if let n = map["min_workers"] { r.minWorkers = Int(try yaml.integer(n, path: "random.min_workers", in: 1...32)) }
         if let n = map["max_workers"] { r.maxWorkers = Int(try yaml.integer(n, path: "random.max_workers", in: 1...64)) }
+        if let n = map["concurrency"] { r.concurrency = Int(try yaml.integer(n, path: "random.concurrency", in: 1...16)) }
         guard r.maxWorkers >= r.minWorkers else {
             throw SuiteError(path: "random.max_workers", message: "must be at least min_workers (\(r.minWorkers))")
         }

@@ -14,13 +14,16 @@ enum Timeline {
         func color(_ p: Int) -> String { palette[p % palette.count] }
 
         var workers = Set(observations.owners.flatMap { $0.held.keys })
-        for f in report.faults { if let t = f.target { workers.insert(t) } }
+        // Workers only: a coordinator kill names the coordinator it killed (a band, not a lane).
+        for f in report.faults { if let t = f.target, t.hasPrefix("worker-") { workers.insert(t) } }
         let lanes = workers.sorted { (Int($0.dropFirst(7)) ?? 0, $0) < (Int($1.dropFirst(7)) ?? 0, $1) }
         let top = 50.0
         let lanesBottom = top + Double(lanes.count) * laneHeight
         let chartTop = lanesBottom + 40, chartHeight = 110.0
         let legendTop = chartTop + chartHeight + 40
-        let height = legendTop + 18 * Double(report.faults.count + 2) + 10
+        // A soak's thousand faults are listed in report.md; the drawing lists the first ones.
+        let listed = Array(report.faults.prefix(Self.legendFaults))
+        let height = legendTop + 18 * Double(listed.count + 3) + 10
 
         var s: [String] = []
         s.append(##"<svg xmlns="http://www.w3.org/2000/svg" width="\##(Int(width))" height="\##(Int(height))" font-family="sans-serif" font-size="12">"##)
@@ -99,13 +102,19 @@ enum Timeline {
             s.append(##"<rect x="\##(lx)" y="\##(legendTop - 10)" width="12" height="12" fill="\##(color(p))"/><text x="\##(lx + 15)" y="\##(legendTop)">\##(p)</text>"##)
             lx += 40
         }
-        for (i, f) in report.faults.enumerated() {
+        if report.faults.count > listed.count {
+            s.append(##"<text x="\##(left)" y="\##(legendTop + 18 * Double(listed.count + 1))">… and \##(report.faults.count - listed.count) more faults (report.md lists every one)</text>"##)
+        }
+        for (i, f) in listed.enumerated() {
             let recovery = f.affected.isEmpty ? "" : " — recovery " + (f.recoverySeconds.map { String(format: "%.1f s", $0) } ?? "never")
             s.append(##"<text x="\##(left)" y="\##(legendTop + 18 * Double(i + 1))">\##(f.index + 1). \##(String(format: "%.1f", f.injectedAt)) s: \##(xml(f.summary))\##(recovery)</text>"##)
         }
         s.append("</svg>")
         return s.joined(separator: "\n") + "\n"
     }
+
+    /// Faults listed under the drawing (all of a game-day suite's; a soak's are in report.md).
+    static let legendFaults = 200
 
     /// Distinct colors (Tableau 20), as hex: some SVG renderers do not know hsl().
     static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#393b79", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",

@@ -134,7 +134,11 @@ import Testing
             (base + "  - {at: 5, kind: kafka_leader_change, partition: 0, broker: 2}", "faults[0].kind", "needs a Kafka broker"),
             (base + "  - {at: 5, kind: kafka_request_errors, api: produce, count: 3}", "faults[0].kind", "needs a Kafka broker"),
             ("name: t\nstore: postgres\nfaults:\n  - {at: 5, kind: kafka_broker_down, broker: 1, for: 3}", "faults[0].kind", "needs a Kafka broker"),
-            ("name: t\nsource: kafka\nrandom: {kinds: [kill_worker, kafka_broker_down]}", "random.kinds[1]", "the seeded nemesis draws no Kafka faults"),
+            ("name: t\nrandom: {kinds: [kill_worker, kafka_request_errors]}", "random.kinds[1]", "needs a Kafka broker"),
+            ("name: t\nsource: kafka\nkafka: {brokers: 1}\nrandom: {kinds: [kill_worker, kafka_broker_down]}", "random.kinds[1]", "needs a broker that stays up"),
+            ("name: t\nrandom: {concurrency: 0}", "random.concurrency", "1"),
+            ("name: t\nrandom: {concurrency: 17}", "random.concurrency", "16"),
+            ("name: t\ntopology: {coordinators: 4}\nrandom: {}", "topology.coordinators", "3"),
             ("name: t\nkafka: {brokers: 3}\nfaults:\n  - {at: 5, kind: kill_worker, target: worker-1}", "kafka", "has neither"),
             ("name: t\nsource: pulsar\nfaults: []", "source", "expected generator or kafka"),
             ("name: t\nsink: s3\nfaults: []", "sink", "expected store"),
@@ -162,6 +166,9 @@ import Testing
             #expect(error?.path == path, "for \(yaml): \(String(describing: error))")
             #expect(error?.message.contains(message) == true, "for \(yaml): \(String(describing: error))")
         }
+        // The nemesis draws Kafka faults when the suite has a broker, and overlaps with `concurrency`.
+        let drawn = try Suite.parse(yaml: "name: t\nsource: kafka\ntopology: {coordinators: 2}\nrandom: {concurrency: 3, kinds: [kafka_broker_down, kafka_leader_change, kafka_request_errors]}")
+        #expect(drawn.random?.concurrency == 3 && drawn.random?.kinds.count == 3 && drawn.topology.coordinators == 2)
         // Two of three brokers may be down at once; a broker back up may go down again, and take leaders.
         _ = try Suite.parse(yaml: kafka + "  - {at: 5, kind: kafka_broker_down, broker: 1, for: 9}\n  - {at: 8, kind: kafka_broker_down, broker: 2, for: 2}")
         _ = try Suite.parse(yaml: kafka + "  - {at: 5, kind: kafka_broker_down, broker: 1, for: 3}\n  - {at: 9, kind: kafka_broker_down, broker: 1, for: 3}\n"

@@ -99,6 +99,8 @@ final class KafkaPartitionSource: PartitionSource {
     private var text: [UInt8] = []
     private let backoff = Backoff(baseMs: 100, capMs: 5_000)
     private var failures = 0
+    /// The consumer's poll (`max` messages, no wait); a test puts one that fails mid-batch in its place.
+    var pollMessages: (Int, (KafkaMessage) -> Void) throws -> KafkaPollResult
 
     init(sources: KafkaSourcePartitions, partition: Int, position: Int64, note: String?, messagesPerRead: Int, logger: Logger) throws {
         self.messagesPerRead = messagesPerRead
@@ -127,6 +129,7 @@ final class KafkaPartitionSource: PartitionSource {
             stop = nil
         }
         try consumer.assign(partition: partition, offset: position)
+        pollMessages = { [consumer] max, body in try consumer.poll(max: max, timeoutMs: 0, body) }
     }
 
     func read(_ body: (UnsafeRawBufferPointer) -> Void) throws -> Bool {
@@ -135,7 +138,7 @@ final class KafkaPartitionSource: PartitionSource {
         var mismatch: String?
         let result: KafkaPollResult
         do {
-            result = try consumer.poll(max: messagesPerRead, timeoutMs: 0) { message in
+            result = try pollMessages(messagesPerRead) { message in
                 if let stop, message.offset >= stop { return }
                 if !keyChecked, mismatch == nil, let key = message.key, let value = message.value {
                     mismatch = checkKey(Array(key), value: value)
@@ -172,6 +175,15 @@ final class KafkaPartitionSource: PartitionSource {
             failures += 1
             let waitMs = backoff.step(failures: failures)
             logger.warning("partition \(partition): Kafka unavailable (\(error.message)); retry \(failures) in \(waitMs) ms")
+            // The messages this poll handed over before the error are read: `position` is past
+            // them, so they go to the job now (dropping them lost them for good: a fetch error
+            // surfaced after a batch made the job skip the batch).
+            if let mismatch { throw SourceError(mismatch) }
+            if !text.isEmpty {
+                lastReadWasEmpty = false
+                text.withUnsafeBytes { body($0) }
+                return true
+            }
             usleep(UInt32(waitMs * 1_000))  // on the partition's lane, not the cooperative pool
             lastReadWasEmpty = true
             return true
