@@ -92,8 +92,10 @@ struct RecordColumns: Sendable {
 
     /// The select list that reads the columns back as text `parse(…, postgres: true)` takes:
     /// timestamps as epoch milliseconds, so that the session's time zone never matters.
-    var postgresSelect: String {
-        zip(names, types).map { name, type in
+    var postgresSelect: String { RecordColumns.postgresSelect(zip(names, types).map { ($0, $1) }) }
+
+    static func postgresSelect(_ columns: [(name: String, type: ValueType)]) -> String {
+        columns.map { name, type in
             if case .timestamp = type { return "round(extract(epoch from \"\(name)\") * 1000)::bigint" }
             return "\"\(name)\""
         }.joined(separator: ", ")

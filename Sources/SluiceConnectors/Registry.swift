@@ -24,6 +24,8 @@ protocol Connector: Sendable {
 protocol SourceConnector: Connector {
     /// Reads change events, the input of a job of kind `changes`.
     var readsChangeEvents: Bool { get }
+    /// Delivers a changelog a job of kind `view` can keep (each record a key's new row or its delete).
+    var readsViewChangelog: Bool { get }
     func openSource(uri: String, options: SourceOptions) throws -> any SourcePartitions
     /// The input's identity for `StoreBinding` (what a store is bound to). It must never change for
     /// a URI that exists today: existing stores would refuse their own runs.
@@ -32,10 +34,13 @@ protocol SourceConnector: Connector {
 
 extension SourceConnector {
     var readsChangeEvents: Bool { false }
+    var readsViewChangelog: Bool { false }
 }
 
 /// A connector that writes.
 protocol SinkConnector: Connector {
+    /// Keeps a view: a table updated in place, or a compacted topic (not a directory of files).
+    var keepsViews: Bool { get }
     func openSink(uri: String, job: JobSpec, logger: Logger) throws -> any Sink
     /// Refuses what `openSink` would refuse for the URI alone, touching no file or server.
     func validateSink(uri: String, job: JobSpec) throws
@@ -43,6 +48,10 @@ protocol SinkConnector: Connector {
     func readBack(uri: String, job: JobSpec, statePath: String?) throws -> SinkContents
     /// The sink's identity for `StoreBinding`; as stable as `inputIdentity`.
     func sinkIdentity(_ uri: String) -> String
+}
+
+extension SinkConnector {
+    var keepsViews: Bool { false }
 }
 
 /// What opening a source needs besides its URI.

@@ -71,8 +71,7 @@ public enum SinkFactory {
     /// a compacted topic (a record per change, a tombstone per delete): not a directory of files.
     private static func checkView(uri: String, job: JobSpec) throws {
         guard job.kind == .view else { return }
-        let connector = try ConnectorRegistry.sink(uri)
-        guard connector is SQLiteConnector || connector is PostgresSinkConnector || connector is KafkaConnector else {
+        guard try ConnectorRegistry.sink(uri).keepsViews else {
             throw SinkError("a job of kind view keeps its rows in a table updated in place, or in a compacted Kafka topic: write it to sqlite:PATH, postgres://… or kafka://…, not '\(PostgresURL.redact(uri))'")
         }
     }

@@ -89,7 +89,7 @@ public struct SourceFactory: Sendable {
         if changeEvents && !connector.readsChangeEvents {
             throw SourceError("a job of kind changes needs a change-data-capture source (\(ConnectorRegistry.changeSourceUsages)), not '\(PostgresURL.redact(uri))'")
         }
-        if view && !(connector is CdcConnector || connector is KafkaConnector || connector is OutboxConnector) {
+        if view && !connector.readsViewChangelog {
             throw SourceError("a job of kind view keeps the latest row of each key of a changelog: it needs a postgres-cdc:// source, a postgres-outbox://…&op=COLUMN table or a compacted kafka:// topic, not '\(PostgresURL.redact(uri))'")
         }
         input = try connector.openSource(uri: uri, options: SourceOptions(schema: schema, changeEvents: changeEvents, view: view, jobName: jobName, partitioner: partitioner, format: format, keyFields: keyFields))

@@ -264,11 +264,7 @@ public enum ViewReader {
         let url = try PostgresURL(uri)
         let table = url.options["table"] ?? job.table
         let conn = try PostgresConnection(url: url)
-        let select = fields.map { f -> String in
-            if case .timestamp = f.type { return "round(extract(epoch from \"\(f.name)\") * 1000)::bigint::text" }
-            return "\"\(f.name)\"::text"
-        }.joined(separator: ", ")
-        let result = try conn.execute("SELECT \(select) FROM \"\(table)\"")
+        let result = try conn.execute("SELECT \(RecordColumns.postgresSelect(fields)) FROM \"\(table)\"")
         return try (0..<result.count).map { r in
             try fields.enumerated().map { i, f in
                 guard let text = result.string(r, i) else { return .null }

@@ -14,6 +14,10 @@ struct KafkaConnector: SourceConnector, SinkConnector {
 
     func claims(_ uri: String) -> Bool { KafkaSpec.claims(uri) }
 
+    /// A compacted topic: a message is its key's row, a tombstone its delete (in and out).
+    var readsViewChangelog: Bool { true }
+    var keepsViews: Bool { true }
+
     func openSource(uri: String, options: SourceOptions) throws -> any SourcePartitions {
         try KafkaSourcePartitions(spec: KafkaSpec(uri: uri), options: options)
     }

@@ -12,6 +12,7 @@ struct SQLiteConnector: SinkConnector {
     var usage: String { "sqlite:PATH" }
 
     func claims(_ uri: String) -> Bool { uri.hasPrefix("sqlite:") }
+    var keepsViews: Bool { true }
 
     static func path(_ uri: String) throws -> String {
         let path = String(uri.dropFirst(7))

@@ -14,6 +14,7 @@ struct CdcConnector: SourceConnector {
     func claims(_ uri: String) -> Bool { CdcSpec.isCdc(uri) }
 
     var readsChangeEvents: Bool { true }
+    var readsViewChangelog: Bool { true }
 
     func openSource(uri: String, options: SourceOptions) throws -> any SourcePartitions {
         let spec = try CdcSpec(uri: uri, jobName: options.jobName)

@@ -12,6 +12,9 @@ struct OutboxConnector: SourceConnector {
 
     func claims(_ uri: String) -> Bool { OutboxSpec.isOutbox(uri) }
 
+    /// With `op=COLUMN`: each row upserts or deletes its key.
+    var readsViewChangelog: Bool { true }
+
     func openSource(uri: String, options: SourceOptions) throws -> any SourcePartitions {
         let spec = try OutboxSpec(uri: uri)
         if options.view {

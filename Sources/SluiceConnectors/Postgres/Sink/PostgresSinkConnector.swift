@@ -10,6 +10,7 @@ struct PostgresSinkConnector: SinkConnector {
     var usage: String { "postgres://USER@HOST:PORT/DBNAME" }
 
     func claims(_ uri: String) -> Bool { PostgresURL.isPostgres(uri) }
+    var keepsViews: Bool { true }
 
     func openSink(uri: String, job: JobSpec, logger: Logger) throws -> any Sink {
         try PostgresSink(url: PostgresURL(uri), job: job, logger: logger)
